@@ -1,0 +1,110 @@
+"""The object every formulation solves for: a feed-forward network with integer parameters.
+
+Hidden neurons use the sign activation (+1 when the pre-activation is >= 0, else -1); the output
+layer is read by argmax, the lowest index winning ties. This is the inference rule the MIP models
+encode, so it lives beside them and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+INPUT_DECIMALS = 4
+"""Network inputs are multiples of 10^-INPUT_DECIMALS in [0, 1] (the paper's preprocessing)."""
+INPUT_SCALE = 10**INPUT_DECIMALS
+
+
+@dataclass(frozen=True)
+class IntegerNetwork:
+    """Weights ``weights[l]`` of shape (out_features, in_features) and ``biases[l]`` of shape
+    (out_features,), integers in [-P, P], from the first hidden layer to the output layer."""
+
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+    P: int
+
+    def __post_init__(self) -> None:
+        if self.P < 1:
+            raise ValueError(f"P must be >= 1, got {self.P}")
+        if len(self.weights) != len(self.biases) or not self.weights:
+            raise ValueError("a network needs one bias vector per weight matrix, and at least one layer")
+        weights = tuple(np.asarray(w, dtype=np.int64) for w in self.weights)
+        biases = tuple(np.asarray(b, dtype=np.int64) for b in self.biases)
+        for layer, (w, b) in enumerate(zip(weights, biases)):
+            if w.ndim != 2 or b.shape != (w.shape[0],):
+                raise ValueError(f"layer {layer}: weight {w.shape} and bias {b.shape} do not fit")
+            if layer and w.shape[1] != weights[layer - 1].shape[0]:
+                raise ValueError(f"layer {layer} takes {w.shape[1]} inputs, the layer before gives {weights[layer - 1].shape[0]}")
+            if np.abs(w).max(initial=0) > self.P or np.abs(b).max(initial=0) > self.P:
+                raise ValueError(f"layer {layer} has a parameter outside [-{self.P}, {self.P}]")
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "biases", biases)
+
+    @classmethod
+    def zeros(cls, sizes: list[int] | tuple[int, ...], P: int) -> IntegerNetwork:
+        """The all-zero network of architecture ``sizes`` = [inputs, hidden..., outputs]."""
+        return cls(
+            weights=tuple(np.zeros((o, i), dtype=np.int64) for i, o in zip(sizes[:-1], sizes[1:])),
+            biases=tuple(np.zeros(o, dtype=np.int64) for o in sizes[1:]),
+            P=P,
+        )
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights]
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
+
+    @property
+    def bits_per_parameter(self) -> int:
+        """floor(log2 P) + 2, as the paper counts: the sign and the magnitude bits."""
+        return int(math.floor(math.log2(self.P))) + 2
+
+    @property
+    def size_bits(self) -> int:
+        return self.n_parameters * self.bits_per_parameter
+
+    def preactivations(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every layer's pre-activations for inputs ``x`` (examples × inputs), computed exactly.
+
+        Inputs are snapped to the 10^-4 grid and the first layer is computed on the integer scale
+        x·10^4 (float64 holds these integer sums exactly), so a pre-activation that is 0 in exact
+        arithmetic is 0 here too: the sign at ties is the MIP's, not the rounding error's.
+        """
+        x_int = np.rint(np.asarray(x, dtype=np.float64) * INPUT_SCALE)
+        z = (x_int @ self.weights[0].T + INPUT_SCALE * self.biases[0]) / INPUT_SCALE
+        result = [z]
+        for w, b in zip(self.weights[1:], self.biases[1:]):
+            z = np.where(z >= 0, 1.0, -1.0) @ w.T + b
+            result.append(z)
+        return result
+
+    def hidden_activations(self, x: np.ndarray) -> list[np.ndarray]:
+        """The ±1 outputs of every hidden layer."""
+        return [np.where(z >= 0, 1.0, -1.0) for z in self.preactivations(x)[:-1]]
+
+    def output(self, x: np.ndarray) -> np.ndarray:
+        """Pre-activations of the output layer (examples × classes)."""
+        return self.preactivations(x)[-1]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class indices; np.argmax returns the first maximum, so the lowest index wins ties."""
+        return np.argmax(self.output(x), axis=1)
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        if len(y) == 0:
+            return float("nan")
+        return float(np.mean(self.predict(x) == np.asarray(y)))
+
+    def equals(self, other: IntegerNetwork) -> bool:
+        return (
+            self.P == other.P
+            and len(self.weights) == len(other.weights)
+            and all(np.array_equal(a, b) for a, b in zip(self.weights, other.weights))
+            and all(np.array_equal(a, b) for a, b in zip(self.biases, other.biases))
+        )

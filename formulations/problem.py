@@ -1,0 +1,60 @@
+"""What a training model is asked to fit: data, architecture, integer range and parameter boxes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from formulations.bounds import ParameterBounds
+from formulations.network import IntegerNetwork
+
+
+@dataclass(frozen=True)
+class TrainingProblem:
+    """Examples ``x`` (on the 10^-4 grid, in [0, 1]) with class indices ``y`` for a network of
+    hidden widths ``hidden`` and ``n_classes`` outputs, parameters integers in [-P, P] and further
+    limited by ``bounds`` (the full box when not given)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    n_classes: int
+    hidden: tuple[int, ...]
+    P: int
+    bounds: ParameterBounds = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "x", np.asarray(self.x, dtype=np.float64))
+        object.__setattr__(self, "y", np.asarray(self.y, dtype=np.int64))
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.bounds is None:
+            object.__setattr__(self, "bounds", ParameterBounds.box(self.sizes, self.P))
+        elif self.bounds.sizes != self.sizes:
+            raise ValueError(f"bounds are for architecture {self.bounds.sizes}, the problem is {self.sizes}")
+        if self.x.ndim != 2 or len(self.x) != len(self.y) or len(self.y) == 0:
+            raise ValueError("x must be examples × inputs with one label per example, and not empty")
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.x.shape[1], *self.hidden, self.n_classes]
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.y)
+
+    @property
+    def signed_targets(self) -> np.ndarray:
+        """Y_kj = +1 for the true class j = y_k, else -1 (examples × classes)."""
+        return np.where(np.arange(self.n_classes)[None, :] == self.y[:, None], 1, -1)
+
+    @property
+    def output_scale(self) -> float:
+        """Ω, the largest |z| of an output neuron: the paper's (n_{L-1} + 1)·P behind a hidden
+        layer. Without one the paper used a mean-based guess; we use the bound that holds over
+        these inputs, P·(max_k Σ_i x_ki + 1)."""
+        if self.hidden:
+            return float((self.hidden[-1] + 1) * self.P)
+        return float(self.P * (self.x.sum(axis=1).max() + 1))
+
+    def zero_network(self) -> IntegerNetwork:
+        return IntegerNetwork.zeros(self.sizes, self.P)

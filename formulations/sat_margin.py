@@ -1,0 +1,104 @@
+"""Sat-margin (Thorbjarnarson & Yorke-Smith 2023, §2.4 of paper-method.md): minimise the number of
+(example, output neuron) pairs whose output misses a margin of the correct sign.
+
+With Y_kj = ±1 (+1 for the true class), Ω the output scale (:attr:`TrainingProblem.output_scale`)
+and the paper's normalised output ẑ = 2 z / Ω, a pair is satisfied when Y_kj ẑ_kj ≥ 1/2, that is
+Y_kj z_kj ≥ τ with τ = Ω / 4. One binary o_kj per pair:
+
+    o_kj = 1 ⇒ Y_kj z_kj ≥ τ'        :  Y z ≥ S_kj + (τ' − S_kj) o            (``margin_met``)
+    o_kj = 0 ⇒ Y_kj z_kj ≤ τ' − δ    :  Y z ≤ τ' − δ + (T_kj − τ' + δ) o       (``margin_missed``)
+
+    minimise  N·C − Σ_kj o_kj                                                 (``unsatisfied``)
+
+where τ' is the smallest value on z's grid δ that is ≥ τ and [S_kj, T_kj] bounds Y_kj z_kj. Both
+directions are kept (the paper's two indicators), so o is exactly the indicator of the margin and
+the solver's objective equals the count recomputed from the weights at every incumbent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyomo.environ as pyo
+
+from formulations.base import Formulation, exact_at_least
+from formulations.encoding import encode_network, grid_of_layer, set_network_values
+from formulations.network import IntegerNetwork
+from formulations.problem import TrainingProblem
+
+MARGIN = 0.5
+"""Margin on the normalised output scale ẑ ∈ [-2, 2], as the paper."""
+
+
+def margin_threshold(problem: TrainingProblem) -> float:
+    """τ = MARGIN · Ω / 2 on the raw output scale."""
+    return MARGIN * problem.output_scale / 2
+
+
+class SatMargin(Formulation):
+    name = "sat_margin"
+
+    def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
+        model = pyo.ConcreteModel(name=self.name)
+        encode_network(model, problem.x, problem.bounds)
+        output_layer = len(problem.hidden)
+        out = model.layer[output_layer]
+        lower, upper = model.preactivation_bounds[output_layer]
+        signs = problem.signed_targets
+        # Bounds of Y·z: a sign flip swaps and negates the interval.
+        s_lower = np.where(signs > 0, lower, -upper)
+        s_upper = np.where(signs > 0, upper, -lower)
+        grid = grid_of_layer(output_layer)
+        tau = math.ceil(margin_threshold(problem) / grid - 1e-9) * grid
+
+        model.satisfied = pyo.Var(model.examples, out.outputs, domain=pyo.Binary)
+        for (k, j), var in model.satisfied.items():
+            if s_lower[k, j] >= tau:
+                var.fix(1)
+            elif s_upper[k, j] < tau:
+                var.fix(0)
+
+        def decided(k, j):
+            return s_lower[k, j] >= tau or s_upper[k, j] < tau
+
+        def margin_met(m, k, j):
+            if decided(k, j):
+                return pyo.Constraint.Skip
+            return int(signs[k, j]) * out.preactivation[k, j] >= float(s_lower[k, j]) + (
+                tau - float(s_lower[k, j])
+            ) * m.satisfied[k, j]
+
+        def margin_missed(m, k, j):
+            if decided(k, j):
+                return pyo.Constraint.Skip
+            return int(signs[k, j]) * out.preactivation[k, j] <= tau - grid + (
+                float(s_upper[k, j]) - tau + grid
+            ) * m.satisfied[k, j]
+
+        model.margin_met = pyo.Constraint(model.examples, out.outputs, rule=margin_met)
+        model.margin_missed = pyo.Constraint(model.examples, out.outputs, rule=margin_missed)
+        n_pairs = problem.n_examples * problem.n_classes
+        model.unsatisfied = pyo.Objective(
+            expr=n_pairs - pyo.quicksum(model.satisfied.values()), sense=pyo.minimize
+        )
+        return model
+
+    def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
+        set_network_values(model, network, problem.x)
+        met = self._margins_met(network, problem)
+        for (k, j), var in model.satisfied.items():
+            if not var.fixed:
+                var.set_value(int(met[k, j]))
+
+    def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
+        return float(np.count_nonzero(~self._margins_met(network, problem)))
+
+    def target(self, problem: TrainingProblem, target_error: float) -> float | None:
+        """The paper stops once at most target_error·N margins are unsatisfied."""
+        return float(math.floor(target_error * problem.n_examples))
+
+    @staticmethod
+    def _margins_met(network: IntegerNetwork, problem: TrainingProblem) -> np.ndarray:
+        signed = problem.signed_targets * network.output(problem.x)
+        return exact_at_least(signed, margin_threshold(problem), grid_of_layer(len(problem.hidden)))

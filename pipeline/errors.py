@@ -1,0 +1,13 @@
+"""Errors a user can act on. Each message names what is wrong and how to fix it."""
+
+
+class IntnetError(Exception):
+    """Base class: the CLI prints these as one line and exits with code 2."""
+
+
+class DataError(IntnetError):
+    """The dataset, a data file or a split request cannot be used as given."""
+
+
+class NetworkFileError(IntnetError):
+    """A file is not a valid intnet network file."""
