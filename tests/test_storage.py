@@ -1,0 +1,104 @@
+"""The network file: round trip, atomic writes, and a clear error for anything off-contract."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from formulations import IntegerNetwork
+from pipeline.errors import NetworkFileError
+from pipeline.storage import StoredNetwork, read_network, write_network
+
+
+def stored_example(P=7):
+    rng = np.random.default_rng(0)
+    network = IntegerNetwork(
+        weights=(rng.integers(-P, P + 1, (4, 3)), rng.integers(-P, P + 1, (2, 4))),
+        biases=(rng.integers(-P, P + 1, 4), rng.integers(-P, P + 1, 2)),
+        P=P,
+    )
+    return StoredNetwork(network, ("no", "yes"), {"decimals": 4, "columns": []}, {"formulation": "sat_margin"})
+
+
+def test_round_trip_is_exact(tmp_path):
+    stored = stored_example()
+    path = write_network(tmp_path / "m.parquet", stored)
+    back = read_network(path)
+    assert back.network.equals(stored.network)
+    assert back.classes == stored.classes
+    assert back.preprocessing == stored.preprocessing and back.provenance == stored.provenance
+    table = pq.read_table(path)
+    assert table.schema.field("weight").type == pa.list_(pa.int8())
+    assert table.column("layer").to_pylist() == [0, 1]
+    # row-major by neuron: weight[o * in_features + i] multiplies input i into neuron o
+    w = np.array(table.column("weight")[0].as_py()).reshape(4, 3)
+    assert np.array_equal(w, stored.network.weights[0])
+    assert json.loads(table.schema.metadata[b"intnet.format"]) == 1
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_a_failed_write_leaves_nothing(tmp_path):
+    stored = stored_example()
+    bad = StoredNetwork(stored.network, ("only one class",), {}, {})
+    with pytest.raises(ValueError):
+        write_network(tmp_path / "m.parquet", bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def rewrite(tmp_path, table, **metadata_changes):
+    metadata = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
+    for key, value in metadata_changes.items():
+        key = key.replace("_", ".", 1)
+        if value is None:
+            metadata.pop(key)
+        else:
+            metadata[key] = value
+    path = tmp_path / "edited.parquet"
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"intnet_format": "2"}, "file format 2"),
+        ({"intnet_P": "200"}, "intnet.P must be an integer"),
+        ({"intnet_P": "1"}, "outside [-1, 1]"),
+        ({"intnet_activation": '"relu"'}, "not supported"),
+        ({"intnet_classes": '["a"]'}, "1 classes for 2 output neurons"),
+        ({"intnet_classes": "not json"}, "not UTF-8 JSON"),
+        ({"intnet_provenance": None}, "'intnet.provenance' is missing"),
+    ],
+)
+def test_metadata_errors_are_named(tmp_path, change, message):
+    path = write_network(tmp_path / "m.parquet", stored_example())
+    edited = rewrite(tmp_path, pq.read_table(path), **change)
+    with pytest.raises(NetworkFileError, match=message.replace("[", r"\[")):
+        read_network(edited)
+
+
+def test_shape_and_type_errors_are_named(tmp_path):
+    path = write_network(tmp_path / "m.parquet", stored_example())
+    table = pq.read_table(path)
+    short = table.set_column(3, "weight", pa.array([[1, 2], table.column("weight")[1].as_py()], pa.list_(pa.int8())))
+    with pytest.raises(NetworkFileError, match="layer 0 should hold 4×3 weights"):
+        read_network(rewrite(tmp_path, short))
+    wide = table.set_column(3, "weight", table.column("weight").cast(pa.list_(pa.int32())))
+    with pytest.raises(NetworkFileError, match="column 'weight' has type"):
+        read_network(rewrite(tmp_path, wide))
+    with pytest.raises(NetworkFileError, match="column 'bias' is missing"):
+        read_network(rewrite(tmp_path, table.drop_columns(["bias"])))
+
+
+def test_non_parquet_and_missing_files(tmp_path):
+    text = tmp_path / "m.parquet"
+    text.write_text("hello")
+    with pytest.raises(NetworkFileError, match="not a Parquet file"):
+        read_network(text)
+    with pytest.raises(NetworkFileError, match="no such file"):
+        read_network(tmp_path / "absent.parquet")
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "other.parquet")
+    with pytest.raises(NetworkFileError, match="is this an intnet network file"):
+        read_network(tmp_path / "other.parquet")
