@@ -64,6 +64,14 @@ class ParameterBounds:
             bias_upper=self.bias_upper,
         )
 
+    def clip(self, network: IntegerNetwork) -> IntegerNetwork:
+        """The network with every parameter moved to the nearest value inside its box."""
+        return IntegerNetwork(
+            weights=tuple(np.clip(w, lo, hi) for w, lo, hi in zip(network.weights, self.weight_lower, self.weight_upper)),
+            biases=tuple(np.clip(b, lo, hi) for b, lo, hi in zip(network.biases, self.bias_lower, self.bias_upper)),
+            P=network.P,
+        )
+
     def contains(self, network: IntegerNetwork) -> bool:
         return all(
             np.all(wl <= w) and np.all(w <= wu) and np.all(bl <= b) and np.all(b <= bu)

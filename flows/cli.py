@@ -1,0 +1,235 @@
+"""The ``intnet`` command: train, evaluate, predict, info.
+
+Heavy packages (Prefect, Ray, Pyomo) are imported inside the commands that need them, so
+``intnet --help`` stays instant. Every user error is one line on stderr and exit code 2, with
+nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad arguments or data: printed as one line, exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from pipeline.errors import IntnetError
+
+    try:
+        return args.command(args)
+    except (UsageError, IntnetError) as error:
+        print(f"intnet {args.command_name}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="intnet",
+        description="Train integer-valued neural networks exactly with mixed-integer programming (HiGHS).",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a network and write it to Parquet")
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--dataset", choices=("heart", "adult", "mnist"), help="built-in dataset")
+    source.add_argument("--data", metavar="FILE", help="CSV or Parquet file of your own (needs --label)")
+    train.add_argument("--label", metavar="COLUMN", help="label column of --data")
+    size = train.add_mutually_exclusive_group()
+    size.add_argument("--train-size", type=int, metavar="N", help="training examples (stratified); default: all available")
+    size.add_argument("--per-class", type=int, metavar="K", help="training examples per class")
+    train.add_argument("--validation-size", type=int, metavar="N", help="validation examples; default: the dataset's share")
+    train.add_argument("--formulation", default="sat_margin", help="MIP training model (default: sat_margin)")
+    train.add_argument("--P", type=int, default=3, help="parameters are integers in [-P, P] (default: 3)")
+    train.add_argument("--hidden", default="16", help="hidden layer widths, comma list: 16 or 16,16 (default: 16)")
+    train.add_argument("--batch-size", type=int, metavar="B", help="examples per batch MIP (default: one batch of all)")
+    train.add_argument("--workers", type=int, default=1, metavar="K", help="parallel solver actors; Ray when > 1 (default: 1)")
+    train.add_argument("--threads", type=int, default=1, metavar="T", help="HiGHS threads per solve (default: 1)")
+    train.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS", help="per batch MIP (default: 60)")
+    train.add_argument("--mip-gap", type=float, default=1e-4, help="relative gap to stop a solve at (default: 1e-4)")
+    train.add_argument(
+        "--target-error", default="0.1",
+        help="stop a solve once its objective is at most this share of the batch size, the paper's cutoff; 'none' solves to the gap (default: 0.1)",
+    )
+    train.add_argument("--heuristic-steps", type=int, default=2000, help="gradient (STE) steps for the start network; 0 starts from zeros (default: 2000)")
+    train.add_argument("--accept", choices=("validation", "objective"), default="validation",
+                       help="a solved network replaces its start if not worse on this (default: validation)")
+    train.add_argument("--dead-inputs", choices=("start", "zero"), default="start",
+                       help="fix weights of inputs that are 0 in a whole batch to the start's value or to 0 (default: start)")
+    train.add_argument("--executor", choices=("auto", "ray", "local"), default="auto",
+                       help="Ray actors or this process; auto = Ray when --workers > 1 (default: auto)")
+    train.add_argument("--seed", type=int, default=0, help="seed of splits, batches and the start (default: 0)")
+    train.add_argument("--out", default="model.parquet", help="network file to write (default: model.parquet)")
+    train.add_argument("--json", action="store_true", help="print one JSON object instead of the summary table")
+    train.set_defaults(command=run_train, command_name="train")
+
+    evaluate = commands.add_parser("evaluate", help="accuracy of a network on a dataset or file")
+    evaluate.add_argument("model", metavar="MODEL")
+    evaluate_source = evaluate.add_mutually_exclusive_group(required=True)
+    evaluate_source.add_argument("--dataset", choices=("heart", "adult", "mnist"))
+    evaluate_source.add_argument("--data", metavar="FILE")
+    evaluate.add_argument("--label", metavar="COLUMN", help="label column of --data (default: the one the model was trained on)")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(command=run_evaluate, command_name="evaluate")
+
+    predict = commands.add_parser("predict", help="class labels for the raw rows of a file")
+    predict.add_argument("model", metavar="MODEL")
+    predict.add_argument("--data", metavar="FILE", required=True, help="rows with the training feature columns")
+    predict.add_argument("--out", metavar="FILE", help="CSV to write (default: standard output)")
+    predict.set_defaults(command=run_predict, command_name="predict")
+
+    info = commands.add_parser("info", help="architecture, size and provenance of a network file")
+    info.add_argument("model", metavar="MODEL")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(command=run_info, command_name="info")
+    return parser
+
+
+# --- train ---------------------------------------------------------------------------------
+
+FLAG_OF_FIELD = {"P": "--P"}
+
+
+def train_config(args: argparse.Namespace):
+    """Validate the flags into a TrainConfig; a bad value names its flag."""
+    from pydantic import ValidationError
+
+    from pipeline.config import TrainConfig
+
+    target = None if args.target_error.lower() == "none" else args.target_error
+    fields = dict(
+        dataset=args.dataset, data=args.data, label=args.label, train_size=args.train_size,
+        per_class=args.per_class, validation_size=args.validation_size, formulation=args.formulation,
+        P=args.P, hidden=args.hidden, batch_size=args.batch_size, workers=args.workers,
+        threads=args.threads, time_limit=args.time_limit, mip_gap=args.mip_gap, target_error=target,
+        heuristic_steps=args.heuristic_steps, accept=args.accept, dead_inputs=args.dead_inputs,
+        executor=args.executor, seed=args.seed, out=args.out,
+    )
+    try:
+        return TrainConfig(**fields)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = problem["loc"][0] if problem["loc"] else None
+        message = problem["msg"].removeprefix("Value error, ")
+        if field is None:
+            raise UsageError(message) from None
+        flag = FLAG_OF_FIELD.get(field, "--" + str(field).replace("_", "-"))
+        raise UsageError(f"{flag}: {message} (got {fields.get(field)!r})") from None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    config = train_config(args)
+    from pipeline import training
+
+    # Check the data before the flow starts Prefect's server (seconds): a bad file or split is a
+    # one-line error at once, not a failed run with a traceback. Loading is cheap (< 1 s).
+    training.split_data(config, training.load_dataset(config))
+    from flows.train import train
+
+    summary = train(config)
+    if args.json:
+        print(json.dumps(summary.to_json(), default=_json_default))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def format_summary(summary) -> str:
+    def pct(value):
+        return "  n/a" if value is None else f"{100 * value:5.1f}%"
+
+    t = summary.timings
+    rows = [
+        f"intnet: {summary.config.dataset_name}, {summary.config.formulation}, P = {summary.config.P}, "
+        f"network {'-'.join(map(str, summary.sizes))}, {summary.n_train} training examples in "
+        f"{len(summary.batches)} batch(es)",
+        "",
+        "                      train  validation   test",
+        f"  start (STE)        {pct(summary.start.train)}   {pct(summary.start.validation)}   {pct(summary.start.test)}",
+        f"  merged batch MIPs  {pct(summary.merged.train)}   {pct(summary.merged.validation)}   {pct(summary.merged.test)}",
+        f"  final ({summary.final_source:6})     {pct(summary.final.train)}   {pct(summary.final.validation)}   {pct(summary.final.test)}",
+        "",
+        f"  size: {summary.n_parameters} parameters × {summary.size_bits // max(summary.n_parameters, 1)} bits = {summary.size_bits} bits",
+    ]
+    solved = [b for b in summary.batches if b.ok]
+    improved = sum(1 for b in solved if b.objective < b.start_objective)
+    rows.append(
+        f"  batches: {len(solved)}/{len(summary.batches)} solved, {improved} improved their start's objective, "
+        f"{sum(b.accepted for b in solved)} accepted on validation"
+    )
+    if solved:
+        rows.append(
+            "  batch time (sum over batches): build {:.1f} s, solver set-up {:.1f} s, solve {:.1f} s".format(
+                sum(b.build_seconds for b in solved), sum(b.setup_seconds for b in solved),
+                sum(b.solve_seconds for b in solved),
+            )
+        )
+    rows.append(
+        "  wall time: data {:.1f} s, start network {:.1f} s, batch MIPs {:.1f} s, merge {:.1f} s, total {:.1f} s".format(
+            t.get("data", 0), t.get("start_network", 0), t.get("solve", 0), t.get("merge", 0), t.get("total", 0)
+        )
+    )
+    rows.append(f"  written to {summary.model_path}")
+    return "\n".join(rows)
+
+
+def _json_default(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# --- evaluate, predict, info ---------------------------------------------------------------
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from pipeline import inference
+
+    stored = inference.load_model(args.model)
+    if args.dataset:
+        report = inference.evaluate_builtin(stored, args.dataset)
+    else:
+        report = inference.evaluate_file(stored, args.data, args.label)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for name, entry in report["splits"].items():
+            print(f"{name:>10}: accuracy {entry['accuracy']:.4f} on {entry['rows']} rows")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from pipeline import inference
+
+    stored = inference.load_model(args.model)
+    labels = inference.predict_file(stored, args.data)
+    inference.write_predictions(labels, args.out)
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from pipeline import inference
+
+    stored = inference.load_model(args.model)
+    description = inference.describe(stored)
+    if args.json:
+        print(json.dumps(description))
+    else:
+        for key, value in description.items():
+            print(f"{key:>16}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The one typed configuration of a training run, validated once at the edge (CLI, flow call)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from formulations import FORMULATIONS
+from pipeline.storage import MAX_P
+
+
+
+class TrainConfig(BaseModel):
+    """Everything a training run depends on. Field names match the CLI flags (``train_size`` is
+    ``--train-size``); the descriptions are the CLI's help."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dataset: Literal["heart", "adult", "mnist"] | None = Field(None, description="built-in dataset")
+    data: Path | None = Field(None, description="CSV or Parquet file of your own (needs --label)")
+    label: str | None = Field(None, description="label column of --data")
+    train_size: int | None = Field(None, ge=1, description="training examples (stratified); default: all left after test and validation")
+    per_class: int | None = Field(None, ge=1, description="training examples per class, instead of --train-size")
+    validation_size: int | None = Field(None, ge=1, description="validation examples; default: the dataset's share")
+    formulation: str = Field("sat_margin", description="MIP training model")
+    P: int = Field(3, ge=1, le=MAX_P, description="parameters are integers in [-P, P]")
+    hidden: tuple[int, ...] = Field((16,), description="hidden layer widths, e.g. 16 or 16,16")
+    batch_size: int | None = Field(None, ge=1, description="examples per batch MIP; default: one batch of all")
+    workers: int = Field(1, ge=1, description="parallel solver actors (Ray when > 1)")
+    threads: int = Field(1, ge=1, description="HiGHS threads per solve (CPUs each actor reserves)")
+    time_limit: float = Field(60.0, gt=0, description="seconds per batch MIP")
+    mip_gap: float = Field(1e-4, ge=0, description="relative MIP gap to stop at")
+    target_error: float | None = Field(0.1, ge=0, le=1, description="stop a solve once the objective is at most this share of N (the paper's cutoff); none to solve to the gap")
+    seed: int = Field(0, ge=0, description="seed of splits, batches and the heuristic start")
+    heuristic_steps: int = Field(2000, ge=0, description="straight-through-estimator steps for the start network (0: start from all zeros)")
+    accept: Literal["validation", "objective"] = Field(
+        "validation", description="a solved network replaces its start if it is not worse on validation accuracy, or on the objective"
+    )
+    dead_inputs: Literal["start", "zero"] = Field(
+        "start", description="weights of inputs that are 0 in a whole batch are fixed to the start's value or to 0"
+    )
+    executor: Literal["auto", "ray", "local"] = Field("auto", description="where batches are solved: Ray actors, or in this process; auto = Ray when workers > 1")
+    out: Path = Field(Path("model.parquet"), description="network file to write")
+
+    @field_validator("hidden", mode="before")
+    @classmethod
+    def _parse_hidden(cls, value):
+        if isinstance(value, str):
+            try:
+                value = tuple(int(part) for part in value.split(",") if part.strip())
+            except ValueError:
+                raise ValueError("must be a comma list of positive integers, e.g. 16 or 16,16") from None
+        return value
+
+    @field_validator("hidden")
+    @classmethod
+    def _check_hidden(cls, value: tuple[int, ...]):
+        if not value or any(width < 1 for width in value):
+            raise ValueError("must be a comma list of positive integers, e.g. 16 or 16,16")
+        return value
+
+    @field_validator("formulation")
+    @classmethod
+    def _check_formulation(cls, value: str):
+        if value not in FORMULATIONS:
+            raise ValueError(f"unknown formulation {value!r}; choose from {', '.join(sorted(FORMULATIONS))}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_data_source(self):
+        if (self.dataset is None) == (self.data is None):
+            raise ValueError("give either --dataset NAME or --data FILE --label COLUMN")
+        if self.data is not None and not self.label:
+            raise ValueError("--data needs --label COLUMN naming the label column")
+        if self.dataset is not None and self.label:
+            raise ValueError("--label goes with --data; built-in datasets know their label")
+        if self.train_size is not None and self.per_class is not None:
+            raise ValueError("give --train-size or --per-class, not both")
+        return self
+
+    @property
+    def dataset_name(self) -> str:
+        return self.dataset or str(self.data)
+
+    @property
+    def use_ray(self) -> bool:
+        return self.executor == "ray" or (self.executor == "auto" and self.workers > 1)

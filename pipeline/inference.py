@@ -1,0 +1,144 @@
+"""Using a stored network: evaluate it, predict class labels for raw rows, describe it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from formulations import IntegerNetwork
+from pipeline.config import TrainConfig
+from pipeline.datasets import class_indices, label_strings, load_builtin, read_table
+from pipeline.errors import DataError, NetworkFileError
+from pipeline.preprocessing import Preprocessor
+from pipeline.splits import split_dataset
+from pipeline.storage import StoredNetwork, read_network
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    stored: StoredNetwork
+    preprocessor: Preprocessor
+
+    @property
+    def network(self) -> IntegerNetwork:
+        return self.stored.network
+
+    @property
+    def label(self) -> str | None:
+        return self.stored.preprocessing.get("label")
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    stored = read_network(path)
+    preprocessor = Preprocessor.from_json(stored.preprocessing)
+    if len(preprocessor.feature_names) != stored.network.sizes[0]:
+        raise NetworkFileError(
+            f"{path}: the preprocessing makes {len(preprocessor.feature_names)} inputs, the network takes "
+            f"{stored.network.sizes[0]}"
+        )
+    return LoadedModel(stored, preprocessor)
+
+
+def _check_inputs(model: LoadedModel, x: np.ndarray, source: str) -> None:
+    if x.shape[1] != model.network.sizes[0]:
+        raise DataError(f"{source} has {x.shape[1]} inputs, the network takes {model.network.sizes[0]}")
+
+
+def _entry(network: IntegerNetwork, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    return {"rows": int(len(y)), "accuracy": network.accuracy(x, y)}
+
+
+def evaluate_builtin(model: LoadedModel, name: str) -> dict[str, Any]:
+    """Accuracy on a built-in dataset. When the network was trained on it, the run's own split is
+    rebuilt from the stored seed and sizes, so train / validation / test mean what they did then."""
+    dataset = load_builtin(name)
+    _check_inputs(model, dataset.x, f"dataset {name}")
+    if tuple(dataset.classes) != model.stored.classes:
+        raise DataError(f"dataset {name} has classes {dataset.classes}, the network {model.stored.classes}")
+    network = model.network
+    splits: dict[str, Any] = {}
+    provenance = model.stored.provenance
+    if provenance.get("dataset") == name and "config" in provenance:
+        config = TrainConfig.model_validate(provenance["config"])
+        split = split_dataset(dataset, train_size=config.train_size, per_class=config.per_class,
+                              seed=config.seed, validation_size=config.validation_size)
+        splits["train"] = _entry(network, split.train_x, split.train_y)
+        splits["validation"] = _entry(network, split.val_x, split.val_y)
+        if split.test_x is not None:
+            splits["test"] = _entry(network, split.test_x, split.test_y)
+    else:
+        splits["all"] = _entry(network, dataset.x, dataset.y)
+        if dataset.test_x is not None:
+            splits["test"] = _entry(network, dataset.test_x, dataset.test_y)
+    return {"model": str(provenance.get("dataset")), "dataset": name, "splits": splits}
+
+
+def evaluate_file(model: LoadedModel, path: str | Path, label: str | None) -> dict[str, Any]:
+    """Accuracy on every row of a CSV or Parquet file of raw rows with a label column."""
+    label = label or model.label
+    table = read_table(path)
+    if not label or label not in table.column_names:
+        raise DataError(f"label column {label!r} is not in {path}; name it with --label")
+    x = model.preprocessor.transform(table)
+    _check_inputs(model, x, str(path))
+    y = class_indices(label_strings(label, table.column(label)), model.stored.classes)
+    return {"model": str(model.stored.provenance.get("dataset")), "dataset": str(path),
+            "splits": {"all": _entry(model.network, x, y)}}
+
+
+def predict_file(model: LoadedModel, path: str | Path) -> list[str]:
+    """Class labels, one per row of the file; columns the network was not trained on are ignored."""
+    table = read_table(path)
+    x = model.preprocessor.transform(table)
+    _check_inputs(model, x, str(path))
+    return [model.stored.classes[i] for i in model.network.predict(x)]
+
+
+def write_predictions(labels: list[str], out: str | Path | None) -> None:
+    """A CSV with one column ``prediction``, to ``out`` (atomically) or to standard output."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["prediction"])
+    writer.writerows([label] for label in labels)
+    if out is None:
+        sys.stdout.write(buffer.getvalue())
+        return
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            handle.write(buffer.getvalue())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def describe(model: LoadedModel) -> dict[str, Any]:
+    network = model.network
+    provenance = model.stored.provenance
+    accuracy = provenance.get("accuracy", {}).get("final", {})
+    return {
+        "architecture": "-".join(map(str, network.sizes)),
+        "P": network.P,
+        "parameters": network.n_parameters,
+        "size_bits": network.size_bits,
+        "bits_per_parameter": network.bits_per_parameter,
+        "classes": list(model.stored.classes),
+        "formulation": provenance.get("formulation"),
+        "dataset": provenance.get("dataset"),
+        "n_train": provenance.get("n_train"),
+        "train_accuracy": accuracy.get("train"),
+        "validation_accuracy": accuracy.get("validation"),
+        "test_accuracy": accuracy.get("test"),
+        "batches": len(provenance.get("batches", [])),
+    }

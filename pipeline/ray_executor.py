@@ -1,0 +1,75 @@
+"""Solving batches on a pool of Ray actors: the only module that imports Ray.
+
+Each actor is a process with its own HiGHS (whose thread scheduler is per process) and reserves as
+many CPUs as its solver threads. The run's shared data goes into Ray's object store once and every
+actor reads it from there; tasks carry only batch indices. ``RAY_ADDRESS`` joins an existing
+cluster; otherwise a local Ray is started with loopback-friendly, offline-safe settings.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+
+from pipeline.batches import BatchContext, BatchResult, BatchTask, failed_batch, solve_batch
+
+
+def ensure_ray(num_cpus: int):
+    """Connect to ``RAY_ADDRESS`` if set, else start (once per process) a local Ray."""
+    # A local single-user Ray needs no token; without this Ray 2.6x writes ~/.ray/auth_token.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Ray's usage-stats ping has nowhere to go on an offline machine.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    if not ray.is_initialized():
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(log_to_driver=False)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    return ray
+
+
+class _BatchSolver:
+    """Actor body: holds the run's context and solves one batch per call."""
+
+    def __init__(self, context: BatchContext):
+        self.context = context
+
+    def solve(self, task: BatchTask) -> BatchResult:
+        return solve_batch(self.context, task)
+
+
+class RayExecutor:
+    """``workers`` actors, each reserving ``threads`` CPUs, solving batches as they free up."""
+
+    def __init__(self, workers: int, threads: int):
+        self.workers = workers
+        self.threads = threads
+
+    def run(self, context: BatchContext, tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
+        ray = ensure_ray(max(self.workers * self.threads, os.cpu_count() or 1))
+        actor_class = ray.remote(_BatchSolver).options(num_cpus=self.threads)
+        context_ref = ray.put(context)
+        actors = [actor_class.remote(context_ref) for _ in range(min(self.workers, len(tasks)))]
+        queue = list(tasks)
+        idle = list(actors)
+        pending: dict = {}
+        try:
+            while queue or pending:
+                while queue and idle:
+                    actor, task = idle.pop(), queue.pop(0)
+                    pending[actor.solve.remote(task)] = (actor, task, time.time())
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
+                actor, task, sent = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                    idle.append(actor)
+                except ray.exceptions.RayError as error:
+                    result = failed_batch(task, sent, "lost", f"{type(error).__name__}: {error}")
+                    idle.append(actor_class.remote(context_ref))
+                yield result
+        finally:
+            for actor in actors + idle:
+                ray.kill(actor)

@@ -1,0 +1,227 @@
+"""The steps of a training run as plain functions, in the order data flows through them:
+
+dataset -> split -> start network -> batches -> solves -> merge -> final network -> file.
+
+The Prefect flow (``flows/train.py``) calls each step as a task; tests and scripts can call them
+directly. Nothing here imports Prefect or Ray.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from formulations import IntegerNetwork
+from pipeline.batches import BatchContext, BatchResult, BatchTask
+from pipeline.config import TrainConfig
+from pipeline.datasets import Dataset, load_builtin, load_file
+from pipeline.executors import Executor, InProcessExecutor
+from pipeline.heuristic import SteSettings, train_ste
+from pipeline.merge import aggregate_weighted_mean
+from pipeline.solve import SolverOptions
+from pipeline.splits import Split, split_dataset, stratified_batches
+from pipeline.storage import StoredNetwork, write_network
+
+PACKAGES = ("intnet", "numpy", "pyomo", "highspy", "pyarrow", "ray", "prefect", "pydantic")
+
+
+@dataclass(frozen=True)
+class Accuracies:
+    train: float
+    validation: float
+    test: float | None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+
+def load_dataset(config: TrainConfig) -> Dataset:
+    if config.dataset is not None:
+        return load_builtin(config.dataset)
+    return load_file(config.data, config.label)
+
+
+def split_data(config: TrainConfig, dataset: Dataset) -> Split:
+    return split_dataset(
+        dataset, train_size=config.train_size, per_class=config.per_class, seed=config.seed,
+        validation_size=config.validation_size,
+    )
+
+
+def start_network(config: TrainConfig, split: Split, n_classes: int) -> IntegerNetwork:
+    """The shared start of every batch: a straight-through-estimator network trained on the whole
+    training set (cheap, and a shared start is what makes the batches' hidden neurons correspond
+    when their weights are averaged), or the all-zero network when ``heuristic_steps`` is 0."""
+    if config.heuristic_steps == 0:
+        return IntegerNetwork.zeros([split.train_x.shape[1], *config.hidden, n_classes], config.P)
+    return train_ste(
+        split.train_x, split.train_y, n_classes, config.hidden, config.P, seed=config.seed,
+        settings=SteSettings(steps=config.heuristic_steps), x_val=split.val_x, y_val=split.val_y,
+    )
+
+
+def make_tasks(config: TrainConfig, split: Split) -> list[BatchTask]:
+    n = len(split.train_y)
+    if config.batch_size is None or config.batch_size >= n:
+        return [BatchTask(0, np.arange(n))]
+    batches = stratified_batches(split.train_y, config.batch_size, config.seed)
+    return [BatchTask(i, indices) for i, indices in enumerate(batches)]
+
+
+def batch_context(config: TrainConfig, split: Split, n_classes: int, start: IntegerNetwork) -> BatchContext:
+    return BatchContext(
+        train_x=split.train_x, train_y=split.train_y, val_x=split.val_x, val_y=split.val_y,
+        n_classes=n_classes, hidden=config.hidden, P=config.P, start=start,
+        formulation=config.formulation,
+        solver=SolverOptions(
+            time_limit=config.time_limit, threads=config.threads, mip_gap=config.mip_gap,
+            target_error=config.target_error,
+        ),
+        accept=config.accept, dead_inputs=config.dead_inputs,
+    )
+
+
+def make_executor(config: TrainConfig) -> Executor:
+    if config.use_ray:
+        from pipeline.ray_executor import RayExecutor
+
+        return RayExecutor(workers=config.workers, threads=config.threads)
+    return InProcessExecutor()
+
+
+def solve_batches(
+    executor: Executor, context: BatchContext, tasks: list[BatchTask],
+    on_result: Callable[[BatchResult, int, int], None] | None = None,
+) -> list[BatchResult]:
+    """Run every batch; ``on_result(result, done, total)`` is called as each one finishes."""
+    results = []
+    for result in executor.run(context, tasks):
+        results.append(result)
+        if on_result is not None:
+            on_result(result, len(results), len(tasks))
+    return sorted(results, key=lambda r: r.batch_id)
+
+
+def merge_results(results: Iterable[BatchResult], start: IntegerNetwork) -> IntegerNetwork:
+    """The paper's validation-weighted mean over the batches that produced a network; the start
+    when none did."""
+    usable = [r for r in results if r.ok]
+    if not usable:
+        return start
+    return aggregate_weighted_mean([r.network for r in usable], [r.contributed_validation_accuracy for r in usable])
+
+
+def evaluate(network: IntegerNetwork, split: Split) -> Accuracies:
+    test = None if split.test_x is None else network.accuracy(split.test_x, split.test_y)
+    return Accuracies(
+        train=network.accuracy(split.train_x, split.train_y),
+        validation=network.accuracy(split.val_x, split.val_y),
+        test=test,
+    )
+
+
+def choose_final(merged: IntegerNetwork, start: IntegerNetwork, split: Split) -> tuple[IntegerNetwork, str]:
+    """The merged network, unless it is worse than the start on validation accuracy: the same
+    rule a batch's solution passes before it replaces its start."""
+    if merged.accuracy(split.val_x, split.val_y) >= start.accuracy(split.val_x, split.val_y):
+        return merged, "merged"
+    return start, "start"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+@dataclass
+class TrainSummary:
+    """What a run did, for the terminal, ``--json`` and the file's provenance."""
+
+    config: TrainConfig
+    sizes: list[int]
+    n_train: int
+    n_validation: int
+    n_test: int
+    final: Accuracies
+    start: Accuracies
+    merged: Accuracies
+    final_source: str
+    size_bits: int
+    n_parameters: int
+    batches: list[BatchResult]
+    timings: dict[str, float]
+    model_path: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "train_accuracy": self.final.train,
+            "validation_accuracy": self.final.validation,
+            "test_accuracy": self.final.test,
+            "seconds": self.timings.get("total", float("nan")),
+            "model_path": self.model_path,
+            "dataset": self.config.dataset_name,
+            "formulation": self.config.formulation,
+            "P": self.config.P,
+            "sizes": self.sizes,
+            "n_train": self.n_train,
+            "n_validation": self.n_validation,
+            "n_test": self.n_test,
+            "size_bits": self.size_bits,
+            "n_parameters": self.n_parameters,
+            "final_source": self.final_source,
+            "start": self.start.as_dict(),
+            "merged": self.merged.as_dict(),
+            "timings": self.timings,
+            "batches": [r.record() for r in self.batches],
+        }
+
+
+def summarize(
+    config: TrainConfig, split: Split, start: IntegerNetwork, merged: IntegerNetwork,
+    final: IntegerNetwork, final_source: str, results: list[BatchResult], timings: dict[str, float],
+) -> TrainSummary:
+    return TrainSummary(
+        config=config, sizes=final.sizes, n_train=len(split.train_y), n_validation=len(split.val_y),
+        n_test=0 if split.test_y is None else len(split.test_y),
+        final=evaluate(final, split), start=evaluate(start, split), merged=evaluate(merged, split),
+        final_source=final_source, size_bits=final.size_bits, n_parameters=final.n_parameters,
+        batches=results, timings=timings,
+    )
+
+
+def save_network(config: TrainConfig, dataset: Dataset, network: IntegerNetwork, summary: TrainSummary) -> Path:
+    provenance = {
+        "formulation": config.formulation,
+        "dataset": config.dataset_name,
+        "config": config.model_dump(mode="json"),
+        "sizes": summary.sizes,
+        "n_train": summary.n_train,
+        "n_validation": summary.n_validation,
+        "n_test": summary.n_test,
+        "seed": config.seed,
+        "solver": "highs",
+        "versions": package_versions(),
+        "accuracy": {"final": summary.final.as_dict(), "start": summary.start.as_dict(),
+                     "merged": summary.merged.as_dict()},
+        "final_source": summary.final_source,
+        "batches": [r.record() for r in summary.batches],
+        "timings": summary.timings,
+        "created": time.time(),
+    }
+    stored = StoredNetwork(
+        network=network, classes=dataset.classes,
+        preprocessing=dataset.preprocessor.to_json() | {"label": dataset.label}, provenance=provenance,
+    )
+    return write_network(config.out, stored)

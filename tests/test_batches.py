@@ -1,0 +1,59 @@
+"""One batch solve end to end, in process: dead inputs pinned, acceptance on validation, records."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from formulations import IntegerNetwork
+from pipeline.batches import BatchContext, BatchTask, solve_batch
+from pipeline.executors import InProcessExecutor
+from pipeline.solve import SolverOptions
+
+
+def context(rng, dead_inputs="start", accept="validation", n=30):
+    x = np.round(rng.random((n, 4)), 4)
+    x[:, 3] = 0.0  # input 3 is zero in every example
+    y = (x[:, 0] > x[:, 1]).astype(int)
+    start = IntegerNetwork(
+        (rng.integers(-2, 3, (3, 4)), rng.integers(-2, 3, (2, 3))), (rng.integers(-2, 3, 3), rng.integers(-2, 3, 2)), 2
+    )
+    return BatchContext(
+        train_x=x, train_y=y, val_x=x, val_y=y, n_classes=2, hidden=(3,), P=2, start=start,
+        formulation="sat_margin", solver=SolverOptions(time_limit=10, target_error=None),
+        accept=accept, dead_inputs=dead_inputs,
+    )
+
+
+@pytest.mark.parametrize("dead_inputs", ["start", "zero"])
+def test_weights_of_dead_inputs_are_pinned(dead_inputs):
+    ctx = context(np.random.default_rng(0), dead_inputs=dead_inputs, accept="objective")
+    result = solve_batch(ctx, BatchTask(0, np.arange(30)))
+    assert result.status in ("optimal", "time_limit", "target_reached")
+    assert result.fixed_inputs == 1
+    expected = ctx.start.weights[0][:, 3] if dead_inputs == "start" else np.zeros(3)
+    assert np.array_equal(result.network.weights[0][:, 3], expected)
+
+
+def test_a_result_is_accepted_only_if_validation_does_not_drop():
+    ctx = context(np.random.default_rng(1))
+    result = solve_batch(ctx, BatchTask(0, np.arange(30)))
+    assert result.objective <= result.start_objective
+    if result.accepted:
+        assert result.validation_accuracy >= result.start_validation_accuracy
+        assert result.contributed_validation_accuracy == result.validation_accuracy
+    else:
+        assert result.network.equals(ctx.start)
+        assert result.contributed_validation_accuracy == result.start_validation_accuracy
+
+
+def test_a_failing_batch_is_a_record_not_a_crash():
+    ctx = context(np.random.default_rng(2))
+    broken = BatchContext(**{**ctx.__dict__, "formulation": "no_such_model"})
+    results = list(InProcessExecutor().run(broken, [BatchTask(0, np.arange(10)), BatchTask(1, np.arange(10, 20))]))
+    assert [r.status for r in results] == ["error", "error"]
+    assert all(not r.ok and "no_such_model" in r.error for r in results)
+    record = results[0].record()
+    json.dumps(record)  # JSON-ready: NaN becomes null
+    assert record["objective"] is None and record["seconds"] >= 0 and not math.isnan(record["started"])

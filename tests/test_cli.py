@@ -1,0 +1,136 @@
+"""The `intnet` command: one real training run (Prefect flow, Ray actors, HiGHS), the file it
+writes read back through the contract alone, and one-line errors for bad input."""
+
+import csv
+import json
+
+import numpy as np
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+
+from flows.cli import main
+
+@pytest.fixture
+def raw_heart(tmp_path):
+    return heart_raw_csv(tmp_path)
+
+
+def heart_raw_csv(tmp_path):
+    """Raw Heart rows as a user would have them (written from the shipped copy)."""
+    from pipeline.datasets import _shipped_file, read_table
+
+    with _shipped_file("heart.csv.gz") as path:
+        table = read_table(path)
+    out = tmp_path / "heart_raw.csv"
+    pa_csv.write_csv(table, out)
+    return out
+
+
+def contract_forward(path, raw_rows):
+    """Predictions from the network file using only pyarrow, numpy and the README's contract."""
+    table = pq.read_table(path)
+    meta = {k.decode(): json.loads(v) for k, v in table.schema.metadata.items()}
+    assert meta["intnet.format"] == 1 and meta["intnet.activation"] == "sign" and meta["intnet.output"] == "argmax"
+    prep = meta["intnet.preprocessing"]
+    scale = 10 ** prep["decimals"]
+    features = []
+    for column in prep["columns"]:
+        values = raw_rows.column(column["name"]).to_pylist()
+        if column["kind"] == "numeric":
+            low, high = column["low"], column["high"]
+            v = np.array(values, dtype=float)
+            v = np.zeros_like(v) if high == low else np.clip((v - low) / (high - low), 0, 1)
+            features.append(np.round(v * scale))  # integer inputs on the 10^-decimals grid
+        else:
+            text = ["" if x is None else (str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)) for x in values]
+            for category in column["categories"]:
+                features.append(np.array([scale * (t == category) for t in text], dtype=float))
+    a = np.stack(features, axis=1)  # scaled by 10^decimals: exact integers
+    rows = sorted(table.to_pylist(), key=lambda r: r["layer"])
+    for n, row in enumerate(rows):
+        w = np.array(row["weight"], dtype=float).reshape(row["out_features"], row["in_features"])
+        b = np.array(row["bias"], dtype=float)
+        z = a @ w.T + (scale * b if n == 0 else b)
+        a = np.where(z >= 0, 1.0, -1.0) if n < len(rows) - 1 else z
+    return [meta["intnet.classes"][i] for i in np.argmax(a, axis=1)]
+
+
+def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefect_server, ray_session):
+    model = tmp_path / "heart.parquet"
+    code = main([
+        "train", "--dataset", "heart", "--train-size", "80", "--batch-size", "40", "--P", "3",
+        "--hidden", "6", "--workers", "2", "--time-limit", "8", "--seed", "1", "--out", str(model), "--json",
+    ])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    for key in ("train_accuracy", "validation_accuracy", "test_accuracy", "seconds", "model_path", "batches"):
+        assert key in summary
+    assert summary["model_path"] == str(model) and model.is_file()
+    batches = summary["batches"]
+    assert len(batches) == 2
+    for record in batches:
+        for key in ("status", "objective", "bound", "started", "finished", "seconds", "start_objective"):
+            assert key in record
+        assert record["status"] != "error", record["error"]
+        assert record["objective"] <= record["start_objective"]
+    # two actors, two processes, solving at the same time
+    assert len({r["worker"] for r in batches}) == 2
+    (a, b) = batches
+    assert a["started"] < b["finished"] and b["started"] < a["finished"]
+
+    raw = heart_raw_csv(tmp_path)
+    predictions = tmp_path / "pred.csv"
+    assert main(["predict", str(model), "--data", str(raw), "--out", str(predictions)]) == 0
+    with open(predictions) as handle:
+        predicted = [row["prediction"] for row in csv.DictReader(handle)]
+    assert len(predicted) == 303
+    assert predicted == contract_forward(model, pa_csv.read_csv(raw))
+
+    assert main(["evaluate", str(model), "--dataset", "heart", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["splits"]["test"]["accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert report["splits"]["train"]["rows"] == 80
+
+    assert main(["evaluate", str(model), "--data", str(raw), "--json"]) == 0
+    on_file = json.loads(capsys.readouterr().out)["splits"]["all"]
+    labels = [str(v) for v in pa_csv.read_csv(raw).column("target").to_pylist()]
+    assert on_file["accuracy"] == pytest.approx(np.mean(np.array(predicted) == np.array(labels)))
+
+    assert main(["info", str(model), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["architecture"] == "21-6-2" and info["size_bits"] == (21 * 6 + 6 + 6 * 2 + 2) * 3
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--dataset", "heart", "--P", "0"], "--P: "),
+        (["--dataset", "heart", "--P", "300"], "--P: "),
+        (["--dataset", "heart", "--hidden", "16,a"], "--hidden: "),
+        (["--dataset", "heart", "--time-limit", "0"], "--time-limit: "),
+        (["--dataset", "heart", "--formulation", "nope"], "unknown formulation 'nope'"),
+        (["--dataset", "heart", "--train-size", "5000"], "5000"),
+        (["--data", "missing.csv", "--label", "y"], "missing.csv"),
+        (["--data", "RAW"], "--label"),
+        (["--data", "RAW", "--label", "nope"], "label column 'nope'"),
+        ([], "--dataset NAME or --data FILE"),
+    ],
+)
+def test_train_errors_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, raw_heart, args, message):
+    args = [str(raw_heart) if a == "RAW" else a for a in args]
+    out = tmp_path / "m.parquet"
+    assert main(["train", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and message in err
+    assert not out.exists()
+
+
+def test_model_file_errors(tmp_path, capsys, raw_heart):
+    bogus = tmp_path / "bogus.parquet"
+    bogus.write_text("not parquet")
+    for command in (["info", str(bogus)], ["predict", str(bogus), "--data", str(raw_heart)],
+                    ["evaluate", str(bogus), "--dataset", "heart"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err.strip()
+        assert "not a Parquet file" in err and "\n" not in err
