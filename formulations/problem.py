@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from formulations.bounds import ParameterBounds
 from formulations.network import IntegerNetwork
+
+
+def output_scale(x: np.ndarray, hidden: Sequence[int], P: int) -> float:
+    """Ω, the scale of the output layer: margins and losses are read on ẑ = 2 z / Ω.
+
+    Behind a hidden layer it is the paper's (n_{L-1} + 1)·P, the largest possible |z|. Without one
+    it is the paper's mean(x)·n_inputs, a typical rather than the largest |z|: with the bound
+    P·(n_inputs + 1) the margin is out of reach and gradient training stalls in the hinge's linear
+    part (MNIST 784-10 reached 67 % training accuracy that way, 100 % with this scale).
+    """
+    if hidden:
+        return float((hidden[-1] + 1) * P)
+    return float(np.mean(x) * np.shape(x)[1])
 
 
 @dataclass(frozen=True)
@@ -49,12 +63,7 @@ class TrainingProblem:
 
     @property
     def output_scale(self) -> float:
-        """Ω, the largest |z| of an output neuron: the paper's (n_{L-1} + 1)·P behind a hidden
-        layer. Without one the paper used a mean-based guess; we use the bound that holds over
-        these inputs, P·(max_k Σ_i x_ki + 1)."""
-        if self.hidden:
-            return float((self.hidden[-1] + 1) * self.P)
-        return float(self.P * (self.x.sum(axis=1).max() + 1))
+        return output_scale(self.x, self.hidden, self.P)
 
     def zero_network(self) -> IntegerNetwork:
         return IntegerNetwork.zeros(self.sizes, self.P)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from formulations.network import IntegerNetwork
+from formulations.problem import output_scale
 
 MARGIN = 0.5
 """The hinge margin on the normalized output scale, as in the paper's sat-margin and min-hinge models."""
@@ -39,9 +40,11 @@ WINDOW_RMS_FRACTION = 0.5
 """Half-width of the sign activation's gradient window, as a fraction of the layer's RMS pre-activation.
 
 The paper's window is |z| <= 1. Integer weights make pre-activations large (about P·sqrt(fan-in)), so
-that window lets almost no gradient through once P or the fan-in grows: on MNIST 784-16-10 it trained
-to 64-87 % training accuracy against 100 % with this scaled window, and on Adult, P = 15, to 87 % against
-99 %. The window is never narrower than the paper's, which measured slightly better at P = 1."""
+that window lets little gradient through once P or the fan-in grows. Measured with the paper's window
+against this one (one hidden layer of 16, 5 seeds, training/test accuracy): MNIST, 10 per class, P = 1:
+97/57 % against 100/66 %; P = 15: 65/35 % against 100/65 %; Adult, N = 200, P = 15: 93/78 % against
+99/78 %. The window is never narrower than the paper's: without that floor, Heart at P = 1 fitted as well
+but generalized worse (test 79 % against 82 %)."""
 
 VALIDATION_INTERVAL = 50
 """Steps between two validation checks. Training accuracy comes free with every forward pass, so
@@ -57,8 +60,10 @@ class SteSettings:
 
     ``learning_rate`` is the Adam step per unit of P: latent parameters move about
     ``learning_rate * P`` per step, so crossing the range [-P, P] takes the same number of steps for
-    every P. At P = 1 this is the paper's 1e-2. The paper kept 1e-2 for every P, which is why its
-    baseline fitted poorly at P = 15 (90 % training accuracy on Adult, N = 200); scaled, it fits 99 %.
+    every P. At P = 1 this is the paper's 1e-2. The paper kept 1e-2 for every P, and its baseline
+    fitted poorly at P = 15 (90 % training accuracy on Adult, N = 200). Measured at P = 15 with one
+    hidden layer of 16 and 5 seeds, an unscaled step reached 93 % training accuracy on Heart (N = 200)
+    and 97.5 % on Adult (N = 200); the scaled step reached 98 % and 99 %.
     ``time_limit`` stops training early, which makes the result depend on the machine's speed.
     """
 
@@ -78,18 +83,6 @@ class SteSettings:
             raise ValueError(f"time_limit must be > 0 seconds or None, got {self.time_limit}")
 
 
-def output_scale(sizes: Sequence[int], P: int) -> int:
-    """Ω, the bound on |z| of the output layer, which maps the output to ŷ = 2 z / Ω in [-2, 2].
-
-    With hidden layers Ω = (n_last_hidden + 1) · P, the paper's value. Without one this uses the same
-    bound, (n_inputs + 1) · P, which holds because inputs lie in [0, 1]. The paper used a heuristic there
-    instead, Ω = mean(x_train) · n_inputs. The exact bound is far larger than the typical output, so the
-    hinge stays in its linear part and STE fits badly (MNIST 784-10, 10 per class: 67 % training accuracy,
-    against 100 % with the paper's heuristic).
-    """
-    return (sizes[-2] + 1) * P
-
-
 def squared_hinge_loss(network: IntegerNetwork, x: np.ndarray, y: np.ndarray, n_classes: int) -> float:
     """The paper's loss Σ_k Σ_j max(0, 0.5 - Y_kj · 2 z_kj / Ω)² of the integer network itself.
 
@@ -102,7 +95,7 @@ def squared_hinge_loss(network: IntegerNetwork, x: np.ndarray, y: np.ndarray, n_
             f"the network maps {network.sizes[0]} inputs to {network.sizes[-1]} outputs, "
             f"the data has {x.shape[1]} inputs and {n_classes} classes"
         )
-    normalized = 2.0 * network.output(x) / output_scale(network.sizes, network.P)
+    normalized = 2.0 * network.output(x) / output_scale(x, network.sizes[1:-1], network.P)
     shortfall = np.maximum(0.0, MARGIN - _signed_one_hot(y, n_classes) * normalized)
     return float(np.sum(shortfall**2))
 
@@ -157,10 +150,10 @@ def train_ste(
     optimizer = _Adam(latent.size)
 
     targets = _signed_one_hot(y, n_classes)
-    output_factor = 2.0 / output_scale(sizes, P)
+    output_factor = 2.0 / output_scale(x, sizes[1:-1], P)
     step_size = settings.learning_rate * P
     best_score = (-np.inf, -np.inf)  # (accuracy, -training loss) of the best rounded network so far
-    best_parameters = rounded
+    best_parameters = rounded  # replaced by a copy at step 0, which is always scored
     start = time.perf_counter()
     step = 0
     while True:
