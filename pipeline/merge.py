@@ -1,12 +1,29 @@
-"""Merging independently trained batch networks into one integer network (pure functions)."""
+"""Merging independently trained batch networks into one integer network (pure functions).
+
+Every rule has the signature ``(networks, scores) -> IntegerNetwork``, where ``scores`` are the
+batches' validation accuracies (rules that do not weigh batches still check them, so that every
+rule rejects the same bad input). Every rule works parameter by parameter and returns integers
+inside every per-parameter box the inputs share: if each input has a parameter in [lo, hi], so
+does the merge. ``MERGE_RULES`` names them for ``--merge``.
+
+:func:`epoch_bounds` turns a merged network into the next epoch's per-parameter box.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from formulations import IntegerNetwork
+from formulations import IntegerNetwork, ParameterBounds
+
+MergeRule = Callable[[Sequence[IntegerNetwork], Sequence[float]], IntegerNetwork]
+
+# Scores are accuracies k/V, so a (weighted) mean is either exactly a half or at least
+# 1/(2·batches·V) away from one (4e-7 for 250 batches and V = 5,000), while float noise is ~1e-16:
+# snapping to this many decimals settles halves and moves nothing else.
+_HALF_SNAP_DECIMALS = 9
 
 
 def validation_weights(scores: Sequence[float]) -> np.ndarray:
@@ -22,13 +39,18 @@ def validation_weights(scores: Sequence[float]) -> np.ndarray:
     return (a - a.min()) / spread
 
 
-def aggregate_weighted_mean(networks: Sequence[IntegerNetwork], scores: Sequence[float]) -> IntegerNetwork:
-    """The paper's merge: every parameter θ̄ = round(Σ_b ω_b θ_b / Σ_b ω_b), with ω from
-    :func:`validation_weights` of the batches' validation accuracies ``scores``.
+def round_half_even(values: np.ndarray) -> np.ndarray:
+    """Nearest integer, exact halves to the even neighbour (np.round, as the paper's code does).
 
-    np.round rounds half to even, as the reference code does. A weighted mean of values inside a
-    box stays inside it, so the result keeps the batches' per-parameter bounds (and [-P, P]).
+    Values are first snapped to 10^-9: a float sum's order otherwise decides halves (one set of
+    batch networks gave a weighted mean of -0.49999999999999994 in one order and
+    -0.5000000000000001 in another, so 0 or -1), and the merge must not depend on the order in
+    which batches finished.
     """
+    return np.round(np.round(values, _HALF_SNAP_DECIMALS)).astype(np.int64)
+
+
+def _check(networks: Sequence[IntegerNetwork], scores: Sequence[float]) -> None:
     if not networks:
         raise ValueError("nothing to merge: no batch produced a network")
     if len(networks) != len(scores):
@@ -36,14 +58,98 @@ def aggregate_weighted_mean(networks: Sequence[IntegerNetwork], scores: Sequence
     first = networks[0]
     if any(net.sizes != first.sizes or net.P != first.P for net in networks):
         raise ValueError("batch networks differ in architecture or P and cannot be merged")
+    if not all(math.isfinite(score) for score in scores):
+        raise ValueError(f"every score must be a finite number, got {list(scores)}")
+
+
+def _per_parameter(
+    networks: Sequence[IntegerNetwork], combine: Callable[[np.ndarray], np.ndarray]
+) -> IntegerNetwork:
+    """Apply ``combine`` to every weight matrix and bias vector, stacked over the networks on a
+    new first axis; it returns the merged array with that axis gone."""
+    first = networks[0]
+    return IntegerNetwork(
+        weights=tuple(combine(np.stack([net.weights[layer] for net in networks])) for layer in range(len(first.weights))),
+        biases=tuple(combine(np.stack([net.biases[layer] for net in networks])) for layer in range(len(first.biases))),
+        P=first.P,
+    )
+
+
+def aggregate_weighted_mean(networks: Sequence[IntegerNetwork], scores: Sequence[float]) -> IntegerNetwork:
+    """The paper's merge: every parameter θ̄ = round(Σ_b ω_b θ_b / Σ_b ω_b), with ω from
+    :func:`validation_weights` of the batches' validation accuracies ``scores``.
+
+    Rounds half to even (:func:`round_half_even`). A weighted mean of values inside a box stays
+    inside it, so the result keeps the batches' per-parameter bounds (and [-P, P]).
+    """
+    _check(networks, scores)
     omega = validation_weights(scores)
     omega = omega / omega.sum()
+    return _per_parameter(networks, lambda stack: round_half_even(np.tensordot(omega, stack, axes=1)))
 
-    def mean(arrays: list[np.ndarray]) -> np.ndarray:
-        return np.round(np.tensordot(omega, np.stack(arrays), axes=1)).astype(np.int64)
 
-    return IntegerNetwork(
-        weights=tuple(mean([net.weights[l] for net in networks]) for l in range(len(first.weights))),
-        biases=tuple(mean([net.biases[l] for net in networks]) for l in range(len(first.biases))),
-        P=first.P,
+def aggregate_mean(networks: Sequence[IntegerNetwork], scores: Sequence[float]) -> IntegerNetwork:
+    """Every parameter the plain mean over the batches, rounded half to even (2.5 → 2, -0.5 → 0),
+    so it equals the weighted mean when every batch scores the same. ``scores`` are not used."""
+    _check(networks, scores)
+    return _per_parameter(networks, lambda stack: round_half_even(stack.mean(axis=0)))
+
+
+def aggregate_median(networks: Sequence[IntegerNetwork], scores: Sequence[float]) -> IntegerNetwork:
+    """Every parameter the median over the batches. For an even count it is the mean of the two
+    middle values, rounded half to even ({1, 2} → 2, {0, 1} → 0), which lies between them and so
+    inside the box. ``scores`` are not used."""
+    _check(networks, scores)
+    return _per_parameter(networks, lambda stack: round_half_even(np.median(stack, axis=0)))
+
+
+def _vote(stack: np.ndarray) -> np.ndarray:
+    # Candidates in tie-break order 0, 1, -1, 2, -2, ...: argmax keeps the first maximum, so the
+    # most frequent value wins and a tie goes to the value nearest 0, then to the positive one.
+    candidates = sorted(np.unique(stack).tolist(), key=lambda v: (abs(v), -v))
+    counts = np.stack([(stack == value).sum(axis=0) for value in candidates])
+    return np.asarray(candidates, dtype=np.int64)[np.argmax(counts, axis=0)]
+
+
+def aggregate_majority(networks: Sequence[IntegerNetwork], scores: Sequence[float]) -> IntegerNetwork:
+    """Every parameter the value most batches hold (a per-weight vote). Among equally frequent
+    values the one nearest 0 wins (the cautious choice when batches disagree), and of -v and +v
+    the positive one (a fixed convention, as the sign activation's +1 at 0). The tie-break looks
+    at values only, never at float scores, so the vote does not depend on batch order. Always one
+    of the inputs' values, so inside the box. ``scores`` are not used."""
+    _check(networks, scores)
+    return _per_parameter(networks, _vote)
+
+
+def aggregate_best(networks: Sequence[IntegerNetwork], scores: Sequence[float]) -> IntegerNetwork:
+    """The single batch network with the highest validation score, returned as it is; the lowest
+    index among equal scores (so with ties the result depends on the batches' order)."""
+    _check(networks, scores)
+    return networks[int(np.argmax(np.asarray(scores, dtype=np.float64)))]
+
+
+MERGE_RULES: dict[str, MergeRule] = {
+    "weighted_mean": aggregate_weighted_mean,
+    "mean": aggregate_mean,
+    "median": aggregate_median,
+    "majority": aggregate_majority,
+    "best": aggregate_best,
+}
+"""``--merge`` name → rule; ``weighted_mean`` (the paper's) is the default."""
+
+
+def epoch_bounds(merged: IntegerNetwork, radius: int) -> ParameterBounds:
+    """The next epoch's box: every parameter in [θ̄ − radius, θ̄ + radius] ∩ [−P, P].
+
+    The paper sets the box after epoch e with radius P − e, so it shrinks by one per epoch and its
+    last epoch (e = P) searches θ̄ ± 1. A radius of 0 fixes every parameter at the merged value.
+    """
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    P = merged.P
+    return ParameterBounds(
+        weight_lower=tuple(np.maximum(w - radius, -P) for w in merged.weights),
+        weight_upper=tuple(np.minimum(w + radius, P) for w in merged.weights),
+        bias_lower=tuple(np.maximum(b - radius, -P) for b in merged.biases),
+        bias_upper=tuple(np.minimum(b + radius, P) for b in merged.biases),
     )
