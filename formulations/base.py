@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
 import pyomo.environ as pyo
 
+from formulations.encoding import add_neuron_order, order_hidden_neurons
 from formulations.network import IntegerNetwork
 from formulations.problem import TrainingProblem
 
 
 class Formulation(ABC):
     """A MIP training model: builds the Pyomo model, gives it a start, and scores any network
-    with numpy exactly as the model's objective would, so that no solve has to be trusted."""
+    with numpy exactly as the model's objective would, so that no solve has to be trusted.
+
+    Every model minimises. ``symmetry_breaking`` orders interchangeable hidden neurons by bias
+    (:func:`formulations.encoding.add_neuron_order`); the start is then permuted to match
+    (:meth:`start_network`), so it stays feasible and keeps its objective.
+    """
 
     name: ClassVar[str]
+    hard: ClassVar[bool] = False
+    """True when fitting every training example is a constraint: a network that does not fit is
+    no feasible point, its :meth:`objective_value` is +inf and it cannot start the solve."""
+    exact_incumbents: ClassVar[bool] = True
+    """True when the objective of every feasible point is the objective of its weights. False when
+    an auxiliary variable is bounded on one side only (an epigraph, a margin, a non-zero
+    indicator): an incumbent's objective is then at least that of its weights, equal at a proven
+    optimum, and at least the solver's bound either way."""
+
+    def __init__(self, *, symmetry_breaking: bool = False) -> None:
+        self.symmetry_breaking = symmetry_breaking
 
     @abstractmethod
     def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
@@ -24,18 +42,49 @@ class Formulation(ABC):
 
     @abstractmethod
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
-        """Set every variable to the value ``network`` implies: a feasible MIP start."""
+        """Set every variable to the value ``network`` implies: a feasible MIP start. Only called
+        with a network of finite :meth:`objective_value`, passed through :meth:`start_network`."""
 
     @abstractmethod
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
-        """The model's objective for ``network``, recomputed with numpy."""
+        """The model's objective for ``network``, recomputed with numpy; +inf when the model's
+        hard constraints exclude the network."""
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         """An objective value good enough to stop at (the paper's early cutoff), or None."""
         return None
 
+    def create(self, problem: TrainingProblem) -> pyo.ConcreteModel:
+        """:meth:`build`, with the symmetry-breaking rows when they are on."""
+        model = self.build(problem)
+        if self.symmetry_breaking:
+            add_neuron_order(model, problem.bounds)
+        return model
 
-def exact_at_least(values: np.ndarray, threshold: float, grid: float) -> np.ndarray:
+    def start_network(self, network: IntegerNetwork, problem: TrainingProblem) -> IntegerNetwork:
+        """``network`` as this model's start: its hidden neurons ordered when symmetry breaking
+        is on (same function, so same objective), else unchanged."""
+        if self.symmetry_breaking:
+            return order_hidden_neurons(network, problem.bounds)
+        return network
+
+
+class StagedFormulation(Formulation):
+    """A model solved as a sequence of MIPs, each started from the network the one before returned
+    (a lexicographic objective). The model itself is its first stage: :meth:`build`,
+    :meth:`objective_value` and :meth:`target` are those of the primary objective."""
+
+    stage_names: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def stage(
+        self, index: int, problem: TrainingProblem, networks: Sequence[IntegerNetwork]
+    ) -> tuple[Formulation, TrainingProblem] | None:
+        """The formulation and problem of stage ``index``, given ``networks``: the start, then the
+        network each earlier stage returned. None when nothing is left to solve."""
+
+
+def exact_at_least(values: np.ndarray, threshold: float | np.ndarray, grid: float) -> np.ndarray:
     """values >= threshold for values on a grid of spacing ``grid``, decided on the integer scale
     so that float noise in values or threshold cannot flip a comparison at equality."""
-    return np.rint(values / grid) >= np.ceil(threshold / grid - 1e-9)
+    return np.rint(values / grid) >= np.ceil(np.asarray(threshold) / grid - 1e-9)

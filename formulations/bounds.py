@@ -64,6 +64,22 @@ class ParameterBounds:
             bias_upper=self.bias_upper,
         )
 
+    def neighbourhood(
+        self, network: IntegerNetwork, free_weights: tuple[np.ndarray, ...], free_biases: tuple[np.ndarray, ...]
+    ) -> ParameterBounds:
+        """Every parameter fixed at ``network``'s value except those the boolean masks free, which
+        keep their box: the sub-problem of a local-search step around ``network``."""
+
+        def pin(values, lower, upper, free, pick):
+            return tuple(np.where(f, pick(lo, hi), v) for v, lo, hi, f in zip(values, lower, upper, free))
+
+        return ParameterBounds(
+            weight_lower=pin(network.weights, self.weight_lower, self.weight_upper, free_weights, lambda lo, hi: lo),
+            weight_upper=pin(network.weights, self.weight_lower, self.weight_upper, free_weights, lambda lo, hi: hi),
+            bias_lower=pin(network.biases, self.bias_lower, self.bias_upper, free_biases, lambda lo, hi: lo),
+            bias_upper=pin(network.biases, self.bias_lower, self.bias_upper, free_biases, lambda lo, hi: hi),
+        )
+
     def clip(self, network: IntegerNetwork) -> IntegerNetwork:
         """The network with every parameter moved to the nearest value inside its box."""
         return IntegerNetwork(

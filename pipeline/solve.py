@@ -1,21 +1,33 @@
-"""One MIP solve through Pyomo and HiGHS, from a feasible start, checked against numpy.
+"""One MIP solve through Pyomo (HiGHS by default), from a feasible start, checked against numpy.
 
 The solver is never trusted: the integer weights are read back, the objective is recomputed from
 them with the formulation's numpy scorer, and a disagreement raises :class:`ObjectiveMismatch`.
+A multi-stage model (:class:`formulations.StagedFormulation`) is a sequence of such solves sharing
+the time limit, each checked the same way, reported as one :class:`SolveOutcome`.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from formulations import Formulation, IntegerNetwork, TrainingProblem
+from formulations import Formulation, IntegerNetwork, StagedFormulation, TrainingProblem
 from formulations.encoding import extract_network
 
 OBJECTIVE_TOLERANCE = 1e-6
 
-_STATUS = {
+NO_NETWORK_FITS = (
+    "no network with this architecture and P fits every training example; use a soft-loss formulation"
+)
+NO_FEASIBLE_NETWORK_IN_TIME = "time limit reached without a feasible network"
+NO_NETWORK_RETURNED = "the solver returned no network; the start stands"
+START_DOES_NOT_FIT = "the start network does not fit every training example, so the solve started without one"
+
+_HIGHS_STATUS = {
     "optimal": "optimal",
     "objectiveLimit": "target_reached",
     "maxTimeLimit": "time_limit",
@@ -24,6 +36,21 @@ _STATUS = {
     "infeasibleOrUnbounded": "infeasible",
     "interrupted": "interrupted",
 }
+
+# Pyomo's legacy termination conditions, as every solver behind pyo.SolverFactory reports them.
+_PYOMO_STATUS = {
+    "optimal": "optimal",
+    "maxTimeLimit": "time_limit",
+    "maxIterations": "iteration_limit",
+    "maxEvaluations": "iteration_limit",
+    "minFunctionValue": "target_reached",
+    "infeasible": "infeasible",
+    "infeasibleOrUnbounded": "infeasible",
+    "userInterrupt": "interrupted",
+}
+
+# Where a solver's feasibility tolerance is called something Pyomo cannot translate.
+_TOLERANCE_OPTIONS = {"scip_direct": "numerics/feastol", "scip_persistent": "numerics/feastol"}
 
 
 class ObjectiveMismatch(RuntimeError):
@@ -34,7 +61,10 @@ class ObjectiveMismatch(RuntimeError):
 @dataclass(frozen=True)
 class SolverOptions:
     """How a single MIP is solved. ``target_error`` is the paper's early cutoff (stop once the
-    objective is at most target_error·N); None solves to the gap."""
+    objective is at most target_error·N); None solves to the gap. ``solver`` is ``highs`` (through
+    Pyomo's appsi interface, with warm start and the target) or any MIP solver name
+    ``pyo.SolverFactory`` knows (``scip_direct`` for SCIP from the pyscipopt wheel, ``gurobi_direct``,
+    ``cbc``, ...), warm-started where its Pyomo interface supports it."""
 
     time_limit: float = 60.0
     threads: int = 1
@@ -43,10 +73,19 @@ class SolverOptions:
     # Big-M rows reach |M| ~ 10^3 beside a 10^-4 grid: HiGHS's default 1e-6 integrality slack
     # times M would be larger than the grid, so a "satisfied" sign row could be wrong.
     feasibility_tolerance: float = 1e-9
+    solver: str = "highs"
 
 
 @dataclass(frozen=True)
 class SolveOutcome:
+    """What a solve returned. ``status``: optimal, target_reached, time_limit, iteration_limit,
+    interrupted, infeasible (proven: for a hard model, no network fits), or no_solution (the solver
+    stopped without a feasible network; ``network`` is then the start). ``objective`` is recomputed
+    from ``network``; +inf when a hard model's network does not fit. ``start_feasible`` is False
+    when the start was no feasible point of the model and the solve began without one;
+    ``message`` explains any status a caller must act on. A multi-stage model lists its stages,
+    the top-level fields summing their times and giving the primary objective."""
+
     network: IntegerNetwork
     status: str
     objective: float
@@ -56,6 +95,26 @@ class SolveOutcome:
     build_seconds: float
     setup_seconds: float
     solve_seconds: float
+    start_feasible: bool = True
+    message: str = ""
+    stages: tuple[StageOutcome, ...] = ()
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """One stage of a multi-stage solve: its name, the time it was given, and its own outcome
+    (on the stage's own problem and objective)."""
+
+    name: str
+    time_limit: float
+    outcome: SolveOutcome
+
+
+@dataclass(frozen=True)
+class _SolverResult:
+    status: str
+    objective: float | None
+    bound: float
 
 
 _scheduler_threads: int | None = None
@@ -75,70 +134,215 @@ def solve_mip(
     formulation: Formulation, problem: TrainingProblem, start: IntegerNetwork, options: SolverOptions
 ) -> SolveOutcome:
     """Solve ``formulation`` on ``problem`` from ``start`` (which must lie inside the bounds)."""
-    from pyomo.contrib.appsi.solvers import Highs
-
     if not problem.bounds.contains(start):
         raise ValueError("the start network lies outside the problem's parameter bounds")
+    if isinstance(formulation, StagedFormulation):
+        return _solve_stages(formulation, problem, start, options)
+    return _solve_one(formulation, problem, start, options, options.time_limit, options.target_error)
+
+
+def _solve_stages(
+    formulation: StagedFormulation, problem: TrainingProblem, start: IntegerNetwork, options: SolverOptions
+) -> SolveOutcome:
+    """Each stage from the network the one before returned. Stage i of n gets the time left over
+    n − i, so what a stage does not use carries forward; only the first stage (the primary
+    objective) stops at the paper's target."""
+    networks = [start]
+    stages: list[StageOutcome] = []
+    messages: list[str] = []
+    remaining = options.time_limit
+    n_stages = len(formulation.stage_names)
+    for index, name in enumerate(formulation.stage_names):
+        stage = formulation.stage(index, problem, networks)
+        if stage is None:
+            left = ", ".join(formulation.stage_names[index:])
+            messages.append(f"no example kept from the stages before, so {left} did not run")
+            break
+        stage_formulation, stage_problem = stage
+        share = max(remaining, 0.0) / (n_stages - index)
+        target_error = options.target_error if index == 0 else None
+        outcome = _solve_one(stage_formulation, stage_problem, networks[-1], options, share, target_error)
+        stages.append(StageOutcome(name, share, outcome))
+        if outcome.message:
+            messages.append(f"{name}: {outcome.message}")
+        remaining -= outcome.solve_seconds
+        networks.append(outcome.network)
+        if outcome.status in ("infeasible", "no_solution"):
+            break
+    first = stages[0].outcome
+    objective = formulation.objective_value(networks[-1], problem)
+    return SolveOutcome(
+        network=networks[-1],
+        status=next((s.outcome.status for s in stages if s.outcome.status != "optimal"), "optimal"),
+        objective=objective,
+        bound=first.bound,
+        gap=relative_gap(objective, first.bound),
+        start_objective=first.start_objective,
+        build_seconds=sum(s.outcome.build_seconds for s in stages),
+        setup_seconds=sum(s.outcome.setup_seconds for s in stages),
+        solve_seconds=sum(s.outcome.solve_seconds for s in stages),
+        start_feasible=first.start_feasible,
+        message="; ".join(messages),
+        stages=tuple(stages),
+    )
+
+
+def _solve_one(
+    formulation: Formulation,
+    problem: TrainingProblem,
+    start: IntegerNetwork,
+    options: SolverOptions,
+    time_limit: float,
+    target_error: float | None,
+) -> SolveOutcome:
+    start = formulation.start_network(start, problem)
     start_objective = formulation.objective_value(start, problem)
+    # A hard model's start that does not fit is no feasible point: HiGHS would reject it anyway.
+    start_feasible = math.isfinite(start_objective)
 
     began = time.perf_counter()
-    model = formulation.build(problem)
-    formulation.set_start(model, start, problem)
+    model = formulation.create(problem)
+    if start_feasible:
+        formulation.set_start(model, start, problem)
     built = time.perf_counter()
 
+    target = None if target_error is None else formulation.target(problem, target_error)
+    run = _run_highs if options.solver == "highs" else _run_pyomo_solver
+    result, setup_seconds, solve_seconds = run(model, options, time_limit, target, start_feasible)
+
+    messages = [] if start_feasible else [START_DOES_NOT_FIT]
+    status = result.status
+    if result.objective is None:
+        network, objective = start, start_objective
+        if status == "infeasible":
+            if not formulation.hard:
+                raise RuntimeError(f"{formulation.name}: the solver calls the model infeasible, yet every network fits it")
+            messages.append(NO_NETWORK_FITS)
+        else:
+            status = "no_solution"
+            messages.append(NO_FEASIBLE_NETWORK_IN_TIME if formulation.hard else NO_NETWORK_RETURNED)
+    else:
+        network = extract_network(model, problem.P)
+        objective = _verified_objective(formulation, problem, network, result)
+    return SolveOutcome(
+        network=network,
+        status=status,
+        objective=objective,
+        bound=result.bound,
+        gap=relative_gap(objective, result.bound),
+        start_objective=start_objective,
+        build_seconds=built - began,
+        setup_seconds=setup_seconds,
+        solve_seconds=solve_seconds,
+        start_feasible=start_feasible,
+        message="; ".join(messages),
+    )
+
+
+def _verified_objective(
+    formulation: Formulation, problem: TrainingProblem, network: IntegerNetwork, result: _SolverResult
+) -> float:
+    """The objective of the returned weights, recomputed with numpy, after checking it against the
+    solver: equal to its objective for an exact model; for a model whose auxiliaries are bounded on
+    one side, between the solver's bound and its objective (both equal at a proven optimum)."""
+    recomputed = formulation.objective_value(network, problem)
+    reported = float(result.objective)
+    tolerance = OBJECTIVE_TOLERANCE * max(1.0, abs(reported))
+    if formulation.exact_incumbents:
+        consistent = abs(recomputed - reported) <= tolerance
+    else:
+        consistent = recomputed <= reported + tolerance and not recomputed < result.bound - tolerance
+    if not consistent:
+        raise ObjectiveMismatch(
+            f"{formulation.name}: the solver reports objective {reported} (bound {result.bound}), the "
+            f"returned weights score {recomputed}"
+        )
+    return recomputed
+
+
+def _run_highs(
+    model: Any, options: SolverOptions, time_limit: float, target: float | None, warm: bool
+) -> tuple[_SolverResult, float, float]:
+    """HiGHS through appsi: warm start, the objective target, tight tolerances. Returns the result
+    and the set-up and solve seconds."""
+    from pyomo.contrib.appsi.solvers import Highs
+
+    began = time.perf_counter()
     _use_threads(options.threads)
     solver = Highs()
-    solver.config.time_limit = options.time_limit
+    solver.config.time_limit = time_limit
     solver.config.mip_gap = options.mip_gap
-    solver.config.warmstart = True
+    solver.config.warmstart = warm
     solver.config.load_solution = False
     highs_options = {
         "threads": options.threads,
         "mip_feasibility_tolerance": options.feasibility_tolerance,
         "primal_feasibility_tolerance": options.feasibility_tolerance,
     }
-    target = None if options.target_error is None else formulation.target(problem, options.target_error)
     if target is not None:
-        highs_options["objective_target"] = target
+        # HiGHS stops only once the incumbent is strictly below objective_target (measured: a
+        # start scoring exactly the target did not stop it); the paper stops at objective ≤ target.
+        highs_options["objective_target"] = target + OBJECTIVE_TOLERANCE * max(1.0, abs(target))
     solver.highs_options = highs_options
     solver.set_instance(model)
     set_up = time.perf_counter()
-
     results = solver.solve(model)
     solved = time.perf_counter()
 
-    status = _STATUS.get(results.termination_condition.name, "error")
-    bound = _finite_or_nan(results.best_objective_bound)
-    if results.best_feasible_objective is None:
-        # HiGHS rejected the start and found nothing else: the start stands.
-        network, objective = start, start_objective
-        status = "no_solution" if status not in ("infeasible",) else status
-    else:
+    objective = results.best_feasible_objective
+    if objective is not None:
         results.solution_loader.load_vars()
-        network = extract_network(model, problem.P)
-        objective = float(results.best_feasible_objective)
-        recomputed = formulation.objective_value(network, problem)
-        if abs(recomputed - objective) > OBJECTIVE_TOLERANCE * max(1.0, abs(objective)):
-            raise ObjectiveMismatch(
-                f"{formulation.name}: HiGHS reports objective {objective}, the returned weights score "
-                f"{recomputed}"
-            )
-    return SolveOutcome(
-        network=network,
-        status=status,
-        objective=objective,
-        bound=bound,
-        gap=relative_gap(objective, bound),
-        start_objective=start_objective,
-        build_seconds=built - began,
-        setup_seconds=set_up - built,
-        solve_seconds=solved - set_up,
-    )
+    status = _HIGHS_STATUS.get(results.termination_condition.name, "error")
+    result = _SolverResult(status, objective, _finite_or_nan(results.best_objective_bound))
+    return result, set_up - began, solved - set_up
+
+
+def _run_pyomo_solver(
+    model: Any, options: SolverOptions, time_limit: float, target: float | None, warm: bool
+) -> tuple[_SolverResult, float, float]:
+    """Any MIP solver Pyomo's SolverFactory knows. Solvers behind Pyomo's newer interface
+    (``scip_direct``, ...) take the gap, threads and a start of the integer variables through
+    their config; older ones a start where they declare ``warm_start_capable``. The objective
+    target is HiGHS-only: elsewhere the solve runs to the gap or the time limit."""
+    import pyomo.environ as pyo
+    from pyomo.common.log import LoggingIntercept
+
+    began = time.perf_counter()
+    solver = pyo.SolverFactory(options.solver)
+    if not solver.available(exception_flag=False):
+        raise ValueError(f"MIP solver {options.solver!r} is not available to Pyomo here")
+    config = getattr(solver, "config", None)
+    kwargs: dict[str, Any] = {"load_solutions": False, "timelimit": time_limit}
+    solver_options = {}
+    if options.solver in _TOLERANCE_OPTIONS:
+        solver_options[_TOLERANCE_OPTIONS[options.solver]] = options.feasibility_tolerance
+    if config is not None and "warmstart_discrete_vars" in config:
+        config.rel_gap = options.mip_gap
+        config.threads = options.threads
+        config.warmstart_discrete_vars = warm
+    elif warm and solver.warm_start_capable():
+        kwargs["warmstart"] = True
+    if solver_options:
+        kwargs["options"] = solver_options
+    set_up = time.perf_counter()
+    results = solver.solve(model, **kwargs)
+    solved = time.perf_counter()
+
+    objective = None
+    if len(results.solution) > 0:
+        # Pyomo warns when it loads the incumbent of a solve that stopped at its time limit
+        # ("aborted"); that is an ordinary outcome here, checked like any other.
+        with LoggingIntercept(io.StringIO(), "pyomo.core", logging.WARNING):
+            model.solutions.load_from(results)
+        objective = pyo.value(next(model.component_data_objects(pyo.Objective, active=True)))
+    status = _PYOMO_STATUS.get(str(results.solver.termination_condition), "error")
+    result = _SolverResult(status, objective, _finite_or_nan(results.problem.lower_bound))
+    return result, set_up - began, solved - set_up
 
 
 def relative_gap(objective: float, bound: float) -> float:
     """(objective - bound) / |objective|, HiGHS's convention; 0 when both are 0."""
-    if math.isnan(bound):
+    if math.isnan(bound) or not math.isfinite(objective):
         return math.nan
     if objective == bound:
         return 0.0

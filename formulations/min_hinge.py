@@ -1,0 +1,104 @@
+"""Min-hinge (Thorbjarnarson & Yorke-Smith 2023, §2.5 of paper-method.md): minimise the squared hinge
+loss of the normalised outputs, as an exact convex epigraph.
+
+With Ω the output scale and o_kj = Y_kj ẑ_kj = 2 Y_kj z_kj / Ω, the paper's loss is
+h(o) = max(0, ½ − o)², taken piecewise linear: f interpolates h between breakpoints o = s/Ω,
+s ∈ ℤ (the paper's spacing; in raw units a breakpoint every half unit of z). f is convex and it is
+minimised, so it needs neither SOS nor binaries: one t_kj ≥ 0 above every segment's line,
+
+    t_kj ≥ h(s/Ω) + (h((s+1)/Ω) − h(s/Ω)) · (Ω o_kj − s)     for every segment [s/Ω, (s+1)/Ω]
+           that meets o_kj's range and where h is not zero                     (``hinge``)
+
+    minimise  Σ_kj t_kj                                                         (``loss``)
+
+At the optimum t_kj = f(o_kj); t is bounded from below only, so an incumbent's t may sit above it
+(``exact_incumbents`` is False).
+
+Range (paper-method.md §9.9). The reference code puts its breakpoints on o ∈ [−1, 1] and lets
+Gurobi extend the end segments as rays, although o reaches ±2 behind a hidden layer (|z| ≤ Ω):
+below o = −1 its loss grows linearly, 1 below the squared hinge at o = −2, so a confidently wrong
+output costs less than the loss the paper states and the gradient baseline minimises. Here the
+same lattice covers the whole range o can take (from the interval bounds, per example and output),
+so f is the interpolation of h everywhere. Behind a hidden layer z is an integer, every integer z
+is a breakpoint (o = 2z/Ω = s/Ω with s = 2z), and f equals h exactly at every output a network can
+produce: the model minimises the paper's squared hinge itself, not an approximation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyomo.environ as pyo
+
+from formulations.base import Formulation
+from formulations.encoding import encode_network, set_network_values, signed_output_bounds
+from formulations.network import IntegerNetwork
+from formulations.problem import TrainingProblem
+from formulations.sat_margin import MARGIN
+
+
+def squared_hinge(o: np.ndarray | float) -> np.ndarray:
+    """h(o) = max(0, ½ − o)², the paper's loss on the normalised output."""
+    return np.maximum(0.0, MARGIN - np.asarray(o, dtype=np.float64)) ** 2
+
+
+def interpolated_hinge(doubled: np.ndarray, scale: float) -> np.ndarray:
+    """f at o = doubled / Ω, where ``doubled`` = 2 Y z = Ω o: linear between the breakpoints
+    s = floor(Ω o) and s + 1 (an integer ``doubled`` is a breakpoint, where f = h)."""
+    s = np.floor(doubled)
+    left, right = squared_hinge(s / scale), squared_hinge((s + 1) / scale)
+    return left + (right - left) * (doubled - s)
+
+
+class MinHinge(Formulation):
+    name = "min_hinge"
+    exact_incumbents = False
+
+    def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
+        model = pyo.ConcreteModel(name=self.name)
+        encode_network(model, problem.x, problem.bounds)
+        output_layer = len(problem.hidden)
+        out = model.layer[output_layer]
+        signs = problem.signed_targets
+        scale = problem.output_scale
+        s_lower, s_upper = signed_output_bounds(model, signs)
+        # Segments s (o ∈ [s/Ω, (s+1)/Ω]) meeting each pair's range [2S/Ω, 2T/Ω]; h is 0 from
+        # o = ½ on, so segments starting at or beyond Ω/2 add nothing over t ≥ 0.
+        first = np.floor(2 * s_lower).astype(np.int64)
+        last = np.minimum(np.maximum(np.ceil(2 * s_upper).astype(np.int64) - 1, first), math.ceil(scale / 2) - 1)
+        segments = [
+            (k, j, s)
+            for k in range(problem.n_examples)
+            for j in range(problem.n_classes)
+            for s in range(int(first[k, j]), int(last[k, j]) + 1)
+        ]
+        model.segments = pyo.Set(initialize=segments, dimen=3)
+        model.hinge_value = pyo.Var(model.examples, out.outputs, bounds=(0, None))
+
+        def hinge(m, k, j, s):
+            left, right = squared_hinge(s / scale), squared_hinge((s + 1) / scale)
+            doubled = 2 * int(signs[k, j]) * out.preactivation[k, j]
+            return m.hinge_value[k, j] >= float(left) + float(right - left) * (doubled - s)
+
+        model.hinge = pyo.Constraint(model.segments, rule=hinge)
+        model.loss = pyo.Objective(expr=pyo.quicksum(model.hinge_value.values()), sense=pyo.minimize)
+        return model
+
+    def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
+        set_network_values(model, network, problem.x)
+        losses = self._losses(network, problem)
+        for (k, j), var in model.hinge_value.items():
+            var.set_value(float(losses[k, j]))
+
+    def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
+        return float(self._losses(network, problem).sum())
+
+    def target(self, problem: TrainingProblem, target_error: float) -> float | None:
+        """The paper's cutoff N·0.1·0.5²: target_error·N examples missing the margin entirely."""
+        return target_error * problem.n_examples * MARGIN**2
+
+    @staticmethod
+    def _losses(network: IntegerNetwork, problem: TrainingProblem) -> np.ndarray:
+        doubled = 2 * problem.signed_targets * network.output(problem.x)
+        return interpolated_hinge(doubled, problem.output_scale)

@@ -1,0 +1,126 @@
+"""Min-weight (Toro Icarte et al., CP 2019; §2.1 of paper-method.md): fit every training example with
+as few non-zero parameters as possible.
+
+One binary a per free weight and bias, 1 when the parameter may be non-zero. For a parameter w
+with box [lb, ub] (the paper's [−P, P]):
+
+    lb·a ≤ w ≤ ub·a                     (``weight_used_lower/upper``, ``bias_used_lower/upper``)
+    Y_kj = +1 ⇒ z_kj ≥ 0,  Y_kj = −1 ⇒ z_kj ≤ −δ        (``fit``: hard, on z's grid δ)
+
+    minimise  Σ a + (number of fixed non-zero parameters)             (``nonzero``)
+
+The reference code writes a ≥ w and a ≥ −w with a binary, which forces |w| ≤ 1: any P > 1
+silently became P = 1 (paper-method.md §7). Scaling the indicator by the box keeps every value in
+[−P, P] reachable. a is bounded from below only, so an incumbent may count a zero parameter
+(``exact_incumbents`` is False); at the optimum a = [w ≠ 0].
+
+The lexicographic model's third stage uses the same model with two more hard conditions: margin
+floors m̄^l_j for every neuron (u = 1 ⇒ z ≥ m̄, u = 0 ⇒ z ≤ −δ − m̄; on the output Y = +1 ⇒ z ≥ m̄,
+Y = −1 ⇒ z ≤ −δ − m̄), and Y_kj z_kj ≥ τ for every example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyomo.environ as pyo
+
+from formulations.base import Formulation
+from formulations.encoding import (
+    add_hidden_margins,
+    add_output_confidence,
+    add_output_fit,
+    encode_network,
+    set_network_values,
+)
+from formulations.max_margin import fits
+from formulations.network import IntegerNetwork
+from formulations.problem import TrainingProblem
+
+
+class MinWeight(Formulation):
+    name = "min_weight"
+    hard = True
+    exact_incumbents = False
+
+    def __init__(
+        self,
+        *,
+        margins: Sequence[np.ndarray] | None = None,
+        confidence: float | None = None,
+        symmetry_breaking: bool = False,
+    ) -> None:
+        """``margins`` (per layer, per neuron, on each layer's grid) and ``confidence`` are the
+        lexicographic model's third stage; None for the paper's model. Per-neuron floors make
+        neurons distinguishable, so symmetry breaking must stay off with them."""
+        if margins is not None and symmetry_breaking:
+            raise ValueError("margin floors differ between neurons: ordering them could cut off the optimum")
+        super().__init__(symmetry_breaking=symmetry_breaking)
+        self.margins = None if margins is None else [np.asarray(m, dtype=np.float64) for m in margins]
+        self.confidence = confidence
+
+    def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
+        model = pyo.ConcreteModel(name=self.name)
+        encode_network(model, problem.x, problem.bounds)
+        bounds = problem.bounds
+        fixed_nonzero = 0
+        for layer, block in model.layer.items():
+            fixed_nonzero += _add_usage(block, "weight", bounds.weight_lower[layer], bounds.weight_upper[layer])
+            fixed_nonzero += _add_usage(block, "bias", bounds.bias_lower[layer], bounds.bias_upper[layer])
+        signs = problem.signed_targets
+        floors = self.margins
+        if floors is None:
+            add_output_fit(model, signs, lambda j: 0.0)
+        else:
+            add_hidden_margins(model, lambda layer, j: float(floors[layer][j]), floors[:-1])
+            add_output_fit(model, signs, lambda j: float(floors[-1][j]))
+        if self.confidence is not None:
+            add_output_confidence(model, signs, self.confidence)
+        used = [
+            var for block in model.layer.values() for var in (*block.weight_used.values(), *block.bias_used.values())
+        ]
+        model.nonzero = pyo.Objective(expr=fixed_nonzero + pyo.quicksum(used), sense=pyo.minimize)
+        return model
+
+    def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
+        set_network_values(model, network, problem.x)
+        for layer, block in model.layer.items():
+            for (j, i), var in block.weight_used.items():
+                var.set_value(int(network.weights[layer][j, i] != 0))
+            for j, var in block.bias_used.items():
+                var.set_value(int(network.biases[layer][j] != 0))
+
+    def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
+        if not fits(network, problem, self.margins, self.confidence):
+            return float("inf")
+        return float(sum(np.count_nonzero(w) + np.count_nonzero(b) for w, b in zip(network.weights, network.biases)))
+
+
+def _add_usage(block: pyo.Block, kind: str, lower: np.ndarray, upper: np.ndarray) -> int:
+    """Add binaries ``{kind}_used`` with lb·a ≤ w ≤ ub·a for the free parameters ``block.{kind}``;
+    return how many fixed ones are non-zero (a constant of the objective). A box without 0 makes
+    its parameter non-zero whatever the solver does, so its a is fixed at 1 with no rows."""
+    params = getattr(block, kind)
+    free = [index for index, var in params.items() if not var.fixed]
+    used = pyo.Var(pyo.Set(initialize=free, dimen=lower.ndim), domain=pyo.Binary)
+    block.add_component(f"{kind}_used", used)
+    for index in free:
+        if lower[index] > 0 or upper[index] < 0:
+            used[index].fix(1)
+
+    def upper_row(b, *index):
+        key = index if len(index) > 1 else index[0]
+        if upper[key] <= 0 or used[key].fixed:
+            return pyo.Constraint.Skip
+        return params[key] <= int(upper[key]) * used[key]
+
+    def lower_row(b, *index):
+        key = index if len(index) > 1 else index[0]
+        if lower[key] >= 0 or used[key].fixed:
+            return pyo.Constraint.Skip
+        return params[key] >= int(lower[key]) * used[key]
+
+    block.add_component(f"{kind}_used_upper", pyo.Constraint(used.index_set(), rule=upper_row))
+    block.add_component(f"{kind}_used_lower", pyo.Constraint(used.index_set(), rule=lower_row))
+    return sum(1 for var in params.values() if var.fixed and round(var.value) != 0)
