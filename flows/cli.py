@@ -48,13 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--train-size", type=int, metavar="N", help="training examples (stratified); default: all available")
     size.add_argument("--per-class", type=int, metavar="K", help="training examples per class")
     train.add_argument("--validation-size", type=int, metavar="N", help="validation examples; default: the dataset's share")
-    train.add_argument("--formulation", default="sat_margin", help="MIP training model (default: sat_margin)")
+    train.add_argument(
+        "--formulation", default="sat_margin",
+        help="MIP training model: sat_margin, correct_margin, max_correct, min_hinge, min_weight, max_margin, "
+             "lexicographic (default: sat_margin; docs/formulations.md)",
+    )
+    train.add_argument("--solver", default="highs", help="MIP solver: highs, or a Pyomo solver name such as scip_direct (default: highs)")
+    train.add_argument("--symmetry-breaking", action="store_true", help="order interchangeable hidden neurons by bias in the MIP")
     train.add_argument("--P", type=int, default=3, help="parameters are integers in [-P, P] (default: 3)")
     train.add_argument("--hidden", default="16", help="hidden layer widths, comma list: 16 or 16,16 (default: 16)")
     train.add_argument("--batch-size", type=int, metavar="B", help="examples per batch MIP (default: one batch of all)")
     train.add_argument("--workers", type=int, default=1, metavar="K", help="parallel solver actors; Ray when > 1 (default: 1)")
     train.add_argument("--threads", type=int, default=1, metavar="T", help="HiGHS threads per solve (default: 1)")
-    train.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS", help="per batch MIP (default: 60)")
+    train.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS", help="per batch MIP; 0 skips it (default: 60)")
+    train.add_argument("--improve", type=float, default=0.0, metavar="SECONDS",
+                       help="MIP local search per batch after the monolithic solve: one hidden neuron or the output "
+                            "layer free at a time, never worse (default: 0, off)")
+    train.add_argument("--improve-step-limit", type=float, default=2.0, metavar="SECONDS",
+                       help="time for each local-search sub-MIP (default: 2)")
     train.add_argument("--mip-gap", type=float, default=1e-4, help="relative gap to stop a solve at (default: 1e-4)")
     train.add_argument(
         "--target-error", default="0.1",
@@ -63,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--heuristic-steps", type=int, default=2000, help="gradient (STE) steps for the start network; 0 starts from zeros (default: 2000)")
     train.add_argument("--accept", choices=("validation", "objective"), default="validation",
                        help="a solved network replaces its start if not worse on this (default: validation)")
+    train.add_argument("--merge", choices=("weighted_mean", "mean", "median", "majority", "best"), default="weighted_mean",
+                       help="how batch networks are merged (default: weighted_mean, the paper's)")
     train.add_argument("--dead-inputs", choices=("start", "zero"), default="start",
                        help="fix weights of inputs that are 0 in a whole batch to the start's value or to 0 (default: start)")
     train.add_argument("--executor", choices=("auto", "ray", "local"), default="auto",
@@ -86,6 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--data", metavar="FILE", required=True, help="rows with the training feature columns")
     predict.add_argument("--out", metavar="FILE", help="CSV to write (default: standard output)")
     predict.set_defaults(command=run_predict, command_name="predict")
+
+    polish = commands.add_parser("improve", help="polish a network file with MIP local search")
+    polish.add_argument("model", metavar="MODEL")
+    polish_source = polish.add_mutually_exclusive_group(required=True)
+    polish_source.add_argument("--dataset", choices=("heart", "adult", "mnist"))
+    polish_source.add_argument("--data", metavar="FILE")
+    polish.add_argument("--label", metavar="COLUMN", help="label column of --data (default: the one the model was trained on)")
+    polish.add_argument("--seconds", type=float, required=True, help="time for the local search")
+    polish.add_argument("--formulation", help="objective to improve (default: the one the model was trained with)")
+    polish.add_argument("--threads", type=int, default=1, help="HiGHS threads per sub-MIP (default: 1)")
+    polish.add_argument("--out", metavar="FILE", help="network file to write (default: MODEL with .improved before .parquet)")
+    polish.add_argument("--json", action="store_true")
+    polish.set_defaults(command=run_improve, command_name="improve")
 
     info = commands.add_parser("info", help="architecture, size and provenance of a network file")
     info.add_argument("model", metavar="MODEL")
@@ -111,7 +137,9 @@ def train_config(args: argparse.Namespace):
         per_class=args.per_class, validation_size=args.validation_size, formulation=args.formulation,
         P=args.P, hidden=args.hidden, batch_size=args.batch_size, workers=args.workers,
         threads=args.threads, time_limit=args.time_limit, mip_gap=args.mip_gap, target_error=target,
-        heuristic_steps=args.heuristic_steps, accept=args.accept, dead_inputs=args.dead_inputs,
+        improve=args.improve, improve_step_limit=args.improve_step_limit, solver=args.solver,
+        symmetry_breaking=args.symmetry_breaking,
+        heuristic_steps=args.heuristic_steps, accept=args.accept, merge=args.merge, dead_inputs=args.dead_inputs,
         executor=args.executor, seed=args.seed, out=args.out,
     )
     try:
@@ -196,11 +224,8 @@ def _json_default(value):
 def run_evaluate(args: argparse.Namespace) -> int:
     from pipeline import inference
 
-    stored = inference.load_model(args.model)
-    if args.dataset:
-        report = inference.evaluate_builtin(stored, args.dataset)
-    else:
-        report = inference.evaluate_file(stored, args.data, args.label)
+    model = inference.load_model(args.model)
+    report = inference.evaluate(model, dataset=args.dataset, data=args.data, label=args.label)
     if args.json:
         print(json.dumps(report))
     else:
@@ -215,6 +240,28 @@ def run_predict(args: argparse.Namespace) -> int:
     stored = inference.load_model(args.model)
     labels = inference.predict_file(stored, args.data)
     inference.write_predictions(labels, args.out)
+    return 0
+
+
+def run_improve(args: argparse.Namespace) -> int:
+    from pipeline import inference
+    from pipeline.polish import polish
+
+    if args.seconds <= 0:
+        raise UsageError(f"--seconds: must be > 0 (got {args.seconds})")
+    model = inference.load_model(args.model)
+    source = Path(args.model)
+    out = args.out or source.with_name(source.stem + ".improved" + source.suffix)
+    report = polish(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
+                    formulation=args.formulation, threads=args.threads)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['formulation']} objective {report['start_objective']:g} -> {report['objective']:g} "
+              f"({report['improving_steps']} improving steps of {report['steps']}, {report['seconds']:.1f} s)")
+        for name, after in report["after"].items():
+            print(f"{name:>10}: accuracy {report['before'][name]['accuracy']:.4f} -> {after['accuracy']:.4f}")
+        print(f"written to {report['model_path']}")
     return 0
 
 

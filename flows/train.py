@@ -43,6 +43,8 @@ def solve_batches(config: TrainConfig, context, tasks):
     logger = get_run_logger()
 
     def report(result: BatchResult, done: int, total: int) -> None:
+        if result.message:
+            logger.warning("batch #%d: %s", result.batch_id, result.message)
         if result.ok:
             logger.info(
                 "batch %d/%d (#%d, %d examples): %s, objective %g (start %g), validation %.3f (start %.3f)%s, %.1f s",
@@ -58,8 +60,8 @@ def solve_batches(config: TrainConfig, context, tasks):
 
 
 @step(name="merge")
-def merge(results, start):
-    return training.merge_results(results, start)
+def merge(config: TrainConfig, results, start):
+    return training.merge_results(results, start, config.merge)
 
 
 @step(name="write network")
@@ -87,7 +89,7 @@ def train(config: TrainConfig) -> training.TrainSummary:
     context = training.batch_context(config, data_split, len(dataset.classes), start)
     results = solve_batches(config, context, tasks)
     t = lap("solve", t)
-    merged = merge(results, start)
+    merged = merge(config, results, start)
     final, source = training.choose_final(merged, start, data_split)
     t = lap("merge", t)
     summary = training.summarize(config, data_split, start, merged, final, source, results, timings)

@@ -18,7 +18,8 @@ from typing import Any, Literal
 import numpy as np
 
 from formulations import FORMULATIONS, IntegerNetwork, ParameterBounds, TrainingProblem
-from pipeline.solve import SolverOptions, solve_mip
+from pipeline.improve import improve
+from pipeline.solve import SolveOutcome, SolverOptions, relative_gap, solve_mip
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class BatchContext:
     accept: Literal["validation", "objective"] = "validation"
     dead_inputs: Literal["start", "zero"] = "start"
     bounds: ParameterBounds | None = None
+    improve_seconds: float = 0.0
+    improve_step_seconds: float = 2.0
+    symmetry_breaking: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,12 +64,17 @@ class BatchResult:
     start_validation_accuracy: float
     validation_accuracy: float
     fixed_inputs: int
+    monolithic_objective: float
+    improving_steps: int
+    improve_seconds: float
     build_seconds: float
     setup_seconds: float
     solve_seconds: float
     started: float
     finished: float
     worker: str
+    start_feasible: bool = True
+    message: str = ""
     error: str | None = None
     network: IntegerNetwork | None = field(default=None, repr=False)
 
@@ -86,7 +95,9 @@ class BatchResult:
         """The JSON-ready record of this batch (everything but the network)."""
         record = {k: v for k, v in asdict(self).items() if k != "network"}
         record["seconds"] = self.seconds
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}
+        # JSON has no NaN or infinity: an absent value (NaN) and a hard model's unfitted network
+        # (+inf) are both null.
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
 
 
 def batch_problem(context: BatchContext, indices: np.ndarray) -> tuple[TrainingProblem, int]:
@@ -112,21 +123,35 @@ def solve_batch(context: BatchContext, task: BatchTask) -> BatchResult:
         problem, fixed = batch_problem(context, task.indices)
         start = problem.bounds.clip(context.start)
         start_val = start.accuracy(context.val_x, context.val_y)
-        outcome = solve_mip(FORMULATIONS[context.formulation](), problem, start, context.solver)
+        formulation = FORMULATIONS[context.formulation](symmetry_breaking=context.symmetry_breaking)
+        if context.solver.time_limit > 0:
+            outcome = solve_mip(formulation, problem, start, context.solver)
+        else:
+            outcome = skipped_solve(formulation.objective_value(start, problem), start)
+        polished = None
+        if context.improve_seconds > 0:
+            polished = improve(formulation, problem, outcome.network, context.improve_seconds, context.solver,
+                               seed=task.batch_id, step_time_limit=context.improve_step_seconds)
     except Exception as error:  # reported in the batch record, left out of the merge
         return failed_batch(task, started, worker, f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")
-    solved_val = outcome.network.accuracy(context.val_x, context.val_y)
+    network = outcome.network if polished is None else polished.network
+    objective = outcome.objective if polished is None else polished.objective
+    solved_val = network.accuracy(context.val_x, context.val_y)
     if context.accept == "validation":
         accepted = solved_val >= start_val
     else:
-        accepted = outcome.objective <= outcome.start_objective
+        accepted = objective <= outcome.start_objective
     return BatchResult(
-        batch_id=task.batch_id, size=len(task.indices), status=outcome.status, objective=outcome.objective,
-        bound=outcome.bound, gap=outcome.gap, start_objective=outcome.start_objective, accepted=accepted,
-        start_validation_accuracy=start_val, validation_accuracy=solved_val, fixed_inputs=fixed,
+        batch_id=task.batch_id, size=len(task.indices), status=outcome.status, objective=objective,
+        bound=outcome.bound, gap=relative_gap(objective, outcome.bound), start_objective=outcome.start_objective,
+        accepted=accepted, start_validation_accuracy=start_val, validation_accuracy=solved_val,
+        fixed_inputs=fixed, monolithic_objective=outcome.objective,
+        improving_steps=0 if polished is None else polished.improving_steps,
+        improve_seconds=0.0 if polished is None else polished.seconds,
         build_seconds=outcome.build_seconds, setup_seconds=outcome.setup_seconds,
         solve_seconds=outcome.solve_seconds, started=started, finished=time.time(), worker=worker,
-        network=outcome.network if accepted else start,
+        start_feasible=outcome.start_feasible, message=outcome.message,
+        network=network if accepted else start,
     )
 
 
@@ -136,6 +161,16 @@ def failed_batch(task: BatchTask, started: float, worker: str, error: str) -> Ba
     return BatchResult(
         batch_id=task.batch_id, size=len(task.indices), status="error", objective=nan, bound=nan, gap=nan,
         start_objective=nan, accepted=False, start_validation_accuracy=nan, validation_accuracy=nan,
-        fixed_inputs=0, build_seconds=nan, setup_seconds=nan, solve_seconds=nan,
-        started=started, finished=time.time(), worker=worker, error=error,
+        fixed_inputs=0, monolithic_objective=nan, improving_steps=0, improve_seconds=0.0,
+        build_seconds=nan, setup_seconds=nan, solve_seconds=nan, started=started, finished=time.time(), worker=worker, error=error,
+    )
+
+
+def skipped_solve(start_objective: float, start: IntegerNetwork) -> SolveOutcome:
+    """The outcome of a monolithic solve that was not run (``time_limit`` 0, local search only):
+    the start stands."""
+    nan = math.nan
+    return SolveOutcome(
+        network=start, status="local_search", objective=start_objective, bound=nan, gap=nan,
+        start_objective=start_objective, build_seconds=0.0, setup_seconds=0.0, solve_seconds=0.0,
     )

@@ -30,13 +30,21 @@ class TrainConfig(BaseModel):
     batch_size: int | None = Field(None, ge=1, description="examples per batch MIP; default: one batch of all")
     workers: int = Field(1, ge=1, description="parallel solver actors (Ray when > 1)")
     threads: int = Field(1, ge=1, description="HiGHS threads per solve (CPUs each actor reserves)")
-    time_limit: float = Field(60.0, gt=0, description="seconds per batch MIP")
+    time_limit: float = Field(60.0, ge=0, description="seconds per batch MIP (0: skip the monolithic solve, e.g. to only --improve)")
+    improve: float = Field(0.0, ge=0, description="seconds of MIP local search per batch after the monolithic solve (0: none)")
+    improve_step_limit: float = Field(2.0, gt=0, description="seconds for each local-search sub-MIP")
     mip_gap: float = Field(1e-4, ge=0, description="relative MIP gap to stop at")
+    solver: str = Field("highs", min_length=1, description="MIP solver: highs, or any name pyomo.SolverFactory knows (e.g. scip_direct)")
+    symmetry_breaking: bool = Field(False, description="order interchangeable hidden neurons by bias in the MIP")
     target_error: float | None = Field(0.1, ge=0, le=1, description="stop a solve once the objective is at most this share of N (the paper's cutoff); none to solve to the gap")
     seed: int = Field(0, ge=0, description="seed of splits, batches and the heuristic start")
     heuristic_steps: int = Field(2000, ge=0, description="straight-through-estimator steps for the start network (0: start from all zeros)")
     accept: Literal["validation", "objective"] = Field(
         "validation", description="a solved network replaces its start if it is not worse on validation accuracy, or on the objective"
+    )
+    merge: Literal["weighted_mean", "mean", "median", "majority", "best"] = Field(
+        "weighted_mean",
+        description="how batch networks are merged: the paper's validation-weighted mean, plain mean, median, per-weight majority vote, or the best batch on validation",
     )
     dead_inputs: Literal["start", "zero"] = Field(
         "start", description="weights of inputs that are 0 in a whole batch are fixed to the start's value or to 0"
@@ -76,6 +84,8 @@ class TrainConfig(BaseModel):
             raise ValueError("--data needs --label COLUMN naming the label column")
         if self.dataset is not None and self.label:
             raise ValueError("--label goes with --data; built-in datasets know their label")
+        if self.time_limit == 0 and self.improve == 0:
+            raise ValueError("--time-limit 0 skips the monolithic solve; give --improve SECONDS, or a time limit")
         if self.train_size is not None and self.per_class is not None:
             raise ValueError("give --train-size or --per-class, not both")
         return self

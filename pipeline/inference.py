@@ -52,46 +52,59 @@ def _check_inputs(model: LoadedModel, x: np.ndarray, source: str) -> None:
         raise DataError(f"{source} has {x.shape[1]} inputs, the network takes {model.network.sizes[0]}")
 
 
-def _entry(network: IntegerNetwork, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    return {"rows": int(len(y)), "accuracy": network.accuracy(x, y)}
+def labelled_data(
+    model: LoadedModel, dataset: str | None = None, data: str | Path | None = None, label: str | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Named (inputs, labels) sets for a built-in dataset or a file of raw rows.
+
+    When the network was trained on the built-in dataset, the run's own split is rebuilt from the
+    stored seed and sizes (``train``, ``validation``, ``test``), so they mean what they did then;
+    otherwise every row is in ``all`` (and an official test split in ``test``).
+    """
+    if dataset is not None:
+        return _builtin_sets(model, dataset)
+    label = label or model.label
+    table = read_table(data)
+    if not label or label not in table.column_names:
+        raise DataError(f"label column {label!r} is not in {data}; name it with --label")
+    x = model.preprocessor.transform(table)
+    _check_inputs(model, x, str(data))
+    return {"all": (x, class_indices(label_strings(label, table.column(label)), model.stored.classes))}
 
 
-def evaluate_builtin(model: LoadedModel, name: str) -> dict[str, Any]:
-    """Accuracy on a built-in dataset. When the network was trained on it, the run's own split is
-    rebuilt from the stored seed and sizes, so train / validation / test mean what they did then."""
+def _builtin_sets(model: LoadedModel, name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     dataset = load_builtin(name)
     _check_inputs(model, dataset.x, f"dataset {name}")
     if tuple(dataset.classes) != model.stored.classes:
         raise DataError(f"dataset {name} has classes {dataset.classes}, the network {model.stored.classes}")
-    network = model.network
-    splits: dict[str, Any] = {}
     provenance = model.stored.provenance
+    sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if provenance.get("dataset") == name and "config" in provenance:
         config = TrainConfig.model_validate(provenance["config"])
         split = split_dataset(dataset, train_size=config.train_size, per_class=config.per_class,
                               seed=config.seed, validation_size=config.validation_size)
-        splits["train"] = _entry(network, split.train_x, split.train_y)
-        splits["validation"] = _entry(network, split.val_x, split.val_y)
+        sets["train"] = (split.train_x, split.train_y)
+        sets["validation"] = (split.val_x, split.val_y)
         if split.test_x is not None:
-            splits["test"] = _entry(network, split.test_x, split.test_y)
+            sets["test"] = (split.test_x, split.test_y)
     else:
-        splits["all"] = _entry(network, dataset.x, dataset.y)
+        sets["all"] = (dataset.x, dataset.y)
         if dataset.test_x is not None:
-            splits["test"] = _entry(network, dataset.test_x, dataset.test_y)
-    return {"model": str(provenance.get("dataset")), "dataset": name, "splits": splits}
+            sets["test"] = (dataset.test_x, dataset.test_y)
+    return sets
 
 
-def evaluate_file(model: LoadedModel, path: str | Path, label: str | None) -> dict[str, Any]:
-    """Accuracy on every row of a CSV or Parquet file of raw rows with a label column."""
-    label = label or model.label
-    table = read_table(path)
-    if not label or label not in table.column_names:
-        raise DataError(f"label column {label!r} is not in {path}; name it with --label")
-    x = model.preprocessor.transform(table)
-    _check_inputs(model, x, str(path))
-    y = class_indices(label_strings(label, table.column(label)), model.stored.classes)
-    return {"model": str(model.stored.provenance.get("dataset")), "dataset": str(path),
-            "splits": {"all": _entry(model.network, x, y)}}
+def accuracies(network: IntegerNetwork, sets: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    return {name: {"rows": int(len(y)), "accuracy": network.accuracy(x, y)} for name, (x, y) in sets.items()}
+
+
+def evaluate(
+    model: LoadedModel, dataset: str | None = None, data: str | Path | None = None, label: str | None = None
+) -> dict[str, Any]:
+    """Accuracy on each set of :func:`labelled_data`."""
+    sets = labelled_data(model, dataset, data, label)
+    return {"model": str(model.stored.provenance.get("dataset")), "dataset": dataset or str(data),
+            "splits": accuracies(model.network, sets)}
 
 
 def predict_file(model: LoadedModel, path: str | Path) -> list[str]:

@@ -24,7 +24,7 @@ from pipeline.config import TrainConfig
 from pipeline.datasets import Dataset, load_builtin, load_file
 from pipeline.executors import Executor, InProcessExecutor
 from pipeline.heuristic import SteSettings, train_ste
-from pipeline.merge import aggregate_weighted_mean
+from pipeline.merge import MERGE_RULES
 from pipeline.solve import SolverOptions
 from pipeline.splits import Split, split_dataset, stratified_batches
 from pipeline.storage import StoredNetwork, write_network
@@ -82,9 +82,11 @@ def batch_context(config: TrainConfig, split: Split, n_classes: int, start: Inte
         formulation=config.formulation,
         solver=SolverOptions(
             time_limit=config.time_limit, threads=config.threads, mip_gap=config.mip_gap,
-            target_error=config.target_error,
+            target_error=config.target_error, solver=config.solver,
         ),
+        symmetry_breaking=config.symmetry_breaking,
         accept=config.accept, dead_inputs=config.dead_inputs,
+        improve_seconds=config.improve, improve_step_seconds=config.improve_step_limit,
     )
 
 
@@ -109,13 +111,13 @@ def solve_batches(
     return sorted(results, key=lambda r: r.batch_id)
 
 
-def merge_results(results: Iterable[BatchResult], start: IntegerNetwork) -> IntegerNetwork:
-    """The paper's validation-weighted mean over the batches that produced a network; the start
-    when none did."""
+def merge_results(results: Iterable[BatchResult], start: IntegerNetwork, rule: str = "weighted_mean") -> IntegerNetwork:
+    """Merge the networks of the batches that produced one by ``rule`` (pipeline.merge), each
+    scored by its validation accuracy; the start when no batch produced a network."""
     usable = [r for r in results if r.ok]
     if not usable:
         return start
-    return aggregate_weighted_mean([r.network for r in usable], [r.contributed_validation_accuracy for r in usable])
+    return MERGE_RULES[rule]([r.network for r in usable], [r.contributed_validation_accuracy for r in usable])
 
 
 def evaluate(network: IntegerNetwork, split: Split) -> Accuracies:
@@ -211,7 +213,7 @@ def save_network(config: TrainConfig, dataset: Dataset, network: IntegerNetwork,
         "n_validation": summary.n_validation,
         "n_test": summary.n_test,
         "seed": config.seed,
-        "solver": "highs",
+        "solver": config.solver,
         "versions": package_versions(),
         "accuracy": {"final": summary.final.as_dict(), "start": summary.start.as_dict(),
                      "merged": summary.merged.as_dict()},

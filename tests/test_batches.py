@@ -1,6 +1,7 @@
 """One batch solve end to end, in process: dead inputs pinned, acceptance on validation, records."""
 
 import json
+from dataclasses import replace
 import math
 
 import numpy as np
@@ -57,3 +58,13 @@ def test_a_failing_batch_is_a_record_not_a_crash():
     record = results[0].record()
     json.dumps(record)  # JSON-ready: NaN becomes null
     assert record["objective"] is None and record["seconds"] >= 0 and not math.isnan(record["started"])
+
+
+def test_local_search_alone_and_after_the_monolithic_solve():
+    ctx = context(np.random.default_rng(4), accept="objective", n=40)
+    task = BatchTask(0, np.arange(40))
+    alone = solve_batch(replace(ctx, solver=replace(ctx.solver, time_limit=0), improve_seconds=4), task)
+    assert alone.status == "local_search" and alone.monolithic_objective == alone.start_objective
+    assert alone.objective < alone.start_objective and alone.improving_steps >= 1
+    both = solve_batch(replace(ctx, solver=replace(ctx.solver, time_limit=2), improve_seconds=3), task)
+    assert both.objective <= both.monolithic_objective <= both.start_objective

@@ -101,6 +101,15 @@ def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefec
     info = json.loads(capsys.readouterr().out)
     assert info["architecture"] == "21-6-2" and info["size_bits"] == (21 * 6 + 6 + 6 * 2 + 2) * 3
 
+    polished = tmp_path / "polished.parquet"
+    assert main(["improve", str(model), "--dataset", "heart", "--seconds", "5", "--out", str(polished), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["objective"] <= report["start_objective"] and report["steps"] >= 1
+    assert report["before"]["train"]["accuracy"] == pytest.approx(summary["train_accuracy"])
+    from pipeline.storage import read_network
+
+    assert read_network(polished).provenance["improved"][0]["objective"] == report["objective"]
+
 
 @pytest.mark.parametrize(
     "args,message",
@@ -108,7 +117,8 @@ def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefec
         (["--dataset", "heart", "--P", "0"], "--P: "),
         (["--dataset", "heart", "--P", "300"], "--P: "),
         (["--dataset", "heart", "--hidden", "16,a"], "--hidden: "),
-        (["--dataset", "heart", "--time-limit", "0"], "--time-limit: "),
+        (["--dataset", "heart", "--time-limit", "-1"], "--time-limit: "),
+        (["--dataset", "heart", "--time-limit", "0"], "give --improve SECONDS"),
         (["--dataset", "heart", "--formulation", "nope"], "unknown formulation 'nope'"),
         (["--dataset", "heart", "--train-size", "5000"], "5000"),
         (["--data", "missing.csv", "--label", "y"], "missing.csv"),

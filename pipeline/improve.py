@@ -1,0 +1,146 @@
+"""MIP local search: improve a network by solving a sequence of small MIPs exactly.
+
+HiGHS stalls on the monolithic training MIP beyond ~50 examples (the root LP does not finish), but
+the same model with all parameters fixed except one hidden neuron's is tiny: that neuron's N signs
+become binaries and the outputs are linear in them, with no weight × activation products at all.
+Each step frees one neighbourhood, keeps everything else at the current network, and solves the
+resulting MIP from the current network (always feasible for it), so the objective can only go
+down. A step is taken only if its objective, recomputed from the weights, is strictly lower.
+
+Neighbourhoods, in a shuffled order per round:
+* ``neuron l:j``  the incoming weights and bias of hidden neuron j of layer l;
+* ``neuron+out l:j``  the same plus the neuron's outgoing weights (the next layer's column j);
+* ``output``  the whole output layer, with every hidden sign fixed (a linear integer classifier).
+When a whole round improves nothing the network is a local optimum for these neighbourhoods and
+the search stops early.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from formulations import Formulation, IntegerNetwork, TrainingProblem
+from pipeline.solve import SolverOptions, solve_mip
+
+
+MIN_STEP_SECONDS = 0.5
+"""Below this much time left, a sub-MIP would spend it all on set-up."""
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    name: str
+    free_weights: tuple[np.ndarray, ...]
+    free_biases: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class ImproveStep:
+    neighbourhood: str
+    objective_before: float
+    objective_after: float
+    status: str
+    seconds: float
+
+
+@dataclass
+class ImproveOutcome:
+    network: IntegerNetwork
+    start_objective: float
+    objective: float
+    rounds: int
+    seconds: float
+    steps: list[ImproveStep] = field(default_factory=list)
+
+    @property
+    def improving_steps(self) -> int:
+        return sum(step.objective_after < step.objective_before for step in self.steps)
+
+
+def neighbourhoods(sizes: list[int]) -> list[Neighbourhood]:
+    """Every hidden neuron (alone, and with its outgoing weights) and the output layer."""
+    shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
+
+    def masks(mark) -> Neighbourhood:
+        weights = [np.zeros(s, dtype=bool) for s in shapes]
+        biases = [np.zeros(s[0], dtype=bool) for s in shapes]
+        name = mark(weights, biases)
+        return Neighbourhood(name, tuple(weights), tuple(biases))
+
+    result = []
+    for layer in range(len(shapes) - 1):
+        for j in range(shapes[layer][0]):
+            def neuron(w, b, layer=layer, j=j):
+                w[layer][j, :] = True
+                b[layer][j] = True
+                return f"neuron {layer}:{j}"
+
+            def neuron_out(w, b, layer=layer, j=j):
+                neuron(w, b)
+                w[layer + 1][:, j] = True
+                return f"neuron+out {layer}:{j}"
+
+            result += [masks(neuron), masks(neuron_out)]
+
+    def output(w, b):
+        w[-1][:] = True
+        b[-1][:] = True
+        return "output"
+
+    result.append(masks(output))
+    return result
+
+
+def improve(
+    formulation: Formulation,
+    problem: TrainingProblem,
+    start: IntegerNetwork,
+    seconds: float,
+    options: SolverOptions,
+    seed: int = 0,
+    step_time_limit: float = 2.0,
+    on_step: Callable[[ImproveStep, IntegerNetwork], None] | None = None,
+) -> ImproveOutcome:
+    """Local search from ``start`` for ``seconds``; never returns a network scoring worse.
+
+    ``on_step(step, network)`` is called after every sub-MIP with the current network.
+    """
+    rng = np.random.default_rng(seed)
+    began = time.perf_counter()
+
+    def time_left() -> float:
+        return seconds - (time.perf_counter() - began)
+
+    current = problem.bounds.clip(start)
+    objective = start_objective = formulation.objective_value(current, problem)
+    pool = neighbourhoods(problem.sizes)
+    steps: list[ImproveStep] = []
+    rounds = 0
+    # A sub-MIP is small: solve it to optimality within its cap rather than to the paper's target.
+    sub_options = replace(options, target_error=None, mip_gap=0.0)
+    while objective > 0 and time_left() > MIN_STEP_SECONDS:
+        rounds += 1
+        improved = False
+        for index in rng.permutation(len(pool)):
+            if objective == 0 or time_left() <= MIN_STEP_SECONDS:
+                break
+            area = pool[index]
+            sub = replace(problem, bounds=problem.bounds.neighbourhood(current, area.free_weights, area.free_biases))
+            step_began = time.perf_counter()
+            limit = min(step_time_limit, time_left())
+            outcome = solve_mip(formulation, sub, current, replace(sub_options, time_limit=limit))
+            better = outcome.objective < objective
+            step = ImproveStep(area.name, objective, outcome.objective if better else objective,
+                               outcome.status, time.perf_counter() - step_began)
+            steps.append(step)
+            if better:
+                current, objective, improved = outcome.network, outcome.objective, True
+            if on_step is not None:
+                on_step(step, current)
+        if not improved:
+            break  # a whole round found nothing: a local optimum of every neighbourhood
+    return ImproveOutcome(current, start_objective, objective, rounds, time.perf_counter() - began, steps)

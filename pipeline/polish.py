@@ -1,0 +1,49 @@
+"""Polishing a stored network with MIP local search (``intnet improve``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from formulations import FORMULATIONS, TrainingProblem
+from pipeline.errors import DataError
+from pipeline.improve import improve
+from pipeline.inference import LoadedModel, accuracies, labelled_data
+from pipeline.solve import SolverOptions
+from pipeline.storage import StoredNetwork, write_network
+
+
+def polish(
+    model: LoadedModel, seconds: float, out: str | Path, *, dataset: str | None = None,
+    data: str | Path | None = None, label: str | None = None, formulation: str | None = None,
+    threads: int = 1, step_time_limit: float = 2.0, seed: int = 0,
+) -> dict[str, Any]:
+    """Improve ``model`` on its training examples (the rebuilt training split of a built-in
+    dataset it was trained on, else every row given) for ``seconds``, write it to ``out`` and
+    return a report. The objective is the formulation's: the one the model was trained with unless
+    ``formulation`` names another."""
+    name = formulation or model.stored.provenance.get("formulation") or "correct_margin"
+    if name not in FORMULATIONS:
+        raise DataError(f"unknown formulation {name!r}; choose from {', '.join(sorted(FORMULATIONS))}")
+    sets = labelled_data(model, dataset, data, label)
+    x, y = sets.get("train", sets.get("all"))
+    network = model.network
+    problem = TrainingProblem(x, y, len(model.stored.classes), tuple(network.sizes[1:-1]), network.P)
+    began = time.perf_counter()
+    outcome = improve(FORMULATIONS[name](), problem, network, seconds, SolverOptions(threads=threads),
+                      seed=seed, step_time_limit=step_time_limit)
+    report = {
+        "formulation": name,
+        "start_objective": outcome.start_objective,
+        "objective": outcome.objective,
+        "improving_steps": outcome.improving_steps,
+        "steps": len(outcome.steps),
+        "seconds": time.perf_counter() - began,
+        "before": accuracies(network, sets),
+        "after": accuracies(outcome.network, sets),
+    }
+    provenance = model.stored.provenance | {"improved": model.stored.provenance.get("improved", []) + [report]}
+    stored = StoredNetwork(outcome.network, model.stored.classes, model.stored.preprocessing, provenance)
+    report["model_path"] = str(write_network(out, stored))
+    return report
