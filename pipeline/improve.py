@@ -7,7 +7,7 @@ Each step frees one neighbourhood, keeps everything else at the current network,
 resulting MIP from the current network (always feasible for it), so the objective can only go
 down. A step is taken only if its objective, recomputed from the weights, is strictly lower.
 
-Neighbourhoods, in a shuffled order per round:
+Neighbourhoods, visited per round in the order of :func:`visiting_order`:
 * ``neuron l:j``  the incoming weights and bias of hidden neuron j of layer l;
 * ``neuron+out l:j``  the same plus the neuron's outgoing weights (the next layer's column j);
 * ``output``  the whole output layer, with every hidden sign fixed (a linear integer classifier).
@@ -95,6 +95,19 @@ def neighbourhoods(sizes: list[int]) -> list[Neighbourhood]:
     return result
 
 
+def visiting_order(pool: list[Neighbourhood], rng: np.random.Generator) -> list[int]:
+    """Single neurons first, then the output layer, then neurons with their outgoing weights, each
+    kind shuffled. Measured on Adult N = 1,000: single-neuron steps cost ~1.5 s (mostly model set-up)
+    and found most of the gain; a neuron with its outgoing weights adds N·C products, often runs to
+    its cap and rarely helps, so with little time the cheap kinds should go first."""
+    kinds = ("neuron ", "output", "neuron+out ")
+    order = []
+    for kind in kinds:
+        members = [i for i, area in enumerate(pool) if area.name.startswith(kind)]
+        order += [members[i] for i in rng.permutation(len(members))]
+    return order
+
+
 def improve(
     formulation: Formulation,
     problem: TrainingProblem,
@@ -125,7 +138,7 @@ def improve(
     while objective > 0 and time_left() > MIN_STEP_SECONDS:
         rounds += 1
         improved = False
-        for index in rng.permutation(len(pool)):
+        for index in visiting_order(pool, rng):
             if objective == 0 or time_left() <= MIN_STEP_SECONDS:
                 break
             area = pool[index]
