@@ -93,6 +93,7 @@ def train(config: TrainConfig) -> training.TrainSummary:
     final, source = training.choose_final(merged, start, data_split)
     t = lap("merge", t)
     summary = training.summarize(config, data_split, start, merged, final, source, results, timings)
+    # The file's provenance records the time up to writing it; the summary returned adds the write.
     timings["total"] = time.perf_counter() - began
     path = write(config, dataset, final, summary)
     lap("write", t)

@@ -86,6 +86,8 @@ class TrainConfig(BaseModel):
             raise ValueError("--label goes with --data; built-in datasets know their label")
         if self.time_limit == 0 and self.improve == 0:
             raise ValueError("--time-limit 0 skips the monolithic solve; give --improve SECONDS, or a time limit")
+        if self.improve > 0 and FORMULATIONS[self.formulation].hard:
+            raise ValueError(f"--improve needs a soft-loss formulation; {self.formulation} must fit every example")
         if self.train_size is not None and self.per_class is not None:
             raise ValueError("give --train-size or --per-class, not both")
         return self

@@ -122,6 +122,8 @@ def improve(
 
     ``on_step(step, network)`` is called after every sub-MIP with the current network.
     """
+    if formulation.hard:
+        raise ValueError(f"local search needs a soft-loss formulation; {formulation.name} must fit every example")
     rng = np.random.default_rng(seed)
     began = time.perf_counter()
 
