@@ -28,7 +28,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation, exact_at_least
-from formulations.encoding import encode_network, grid_of_layer, set_network_values
+from formulations.encoding import encode_network, grid_of_layer, on_grid_at_least, set_network_values
 from formulations.network import IntegerNetwork
 from formulations.problem import TrainingProblem
 
@@ -61,7 +61,7 @@ class CorrectMargin(Formulation):
         d_lower = lower[rows, y][:, None] - upper
         d_upper = upper[rows, y][:, None] - lower
         grid = grid_of_layer(output_layer)
-        m = math.ceil(margin_threshold(problem) / grid - 1e-9) * grid
+        m = on_grid_at_least(margin_threshold(problem), grid)
         pairs = [(k, c) for k in range(problem.n_examples) for c in range(problem.n_classes) if c != y[k]]
         model.wrong = pyo.Set(initialize=pairs, dimen=2)
         model.classified = pyo.Var(model.examples, domain=pyo.Binary)

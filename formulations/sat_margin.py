@@ -23,7 +23,13 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation, exact_at_least
-from formulations.encoding import encode_network, grid_of_layer, set_network_values
+from formulations.encoding import (
+    encode_network,
+    grid_of_layer,
+    on_grid_at_least,
+    set_network_values,
+    signed_output_bounds,
+)
 from formulations.network import IntegerNetwork
 from formulations.problem import TrainingProblem
 
@@ -44,13 +50,10 @@ class SatMargin(Formulation):
         encode_network(model, problem.x, problem.bounds)
         output_layer = len(problem.hidden)
         out = model.layer[output_layer]
-        lower, upper = model.preactivation_bounds[output_layer]
         signs = problem.signed_targets
-        # Bounds of Y·z: a sign flip swaps and negates the interval.
-        s_lower = np.where(signs > 0, lower, -upper)
-        s_upper = np.where(signs > 0, upper, -lower)
+        s_lower, s_upper = signed_output_bounds(model, signs)
         grid = grid_of_layer(output_layer)
-        tau = math.ceil(margin_threshold(problem) / grid - 1e-9) * grid
+        tau = on_grid_at_least(margin_threshold(problem), grid)
 
         model.satisfied = pyo.Var(model.examples, out.outputs, domain=pyo.Binary)
         for (k, j), var in model.satisfied.items():
