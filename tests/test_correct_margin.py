@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from test_sat_margin import EXACT, all_networks, grid_inputs
 
 from formulations import IntegerNetwork, TrainingProblem
 from formulations.correct_margin import CorrectMargin
+from networks import EXACT, every_network, grid_inputs
 from pipeline.solve import SolverOptions, solve_mip
 
 
@@ -14,7 +14,7 @@ def test_proven_optimum_equals_brute_force(seed, P, classes, hidden):
     rng = np.random.default_rng(seed)
     problem = TrainingProblem(grid_inputs(rng, 7, 2), rng.integers(0, classes, 7), classes, hidden, P)
     formulation = CorrectMargin()
-    best = min(formulation.objective_value(net, problem) for net in all_networks(problem.sizes, P))
+    best = min(formulation.objective_value(net, problem) for net in every_network(tuple(problem.sizes), P))
     outcome = solve_mip(formulation, problem, problem.zero_network(), EXACT)
     assert outcome.status == "optimal" and outcome.objective == best
 

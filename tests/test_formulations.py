@@ -1,8 +1,6 @@
 """Every training model against checks that do not trust the solver: brute force over every integer
 network, planted teachers, numpy recomputation, symmetry breaking, and a second solver."""
 
-import functools
-import itertools
 import math
 
 import numpy as np
@@ -12,24 +10,12 @@ from formulations import FORMULATIONS, IntegerNetwork, ParameterBounds, Training
 from formulations.encoding import interchangeable_neurons, order_hidden_neurons, permute_hidden
 from formulations.lexicographic import Lexicographic
 from formulations.min_weight import MinWeight
+from networks import EXACT, every_network, grid_inputs, random_network
 from pipeline.solve import NO_FEASIBLE_NETWORK_IN_TIME, NO_NETWORK_FITS, SolverOptions, solve_mip
 
-EXACT = SolverOptions(time_limit=60, threads=1, mip_gap=0.0, target_error=None)
 SINGLE_STAGE = ("max_correct", "min_hinge", "min_weight", "max_margin")
 MODELS = SINGLE_STAGE + ("lexicographic",)
 HARD = ("min_weight", "max_margin")
-
-
-def grid_inputs(rng, n, d):
-    return np.round(rng.random((n, d)), 4)
-
-
-def random_network(rng, sizes, P):
-    return IntegerNetwork(
-        weights=tuple(rng.integers(-P, P + 1, (o, i)) for i, o in zip(sizes[:-1], sizes[1:])),
-        biases=tuple(rng.integers(-P, P + 1, o) for o in sizes[1:]),
-        P=P,
-    )
 
 
 def nonzeros(network):
@@ -60,22 +46,6 @@ def planted_problem(seed, inputs, hidden, P, n, n_classes=2):
 def random_problem(seed, inputs, hidden, P, n, n_classes=2):
     rng = np.random.default_rng(seed)
     return TrainingProblem(grid_inputs(rng, n, inputs), rng.integers(0, n_classes, n), n_classes, hidden, P)
-
-
-@functools.cache
-def every_network(sizes, P):
-    """Every integer network of the architecture (for brute force on tiny instances)."""
-    shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
-    networks = []
-    for values in itertools.product(range(-P, P + 1), repeat=sum(o * i + o for o, i in shapes)):
-        values = np.array(values)
-        weights, biases, at = [], [], 0
-        for o, i in shapes:
-            weights.append(values[at:at + o * i].reshape(o, i))
-            biases.append(values[at + o * i:at + o * i + o])
-            at += o * i + o
-        networks.append(IntegerNetwork(tuple(weights), tuple(biases), P))
-    return tuple(networks)
 
 
 def enumerated_optimum(formulation, problem):

@@ -9,18 +9,10 @@ import pytest
 
 from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem
 from pipeline.improve import improve, neighbourhoods
-from pipeline.solve import SolverOptions, solve_mip
+from networks import EXACT, random_network
+from pipeline.solve import solve_mip
 
-EXACT = SolverOptions(time_limit=30, threads=1, mip_gap=0.0, target_error=None)
 MODELS = ["sat_margin", "correct_margin"]
-
-
-def random_network(rng, sizes, P):
-    return IntegerNetwork(
-        weights=tuple(rng.integers(-P, P + 1, (o, i)) for i, o in zip(sizes[:-1], sizes[1:])),
-        biases=tuple(rng.integers(-P, P + 1, o) for o in sizes[1:]),
-        P=P,
-    )
 
 
 def brute_force_neighbourhood(formulation, problem, current, area):

@@ -1,42 +1,14 @@
 """sat_margin against checks that do not trust HiGHS: brute force, a planted teacher, numpy."""
 
-import itertools
-
 import numpy as np
 import pytest
 
 from formulations import IntegerNetwork, ParameterBounds, TrainingProblem
 from formulations.bounds import preactivation_bounds
 from formulations.sat_margin import SatMargin
+from networks import EXACT, every_network, grid_inputs, random_network
 from pipeline.solve import ObjectiveMismatch, SolverOptions, solve_mip
 
-EXACT = SolverOptions(time_limit=60, threads=1, mip_gap=0.0, target_error=None)
-
-
-def grid_inputs(rng, n, d):
-    return np.round(rng.random((n, d)), 4)
-
-
-def random_network(rng, sizes, P):
-    return IntegerNetwork(
-        weights=tuple(rng.integers(-P, P + 1, (o, i)) for i, o in zip(sizes[:-1], sizes[1:])),
-        biases=tuple(rng.integers(-P, P + 1, o) for o in sizes[1:]),
-        P=P,
-    )
-
-
-def all_networks(sizes, P):
-    """Every integer network of the architecture (for brute force on tiny instances)."""
-    shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
-    counts = [o * i + o for o, i in shapes]
-    for values in itertools.product(range(-P, P + 1), repeat=sum(counts)):
-        values = np.array(values)
-        weights, biases, at = [], [], 0
-        for o, i in shapes:
-            weights.append(values[at:at + o * i].reshape(o, i))
-            biases.append(values[at + o * i:at + o * i + o])
-            at += o * i + o
-        yield IntegerNetwork(tuple(weights), tuple(biases), P)
 
 
 @pytest.mark.parametrize("seed,P", [(0, 1), (1, 1), (2, 1), (3, 2)])
@@ -46,7 +18,7 @@ def test_proven_optimum_equals_brute_force(seed, P):
     y = rng.integers(0, 2, 6)
     problem = TrainingProblem(x, y, n_classes=2, hidden=(1,), P=P)
     formulation = SatMargin()
-    best = min(formulation.objective_value(net, problem) for net in all_networks(problem.sizes, P))
+    best = min(formulation.objective_value(net, problem) for net in every_network(tuple(problem.sizes), P))
     outcome = solve_mip(formulation, problem, problem.zero_network(), EXACT)
     assert outcome.status == "optimal"
     assert outcome.objective == best

@@ -1,0 +1,41 @@
+"""Helpers the model tests share: grid inputs, random and enumerated integer networks."""
+
+import functools
+import itertools
+
+import numpy as np
+
+from formulations import IntegerNetwork
+from pipeline.solve import SolverOptions
+
+EXACT = SolverOptions(time_limit=60, threads=1, mip_gap=0.0, target_error=None)
+"""Solve to proven optimality: what a brute-force comparison needs."""
+
+
+def grid_inputs(rng, n, d):
+    """n examples of d inputs on the 10^-4 grid in [0, 1], like preprocessed data."""
+    return np.round(rng.random((n, d)), 4)
+
+
+def random_network(rng, sizes, P):
+    return IntegerNetwork(
+        weights=tuple(rng.integers(-P, P + 1, (o, i)) for i, o in zip(sizes[:-1], sizes[1:])),
+        biases=tuple(rng.integers(-P, P + 1, o) for o in sizes[1:]),
+        P=P,
+    )
+
+
+@functools.cache
+def every_network(sizes: tuple[int, ...], P: int) -> tuple[IntegerNetwork, ...]:
+    """Every integer network of the architecture (for brute force on tiny instances)."""
+    shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
+    networks = []
+    for values in itertools.product(range(-P, P + 1), repeat=sum(o * i + o for o, i in shapes)):
+        values = np.array(values)
+        weights, biases, at = [], [], 0
+        for o, i in shapes:
+            weights.append(values[at:at + o * i].reshape(o, i))
+            biases.append(values[at + o * i:at + o * i + o])
+            at += o * i + o
+        networks.append(IntegerNetwork(tuple(weights), tuple(biases), P))
+    return tuple(networks)
