@@ -87,10 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="accuracy of a network on a dataset or file")
     evaluate.add_argument("model", metavar="MODEL")
-    evaluate_source = evaluate.add_mutually_exclusive_group(required=True)
-    evaluate_source.add_argument("--dataset", choices=("heart", "adult", "mnist"))
-    evaluate_source.add_argument("--data", metavar="FILE")
-    evaluate.add_argument("--label", metavar="COLUMN", help="label column of --data (default: the one the model was trained on)")
+    add_labelled_source(evaluate)
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(command=run_evaluate, command_name="evaluate")
 
@@ -102,10 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     polish = commands.add_parser("improve", help="polish a network file with MIP local search")
     polish.add_argument("model", metavar="MODEL")
-    polish_source = polish.add_mutually_exclusive_group(required=True)
-    polish_source.add_argument("--dataset", choices=("heart", "adult", "mnist"))
-    polish_source.add_argument("--data", metavar="FILE")
-    polish.add_argument("--label", metavar="COLUMN", help="label column of --data (default: the one the model was trained on)")
+    add_labelled_source(polish)
     polish.add_argument("--seconds", type=float, required=True, help="time for the local search")
     polish.add_argument("--formulation", help="objective to improve (default: the one the model was trained with)")
     polish.add_argument("--threads", type=int, default=1, help="HiGHS threads per sub-MIP (default: 1)")
@@ -118,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true")
     info.set_defaults(command=run_info, command_name="info")
     return parser
+
+
+def add_labelled_source(command: argparse.ArgumentParser) -> None:
+    """The labelled data a stored network is measured or polished on: a built-in dataset or a file."""
+    source = command.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=("heart", "adult", "mnist"))
+    source.add_argument("--data", metavar="FILE")
+    command.add_argument("--label", metavar="COLUMN", help="label column of --data (default: the one the model was trained on)")
 
 
 # --- train ---------------------------------------------------------------------------------
