@@ -50,6 +50,13 @@ class Formulation(ABC):
         """The model's objective for ``network``, recomputed with numpy; +inf when the model's
         hard constraints exclude the network."""
 
+    def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray | None:
+        """Each example's share of the objective given the output layer's pre-activations
+        (examples × classes), summing to :meth:`objective_value`; None when the objective is no
+        such sum (hard models, weight counts). Local search uses it to give a single neuron's step
+        only the examples that neuron can change (:mod:`formulations.neuron_choice`)."""
+        return None
+
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         """An objective value good enough to stop at (the paper's early cutoff), or None."""
         return None

@@ -101,13 +101,17 @@ class ParameterBounds:
 def first_layer_bounds(x: np.ndarray, bounds: ParameterBounds) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of z_kj = sum_i x_ki W_ji + b_j per example k and neuron j.
 
-    The inputs are non-negative, so the minimum takes every weight at its lower bound:
-    L_kj = sum_i x_ki lb_ji + lb_j and U_kj = sum_i x_ki ub_ji + ub_j. Returned on the exact integer
-    scale of ``INPUT_SCALE`` * z so that they are free of rounding.
+    The minimum takes a weight at its lower bound where its input is positive and at its upper
+    bound where it is negative: L_kj = sum_i (x⁺_ki lb_ji − x⁻_ki ub_ji) + lb_j, and U_kj the mirror.
+    Training inputs are non-negative; a neuron of a deeper layer seen on its own (local search's
+    neuron step) has ±1 inputs. Computed on the exact integer scale of ``INPUT_SCALE`` * z so that
+    the bounds are free of rounding.
     """
     x_int = np.rint(np.asarray(x, dtype=np.float64) * INPUT_SCALE)
-    lower = x_int @ bounds.weight_lower[0].T + INPUT_SCALE * bounds.bias_lower[0]
-    upper = x_int @ bounds.weight_upper[0].T + INPUT_SCALE * bounds.bias_upper[0]
+    positive, negative = np.maximum(x_int, 0), np.minimum(x_int, 0)
+    wl, wu = bounds.weight_lower[0].T, bounds.weight_upper[0].T
+    lower = positive @ wl + negative @ wu + INPUT_SCALE * bounds.bias_lower[0]
+    upper = positive @ wu + negative @ wl + INPUT_SCALE * bounds.bias_upper[0]
     return lower / INPUT_SCALE, upper / INPUT_SCALE
 
 

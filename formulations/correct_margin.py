@@ -96,7 +96,7 @@ class CorrectMargin(Formulation):
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
         set_network_values(model, network, problem.x)
-        met = self._margins_met(network, problem)
+        met = self._margins_met(network.output(problem.x), problem)
         for k, var in model.classified.items():
             var.set_value(int(met[k].all()))
         for (k, c), var in model.denied.items():
@@ -104,15 +104,18 @@ class CorrectMargin(Formulation):
                 var.set_value(int(not met[k, c]))
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
-        return float(np.count_nonzero(~self._margins_met(network, problem).all(axis=1)))
+        return float(self.example_losses(network.output(problem.x), problem).sum())
+
+    def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
+        return (~self._margins_met(output, problem).all(axis=1)).astype(np.float64)
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         return float(math.floor(target_error * problem.n_examples))
 
     @staticmethod
-    def _margins_met(network: IntegerNetwork, problem: TrainingProblem) -> np.ndarray:
+    def _margins_met(output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
         """Examples × classes: the margin over class c is met (True at the true class)."""
-        d = margin_differences(network.output(problem.x), problem.y)
+        d = margin_differences(output, problem.y)
         met = exact_at_least(d, margin_threshold(problem), grid_of_layer(len(problem.hidden)))
         met[np.arange(problem.n_examples), problem.y] = True
         return met

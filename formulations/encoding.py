@@ -76,7 +76,7 @@ def encode_network(model: pyo.Block, x: np.ndarray, bounds: ParameterBounds) -> 
         else:
             _add_deeper_preactivation(block, model.layer[layer - 1], index, previous_sign)
         if layer < n_layers - 1:
-            _add_sign_activation(block, lower, upper, grid_of_layer(layer))
+            add_sign_activation(block, lower, upper, grid_of_layer(layer))
             previous_sign = sign_bounds(lower, upper)
 
 
@@ -174,8 +174,9 @@ def _add_deeper_preactivation(
     block.preactivation = pyo.Expression(index, rule=rule)
 
 
-def _add_sign_activation(block: pyo.Block, lower: np.ndarray, upper: np.ndarray, grid: float) -> None:
-    """The binary u of every open sign and its two rows (a decided sign is a constant instead)."""
+def add_sign_activation(block: pyo.Block, lower: np.ndarray, upper: np.ndarray, grid: float) -> None:
+    """The binary u of every sign in ``block.open_signs`` (those its bounds leave open; a decided
+    sign is a constant instead) and its two rows, over ``block.preactivation``."""
     block.sign = pyo.Var(block.open_signs, domain=pyo.Binary)
 
     def sign_on(b, k, j):

@@ -110,7 +110,11 @@ class MaxCorrect(Formulation):
             var.set_value(int(predicted[k] != problem.y[k]))
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
-        return float(np.count_nonzero(network.predict(problem.x) != problem.y))
+        return float(self.example_losses(network.output(problem.x), problem).sum())
+
+    def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
+        # np.argmax takes the first maximum: the lowest index wins ties, as IntegerNetwork.predict.
+        return (np.argmax(output, axis=1) != problem.y).astype(np.float64)
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         """The paper stops once at most target_error·N examples are misclassified."""

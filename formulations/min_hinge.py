@@ -87,18 +87,21 @@ class MinHinge(Formulation):
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
         set_network_values(model, network, problem.x)
-        losses = self._losses(network, problem)
+        losses = self._losses(network.output(problem.x), problem)
         for (k, j), var in model.hinge_value.items():
             var.set_value(float(losses[k, j]))
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
-        return float(self._losses(network, problem).sum())
+        return float(self._losses(network.output(problem.x), problem).sum())
+
+    def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
+        return self._losses(output, problem).sum(axis=1)
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         """The paper's cutoff N·0.1·0.5²: target_error·N examples missing the margin entirely."""
         return target_error * problem.n_examples * MARGIN**2
 
     @staticmethod
-    def _losses(network: IntegerNetwork, problem: TrainingProblem) -> np.ndarray:
-        doubled = 2 * problem.signed_targets * network.output(problem.x)
+    def _losses(output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
+        doubled = 2 * problem.signed_targets * output
         return interpolated_hinge(doubled, problem.output_scale)

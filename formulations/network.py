@@ -84,6 +84,16 @@ class IntegerNetwork:
             result.append(z)
         return result
 
+    def output_from(self, layer: int, activations: np.ndarray) -> np.ndarray:
+        """Output pre-activations when hidden layer ``layer`` emits ``activations`` (examples × its
+        neurons, ±1), computed as :meth:`preactivations` computes them: what the rest of the
+        network makes of one layer's signs."""
+        h = np.asarray(activations, dtype=np.float64)
+        for w, b in zip(self.weights[layer + 1:], self.biases[layer + 1:]):
+            z = h @ w.T + b
+            h = np.where(z >= 0, 1.0, -1.0)
+        return z
+
     def hidden_activations(self, x: np.ndarray) -> list[np.ndarray]:
         """The ±1 outputs of every hidden layer."""
         return [np.where(z >= 0, 1.0, -1.0) for z in self.preactivations(x)[:-1]]

@@ -89,19 +89,22 @@ class SatMargin(Formulation):
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
         set_network_values(model, network, problem.x)
-        met = self._margins_met(network, problem)
+        met = self._margins_met(network.output(problem.x), problem)
         for (k, j), var in model.satisfied.items():
             if not var.fixed:
                 var.set_value(int(met[k, j]))
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
-        return float(np.count_nonzero(~self._margins_met(network, problem)))
+        return float(self.example_losses(network.output(problem.x), problem).sum())
+
+    def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
+        return np.count_nonzero(~self._margins_met(output, problem), axis=1).astype(np.float64)
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         """The paper stops once at most target_error·N margins are unsatisfied."""
         return float(math.floor(target_error * problem.n_examples))
 
     @staticmethod
-    def _margins_met(network: IntegerNetwork, problem: TrainingProblem) -> np.ndarray:
-        signed = problem.signed_targets * network.output(problem.x)
+    def _margins_met(output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
+        signed = problem.signed_targets * output
         return exact_at_least(signed, margin_threshold(problem), grid_of_layer(len(problem.hidden)))

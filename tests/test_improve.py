@@ -1,4 +1,4 @@
-"""MIP local search: every neighbourhood sub-MIP is exact (brute force) and the search is monotone
+"""MIP local search: every neighbourhood step is exact (brute force) and the search is monotone
 (every step's objective recomputed from its weights)."""
 
 import itertools
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem
-from pipeline.improve import improve, neighbourhoods
+from pipeline.improve import improve, neighbourhoods, solve_neighbourhood
 from networks import EXACT, random_network
-from pipeline.solve import solve_mip
 
-MODELS = ["sat_margin", "correct_margin"]
+MODELS = ["sat_margin", "correct_margin", "max_correct", "min_hinge"]
+"""Every soft-loss model: a single neuron's step is solved on its pivotal examples for each."""
 
 
 def brute_force_neighbourhood(formulation, problem, current, area):
@@ -30,21 +30,37 @@ def brute_force_neighbourhood(formulation, problem, current, area):
 
 
 @pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("seed", [0, 1])
-def test_each_neighbourhood_optimum_equals_brute_force(model, seed):
+@pytest.mark.parametrize(("sizes", "seed"), [([2, 2, 2], 0), ([2, 2, 2], 1), ([2, 2, 2, 2], 2)])
+def test_each_neighbourhood_optimum_equals_brute_force(model, sizes, seed):
     rng = np.random.default_rng(seed)
-    P, sizes = 1, [2, 2, 2]
-    problem = TrainingProblem(np.round(rng.random((7, 2)), 4), rng.integers(0, 2, 7), 2, (2,), P)
+    P = 1
+    problem = TrainingProblem(np.round(rng.random((7, 2)), 4), rng.integers(0, 2, 7), 2, tuple(sizes[1:-1]), P)
     formulation = FORMULATIONS[model]()
     current = random_network(rng, sizes, P)
+    objective = formulation.objective_value(current, problem)
     for area in neighbourhoods(sizes):
-        sub = replace(problem, bounds=problem.bounds.neighbourhood(current, area.free_weights, area.free_biases))
-        outcome = solve_mip(formulation, sub, current, EXACT)
-        assert outcome.status == "optimal", area.name
-        assert outcome.objective == brute_force_neighbourhood(formulation, problem, current, area), area.name
+        network, found, status = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+        assert status in ("optimal", "unchanged"), area.name
+        assert found == formulation.objective_value(network, problem), area.name
+        assert found == pytest.approx(brute_force_neighbourhood(formulation, problem, current, area), abs=1e-9), area.name
         # only the neighbourhood moved
-        for w_new, w_old, free in zip(outcome.network.weights, current.weights, area.free_weights):
+        for w_new, w_old, free in zip(network.weights, current.weights, area.free_weights):
             assert np.array_equal(w_new[~free], w_old[~free])
+        for b_new, b_old, free in zip(network.biases, current.biases, area.free_biases):
+            assert np.array_equal(b_new[~free], b_old[~free])
+
+
+def test_a_neuron_that_changes_no_loss_is_left_without_a_solve():
+    """With every output weight from neuron 0 at 0 its sign changes nothing, so nothing is solved."""
+    rng = np.random.default_rng(4)
+    problem = TrainingProblem(np.round(rng.random((6, 2)), 4), rng.integers(0, 2, 6), 2, (2,), 1)
+    current = random_network(rng, problem.sizes, 1)
+    current.weights[1][:, 0] = 0
+    formulation = FORMULATIONS["correct_margin"]()
+    area = next(a for a in neighbourhoods(problem.sizes) if a.name == "neuron 0:0")
+    objective = formulation.objective_value(current, problem)
+    network, found, status = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+    assert status == "unchanged" and found == objective and network.equals(current)
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -36,7 +36,7 @@ def test_planted_teacher_is_matched_exactly():
     full = TrainingProblem(x, y, n_classes=2, hidden=(3,), P=P)
     formulation = SatMargin()
     # Keep the examples the teacher fits with the margin, so that objective 0 exists.
-    keep = formulation._margins_met(teacher, full).all(axis=1)
+    keep = formulation.example_losses(teacher.output(x), full) == 0
     problem = TrainingProblem(x[keep][:40], y[keep][:40], n_classes=2, hidden=(3,), P=P)
     assert formulation.objective_value(teacher, problem) == 0
     outcome = solve_mip(formulation, problem, problem.zero_network(), EXACT)
@@ -77,11 +77,13 @@ def test_two_hidden_layers_solve_and_verify():
     assert formulation.objective_value(outcome.network, problem) == outcome.objective < outcome.start_objective
 
 
+@pytest.mark.parametrize("signed_inputs", [False, True])
 @pytest.mark.parametrize("seed", range(5))
-def test_interval_bounds_contain_every_network_inside_the_box(seed):
+def test_interval_bounds_contain_every_network_inside_the_box(seed, signed_inputs):
+    """Data inputs lie in [0, 1]; a deeper neuron seen alone (local search) reads ±1 inputs."""
     rng = np.random.default_rng(seed)
     sizes, P = [4, 5, 3, 2], 3
-    x = grid_inputs(rng, 20, 4)
+    x = rng.choice([-1.0, 1.0], (20, 4)) if signed_inputs else grid_inputs(rng, 20, 4)
     lower_w = tuple(rng.integers(-P, 1, (o, i)) for i, o in zip(sizes[:-1], sizes[1:]))
     lower_b = tuple(rng.integers(-P, 1, o) for o in sizes[1:])
     bounds = ParameterBounds(
