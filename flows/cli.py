@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--P", type=int, default=3, help="parameters are integers in [-P, P] (default: 3)")
     train.add_argument("--hidden", default="16", help="hidden layer widths, comma list: 16 or 16,16 (default: 16)")
     train.add_argument("--batch-size", type=int, metavar="B", help="examples per batch MIP (default: one batch of all)")
+    train.add_argument("--epochs", type=int, metavar="E",
+                       help="epochs of batch training: reshuffle, solve every batch from the merged network inside a "
+                            "box around it that shrinks by one per epoch, merge; the epoch best on validation is kept "
+                            "(default: P + 1 with --batch-size, else 1)")
     train.add_argument("--workers", type=int, default=1, metavar="K", help="parallel solver actors; Ray when > 1 (default: 1)")
     train.add_argument("--threads", type=int, default=1, metavar="T", help="HiGHS threads per solve (default: 1)")
     train.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS", help="per batch MIP; 0 skips it (default: 60)")
@@ -82,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Ray actors or this process; auto = Ray when --workers > 1 (default: auto)")
     train.add_argument("--seed", type=int, default=0, help="seed of splits, batches and the start (default: 0)")
     train.add_argument("--out", default="model.parquet", help="network file to write (default: model.parquet)")
+    train.add_argument("--checkpoints", default=".intnet/runs", metavar="DIR",
+                       help="where every solved batch is stored, keyed by a hash of the settings (default: .intnet/runs)")
+    train.add_argument("--resume", action="store_true",
+                       help="take the batches an earlier run with the same settings stored instead of solving them again")
     train.add_argument("--json", action="store_true", help="print one JSON object instead of the summary table")
     train.set_defaults(command=run_train, command_name="train")
 
@@ -137,12 +145,12 @@ def train_config(args: argparse.Namespace):
     fields = dict(
         dataset=args.dataset, data=args.data, label=args.label, train_size=args.train_size,
         per_class=args.per_class, validation_size=args.validation_size, formulation=args.formulation,
-        P=args.P, hidden=args.hidden, batch_size=args.batch_size, workers=args.workers,
+        P=args.P, hidden=args.hidden, batch_size=args.batch_size, epochs=args.epochs, workers=args.workers,
         threads=args.threads, time_limit=args.time_limit, mip_gap=args.mip_gap, target_error=target,
         improve=args.improve, improve_step_limit=args.improve_step_limit, solver=args.solver,
         symmetry_breaking=args.symmetry_breaking,
         heuristic_steps=args.heuristic_steps, accept=args.accept, merge=args.merge, dead_inputs=args.dead_inputs,
-        executor=args.executor, seed=args.seed, out=args.out,
+        executor=args.executor, seed=args.seed, out=args.out, checkpoints=args.checkpoints, resume=args.resume,
     )
     try:
         return TrainConfig(**fields)
@@ -180,12 +188,12 @@ def format_summary(summary) -> str:
     t = summary.timings
     rows = [
         f"intnet: {summary.config.dataset_name}, {summary.config.formulation}, P = {summary.config.P}, "
-        f"network {'-'.join(map(str, summary.sizes))}, {summary.n_train} training examples in "
-        f"{len(summary.batches)} batch(es)",
+        f"network {'-'.join(map(str, summary.sizes))}, {summary.n_train} training examples, "
+        f"{len(summary.epochs)} epoch(s) of {summary.epochs[0].batches if summary.epochs else 0} batch(es)",
         "",
         "                      train  validation   test",
         f"  start (STE)        {pct(summary.start.train)}   {pct(summary.start.validation)}   {pct(summary.start.test)}",
-        f"  merged batch MIPs  {pct(summary.merged.train)}   {pct(summary.merged.validation)}   {pct(summary.merged.test)}",
+        f"  merged, epoch {summary.best_epoch:<3} {pct(summary.merged.train)}   {pct(summary.merged.validation)}   {pct(summary.merged.test)}",
         f"  final ({summary.final_source:6})     {pct(summary.final.train)}   {pct(summary.final.validation)}   {pct(summary.final.test)}",
         "",
         f"  size: {summary.n_parameters} parameters × {summary.size_bits // max(summary.n_parameters, 1)} bits = {summary.size_bits} bits",

@@ -1,5 +1,6 @@
 """The Prefect flow ``train``: one task per step of :mod:`pipeline.training`, so a run reads in the
-UI as the pipeline does in the code. Call it as a plain function (``train(config)``) or from a
+UI as the pipeline does in the code (per epoch: partition, solve batches, merge, evaluate), with
+a Markdown artifact of the epoch table. Call it as a plain function (``train(config)``) or from a
 deployment; it returns a :class:`~pipeline.training.TrainSummary`."""
 
 from __future__ import annotations
@@ -7,23 +8,28 @@ from __future__ import annotations
 import time
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from pipeline import training
 from pipeline.batches import BatchResult
+from pipeline.checkpoints import BatchStore, run_key
 from pipeline.config import TrainConfig
 
 # Inputs are numpy arrays and networks: hashing them for Prefect's cache would cost more than
 # recomputing, and a training step must not be skipped silently.
 step = task(cache_policy=NO_CACHE, persist_result=False)
+# Pure steps over values in memory: running one again gives the same answer, so a retry is safe.
+# (Solving is not retried here: a failed batch is already reported and left out of the merge.)
+safe_step = task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=1)
 
 
-@step(name="load data")
+@safe_step(name="load data")
 def load_data(config: TrainConfig):
     return training.load_dataset(config)
 
 
-@step(name="split")
+@safe_step(name="split")
 def split(config: TrainConfig, dataset):
     return training.split_data(config, dataset)
 
@@ -33,13 +39,13 @@ def start_network(config: TrainConfig, data_split, n_classes: int):
     return training.start_network(config, data_split, n_classes)
 
 
-@step(name="partition")
-def partition(config: TrainConfig, data_split):
-    return training.make_tasks(config, data_split)
+@safe_step(name="partition")
+def partition(config: TrainConfig, data_split, epoch: int):
+    return training.make_tasks(config, data_split, epoch)
 
 
 @step(name="solve batches")
-def solve_batches(config: TrainConfig, context, tasks):
+def solve_batches(config: TrainConfig, context, tasks, store: BatchStore):
     logger = get_run_logger()
 
     def report(result: BatchResult, done: int, total: int) -> None:
@@ -55,13 +61,26 @@ def solve_batches(config: TrainConfig, context, tasks):
         else:
             logger.error("batch %d/%d (#%d) failed: %s", done, total, result.batch_id, result.error)
 
-    logger.info("solving %d batch MIPs (%s)", len(tasks), "Ray actors" if config.use_ray else "in process")
-    return training.solve_batches(training.make_executor(config), context, tasks, on_result=report)
+    epoch = tasks[0].epoch
+    logger.info("epoch %d/%d: solving %d batch MIPs (%s)", epoch + 1, config.n_epochs, len(tasks),
+                "Ray actors" if config.use_ray else "in process")
+    return training.solve_batches(training.make_executor(config), context, tasks, on_result=report,
+                                  store=store, resume=config.resume)
 
 
-@step(name="merge")
+@safe_step(name="merge")
 def merge(config: TrainConfig, results, start):
     return training.merge_results(results, start, config.merge)
+
+
+@safe_step(name="evaluate")
+def evaluate_epoch(config: TrainConfig, epoch: int, results, merged, data_split, seconds: float):
+    record = training.epoch_record(epoch, config.P, results, merged, data_split, seconds)
+    get_run_logger().info(
+        "epoch %d/%d merged: train %.3f, validation %.3f", epoch + 1, config.n_epochs,
+        record.merged.train, record.merged.validation,
+    )
+    return record
 
 
 @step(name="write network")
@@ -85,14 +104,28 @@ def train(config: TrainConfig) -> training.TrainSummary:
     t = lap("data", t)
     start = start_network(config, data_split, len(dataset.classes))
     t = lap("start_network", t)
-    tasks = partition(config, data_split)
+    store = BatchStore(config.checkpoints, run_key(config))
     context = training.batch_context(config, data_split, len(dataset.classes), start)
-    results = solve_batches(config, context, tasks)
+    merged, results, records, networks = start, [], [], []
+    for epoch in range(config.n_epochs):
+        epoch_began = time.perf_counter()
+        tasks = partition(config, data_split, epoch)
+        epoch_results = solve_batches(config, training.epoch_context(context, merged, epoch), tasks, store)
+        merged = merge(config, epoch_results, merged)
+        records.append(evaluate_epoch(config, epoch, epoch_results, merged, data_split,
+                                      time.perf_counter() - epoch_began))
+        results += epoch_results
+        networks.append(merged)
     t = lap("solve", t)
-    merged = merge(config, results, start)
-    final, source = training.choose_final(merged, start, data_split)
+    best = training.best_epoch(records)
+    final, source = training.choose_final(networks[best], start, data_split)
+    create_markdown_artifact(
+        key="train-epochs", markdown=training.epoch_table(records, best),
+        description=f"intnet train: {config.dataset_name}, {config.formulation}, P = {config.P}",
+    )
     t = lap("merge", t)
-    summary = training.summarize(config, data_split, start, merged, final, source, results, timings)
+    summary = training.summarize(config, data_split, start, networks[best], final, source, results, timings,
+                                 records, best)
     # The file's provenance records the time up to writing it; the summary returned adds the write.
     timings["total"] = time.perf_counter() - began
     path = write(config, dataset, final, summary)

@@ -46,6 +46,7 @@ class BatchContext:
 class BatchTask:
     batch_id: int
     indices: np.ndarray
+    epoch: int = 0
 
 
 @dataclass
@@ -73,6 +74,7 @@ class BatchResult:
     started: float
     finished: float
     worker: str
+    epoch: int = 0
     start_feasible: bool = True
     message: str = ""
     error: str | None = None
@@ -150,7 +152,7 @@ def solve_batch(context: BatchContext, task: BatchTask) -> BatchResult:
         improve_seconds=0.0 if polished is None else polished.seconds,
         build_seconds=outcome.build_seconds, setup_seconds=outcome.setup_seconds,
         solve_seconds=outcome.solve_seconds, started=started, finished=time.time(), worker=worker,
-        start_feasible=outcome.start_feasible, message=outcome.message,
+        epoch=task.epoch, start_feasible=outcome.start_feasible, message=outcome.message,
         network=network if accepted else start,
     )
 
@@ -162,7 +164,8 @@ def failed_batch(task: BatchTask, started: float, worker: str, error: str) -> Ba
         batch_id=task.batch_id, size=len(task.indices), status="error", objective=nan, bound=nan, gap=nan,
         start_objective=nan, accepted=False, start_validation_accuracy=nan, validation_accuracy=nan,
         fixed_inputs=0, monolithic_objective=nan, improving_steps=0, improve_seconds=0.0,
-        build_seconds=nan, setup_seconds=nan, solve_seconds=nan, started=started, finished=time.time(), worker=worker, error=error,
+        build_seconds=nan, setup_seconds=nan, solve_seconds=nan, started=started, finished=time.time(), worker=worker,
+        epoch=task.epoch, error=error,
     )
 
 

@@ -28,6 +28,10 @@ class TrainConfig(BaseModel):
     P: int = Field(3, ge=1, le=MAX_P, description="parameters are integers in [-P, P]")
     hidden: tuple[int, ...] = Field((16,), description="hidden layer widths, e.g. 16 or 16,16")
     batch_size: int | None = Field(None, ge=1, description="examples per batch MIP; default: one batch of all")
+    epochs: int | None = Field(
+        None, ge=1,
+        description="epochs of batch training, each reshuffling the batches, solving them from the merged network and shrinking the box around it; default: P + 1 with --batch-size, else 1",
+    )
     workers: int = Field(1, ge=1, description="parallel solver actors (Ray when > 1)")
     threads: int = Field(1, ge=1, description="HiGHS threads per solve (CPUs each actor reserves)")
     time_limit: float = Field(60.0, ge=0, description="seconds per batch MIP (0: skip the monolithic solve, e.g. to only --improve)")
@@ -51,6 +55,8 @@ class TrainConfig(BaseModel):
     )
     executor: Literal["auto", "ray", "local"] = Field("auto", description="where batches are solved: Ray actors, or in this process; auto = Ray when workers > 1")
     out: Path = Field(Path("model.parquet"), description="network file to write")
+    checkpoints: Path = Field(Path(".intnet/runs"), description="directory where every solved batch is stored, for --resume")
+    resume: bool = Field(False, description="reuse the stored batch results of an earlier run with the same settings; solve only the missing batches")
 
     @field_validator("hidden", mode="before")
     @classmethod
@@ -95,6 +101,13 @@ class TrainConfig(BaseModel):
     @property
     def dataset_name(self) -> str:
         return self.dataset or str(self.data)
+
+    @property
+    def n_epochs(self) -> int:
+        """The paper's P + 1 epochs when training in batches; one pass over a single batch."""
+        if self.epochs is not None:
+            return self.epochs
+        return self.P + 1 if self.batch_size is not None else 1
 
     @property
     def use_ray(self) -> bool:

@@ -1,6 +1,11 @@
 """The steps of a training run as plain functions, in the order data flows through them:
 
-dataset -> split -> start network -> batches -> solves -> merge -> final network -> file.
+dataset -> split -> start network -> epochs of (batches -> solves -> merge) -> final network -> file.
+
+An epoch (the paper's batch training, paper-method.md §4) reshuffles the training set into
+batches, solves every batch from the network merged so far inside a box around it, and merges
+the batch networks; the box shrinks by one per epoch, and the epoch whose merged network is best on
+validation is kept.
 
 The Prefect flow (``flows/train.py``) calls each step as a task; tests and scripts can call them
 directly. Nothing here imports Prefect or Ray.
@@ -11,7 +16,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -20,11 +25,12 @@ import numpy as np
 
 from formulations import IntegerNetwork
 from pipeline.batches import BatchContext, BatchResult, BatchTask
+from pipeline.checkpoints import BatchStore
 from pipeline.config import TrainConfig
 from pipeline.datasets import Dataset, load_builtin, load_file
 from pipeline.executors import Executor, InProcessExecutor
 from pipeline.heuristic import SteSettings, train_ste
-from pipeline.merge import MERGE_RULES
+from pipeline.merge import MERGE_RULES, epoch_bounds
 from pipeline.solve import SolverOptions
 from pipeline.splits import Split, split_dataset, stratified_batches
 from pipeline.storage import StoredNetwork, write_network
@@ -67,12 +73,28 @@ def start_network(config: TrainConfig, split: Split, n_classes: int) -> IntegerN
     )
 
 
-def make_tasks(config: TrainConfig, split: Split) -> list[BatchTask]:
+def make_tasks(config: TrainConfig, split: Split, epoch: int = 0) -> list[BatchTask]:
+    """The batches of ``epoch``: a fresh stratified partition every epoch (seeded by seed + epoch)."""
     n = len(split.train_y)
     if config.batch_size is None or config.batch_size >= n:
-        return [BatchTask(0, np.arange(n))]
-    batches = stratified_batches(split.train_y, config.batch_size, config.seed)
-    return [BatchTask(i, indices) for i, indices in enumerate(batches)]
+        return [BatchTask(0, np.arange(n), epoch)]
+    batches = stratified_batches(split.train_y, config.batch_size, config.seed + epoch)
+    return [BatchTask(i, indices, epoch) for i, indices in enumerate(batches)]
+
+
+def epoch_radius(P: int, epoch: int) -> int | None:
+    """Half-width of the box around the merged network in ``epoch``: none in epoch 0 (the full
+    [−P, P]), then P, P − 1, ... as the paper (its box after epoch e is θ̄ ± (P − e)), never below
+    1 so that epochs beyond P + 1 still search."""
+    return None if epoch == 0 else max(1, P - epoch + 1)
+
+
+def epoch_context(context: BatchContext, merged: IntegerNetwork, epoch: int) -> BatchContext:
+    """The shared context of ``epoch``: every batch starts from the merged network (the paper had
+    no warm start; a shared start is what lines up the batches' hidden neurons for the merge),
+    inside the epoch's box around it."""
+    radius = epoch_radius(context.P, epoch)
+    return replace(context, start=merged, bounds=None if radius is None else epoch_bounds(merged, radius))
 
 
 def batch_context(config: TrainConfig, split: Split, n_classes: int, start: IntegerNetwork) -> BatchContext:
@@ -101,19 +123,35 @@ def make_executor(config: TrainConfig) -> Executor:
 def solve_batches(
     executor: Executor, context: BatchContext, tasks: list[BatchTask],
     on_result: Callable[[BatchResult, int, int], None] | None = None,
+    store: BatchStore | None = None, resume: bool = False,
 ) -> list[BatchResult]:
-    """Run every batch; ``on_result(result, done, total)`` is called as each one finishes."""
+    """Run every batch; ``on_result(result, done, total)`` is called as each one finishes. Every
+    solved batch is saved to ``store``; with ``resume`` a batch already stored there is taken
+    from it instead of solved again."""
     results = []
-    for result in executor.run(context, tasks):
+
+    def finished(result: BatchResult) -> None:
         results.append(result)
         if on_result is not None:
             on_result(result, len(results), len(tasks))
+
+    missing = []
+    for task in tasks:
+        stored = store.load(task.epoch, task.batch_id) if store is not None and resume else None
+        if stored is None:
+            missing.append(task)
+        else:
+            finished(stored)
+    for result in executor.run(context, missing) if missing else ():
+        if store is not None:
+            store.save(result.epoch, result)
+        finished(result)
     return sorted(results, key=lambda r: r.batch_id)
 
 
 def merge_results(results: Iterable[BatchResult], start: IntegerNetwork, rule: str = "weighted_mean") -> IntegerNetwork:
     """Merge the networks of the batches that produced one by ``rule`` (pipeline.merge), each
-    scored by its validation accuracy; the start when no batch produced a network."""
+    scored by its validation accuracy; ``start`` (the epoch's) when no batch produced a network."""
     usable = [r for r in results if r.ok]
     if not usable:
         return start
@@ -127,6 +165,52 @@ def evaluate(network: IntegerNetwork, split: Split) -> Accuracies:
         validation=network.accuracy(split.val_x, split.val_y),
         test=test,
     )
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch: its box, how its batches ended, and its merged network's accuracies."""
+
+    epoch: int
+    radius: int | None
+    batches: int
+    failed: int
+    accepted: int
+    merged: Accuracies
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "radius": self.radius, "batches": self.batches, "failed": self.failed,
+                "accepted": self.accepted, "merged": self.merged.as_dict(), "seconds": self.seconds}
+
+
+def epoch_record(epoch: int, P: int, results: list[BatchResult], merged: IntegerNetwork, split: Split,
+                 seconds: float) -> EpochRecord:
+    return EpochRecord(
+        epoch=epoch, radius=epoch_radius(P, epoch), batches=len(results),
+        failed=sum(not r.ok for r in results), accepted=sum(r.accepted for r in results),
+        merged=evaluate(merged, split), seconds=seconds,
+    )
+
+
+def best_epoch(records: list[EpochRecord]) -> int:
+    """Index of the epoch whose merged network is best on validation (the earliest of equals)."""
+    return max(range(len(records)), key=lambda i: (records[i].merged.validation, -i))
+
+
+def epoch_table(records: list[EpochRecord], best: int) -> str:
+    """The epochs as a Markdown table (the run's Prefect artifact)."""
+    def pct(value):
+        return "–" if value is None else f"{100 * value:.1f}"
+
+    lines = ["| epoch | box | batches | failed | accepted | train % | validation % | test % | seconds |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(records):
+        box = "[−P, P]" if r.radius is None else f"±{r.radius}"
+        mark = " (kept)" if i == best else ""
+        lines.append(f"| {r.epoch}{mark} | {box} | {r.batches} | {r.failed} | {r.accepted} | {pct(r.merged.train)} | "
+                     f"{pct(r.merged.validation)} | {pct(r.merged.test)} | {r.seconds:.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 def choose_final(merged: IntegerNetwork, start: IntegerNetwork, split: Split) -> tuple[IntegerNetwork, str]:
@@ -164,6 +248,8 @@ class TrainSummary:
     n_parameters: int
     batches: list[BatchResult]
     timings: dict[str, float]
+    epochs: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int = 0
     model_path: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -186,6 +272,8 @@ class TrainSummary:
             "start": self.start.as_dict(),
             "merged": self.merged.as_dict(),
             "timings": self.timings,
+            "epochs": [e.as_dict() for e in self.epochs],
+            "best_epoch": self.best_epoch,
             "batches": [r.record() for r in self.batches],
         }
 
@@ -193,13 +281,15 @@ class TrainSummary:
 def summarize(
     config: TrainConfig, split: Split, start: IntegerNetwork, merged: IntegerNetwork,
     final: IntegerNetwork, final_source: str, results: list[BatchResult], timings: dict[str, float],
+    epochs: list[EpochRecord] | None = None, best: int = 0,
 ) -> TrainSummary:
+    """``merged`` is the kept epoch's merged network; ``results`` every epoch's batches."""
     return TrainSummary(
         config=config, sizes=final.sizes, n_train=len(split.train_y), n_validation=len(split.val_y),
         n_test=0 if split.test_y is None else len(split.test_y),
         final=evaluate(final, split), start=evaluate(start, split), merged=evaluate(merged, split),
         final_source=final_source, size_bits=final.size_bits, n_parameters=final.n_parameters,
-        batches=results, timings=timings,
+        batches=results, timings=timings, epochs=list(epochs or []), best_epoch=best,
     )
 
 
@@ -218,6 +308,8 @@ def save_network(config: TrainConfig, dataset: Dataset, network: IntegerNetwork,
         "accuracy": {"final": summary.final.as_dict(), "start": summary.start.as_dict(),
                      "merged": summary.merged.as_dict()},
         "final_source": summary.final_source,
+        "epochs": [e.as_dict() for e in summary.epochs],
+        "best_epoch": summary.best_epoch,
         "batches": [r.record() for r in summary.batches],
         "timings": summary.timings,
         "created": time.time(),

@@ -60,15 +60,20 @@ def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefec
     model = tmp_path / "heart.parquet"
     code = main([
         "train", "--dataset", "heart", "--train-size", "80", "--batch-size", "40", "--P", "3",
-        "--hidden", "6", "--workers", "2", "--time-limit", "8", "--seed", "1", "--out", str(model), "--json",
+        "--hidden", "6", "--workers", "2", "--time-limit", "8", "--epochs", "2", "--seed", "1", "--out", str(model),
+        "--checkpoints", str(tmp_path / "runs"), "--json",
     ])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    for key in ("train_accuracy", "validation_accuracy", "test_accuracy", "seconds", "model_path", "batches"):
+    for key in ("train_accuracy", "validation_accuracy", "test_accuracy", "seconds", "model_path", "batches",
+                "epochs", "best_epoch"):
         assert key in summary
     assert summary["model_path"] == str(model) and model.is_file()
-    batches = summary["batches"]
-    assert len(batches) == 2
+    assert [e["epoch"] for e in summary["epochs"]] == [0, 1] and [e["radius"] for e in summary["epochs"]] == [None, 3]
+    assert summary["epochs"][summary["best_epoch"]]["merged"]["validation"] == max(
+        e["merged"]["validation"] for e in summary["epochs"])
+    assert len(summary["batches"]) == 4 and [b["epoch"] for b in summary["batches"]] == [0, 0, 1, 1]
+    batches = summary["batches"][:2]
     for record in batches:
         for key in ("status", "objective", "bound", "started", "finished", "seconds", "start_objective"):
             assert key in record
