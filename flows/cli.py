@@ -8,9 +8,12 @@ nothing written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -173,12 +176,33 @@ def run_train(args: argparse.Namespace) -> int:
     training.split_data(config, training.load_dataset(config))
     from flows.train import train
 
-    summary = train(config)
+    if args.json:
+        with stdout_to_stderr():
+            summary = train(config)
+    else:
+        summary = train(config)
     if args.json:
         print(json.dumps(summary.to_json(), default=_json_default))
     else:
         print(format_summary(summary))
     return 0
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to standard output, by Python or by native code, to standard error
+    for the duration: with ``--json`` standard output carries the one JSON line and nothing else
+    (Ray prints a dead worker's notice there, HiGHS its banner)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def format_summary(summary) -> str:

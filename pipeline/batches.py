@@ -22,6 +22,10 @@ from pipeline.improve import improve
 from pipeline.solve import SolveOutcome, SolverOptions, relative_gap, solve_mip
 
 
+RETURNED_NO_NETWORK = ("no_solution", "infeasible")
+"""Solve statuses whose batch has no network of its own to merge (its start is not its answer)."""
+
+
 @dataclass(frozen=True)
 class BatchContext:
     train_x: np.ndarray
@@ -52,7 +56,8 @@ class BatchTask:
 @dataclass
 class BatchResult:
     """What one batch solve did. ``network`` is what the batch contributes to the merge: the solved
-    network when accepted, else the start."""
+    network when accepted, else the start; None when the batch failed or its solve returned no
+    network (a hard model that no network fits, or no incumbent in time), so the merge leaves it out."""
 
     batch_id: int
     size: int
@@ -75,6 +80,8 @@ class BatchResult:
     finished: float
     worker: str
     epoch: int = 0
+    node: str = ""
+    """The Ray node that solved the batch ("" when solved in process)."""
     start_feasible: bool = True
     message: str = ""
     error: str | None = None
@@ -153,7 +160,7 @@ def solve_batch(context: BatchContext, task: BatchTask) -> BatchResult:
         build_seconds=outcome.build_seconds, setup_seconds=outcome.setup_seconds,
         solve_seconds=outcome.solve_seconds, started=started, finished=time.time(), worker=worker,
         epoch=task.epoch, start_feasible=outcome.start_feasible, message=outcome.message,
-        network=network if accepted else start,
+        network=None if outcome.status in RETURNED_NO_NETWORK else network if accepted else start,
     )
 
 

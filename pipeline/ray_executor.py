@@ -4,6 +4,11 @@ Each actor is a process with its own HiGHS (whose thread scheduler is per proces
 many CPUs as its solver threads. The run's shared data goes into Ray's object store once and every
 actor reads it from there; tasks carry only batch indices. ``RAY_ADDRESS`` joins an existing
 cluster; otherwise a local Ray is started with loopback-friendly, offline-safe settings.
+
+Faults: an actor whose process dies is restarted by Ray (on any node with a free CPU) and its
+batch retried there, up to :data:`RESTARTS` times; past that the batch is reported as failed,
+left out of the merge, and a fresh actor takes the actor's place. Every result names the Ray
+node that solved it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ import time
 from collections.abc import Iterator, Sequence
 
 from pipeline.batches import BatchContext, BatchResult, BatchTask, failed_batch, solve_batch
+
+RESTARTS = 3
+"""Times Ray restarts a dead actor, and retries the batch it was solving."""
 
 
 def ensure_ray(num_cpus: int):
@@ -38,7 +46,11 @@ class _BatchSolver:
         self.context = context
 
     def solve(self, task: BatchTask) -> BatchResult:
-        return solve_batch(self.context, task)
+        import ray
+
+        result = solve_batch(self.context, task)
+        result.node = ray.get_runtime_context().get_node_id()
+        return result
 
 
 class RayExecutor:
@@ -50,7 +62,9 @@ class RayExecutor:
 
     def run(self, context: BatchContext, tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
         ray = ensure_ray(max(self.workers * self.threads, os.cpu_count() or 1))
-        actor_class = ray.remote(_BatchSolver).options(num_cpus=self.threads)
+        actor_class = ray.remote(_BatchSolver).options(
+            num_cpus=self.threads, max_restarts=RESTARTS, max_task_retries=RESTARTS
+        )
         context_ref = ray.put(context)
         actors = [actor_class.remote(context_ref) for _ in range(min(self.workers, len(tasks)))]
         queue = list(tasks)

@@ -68,3 +68,14 @@ def test_local_search_alone_and_after_the_monolithic_solve():
     assert alone.objective < alone.start_objective and alone.improving_steps >= 1
     both = solve_batch(replace(ctx, solver=replace(ctx.solver, time_limit=2), improve_seconds=3), task)
     assert both.objective <= both.monolithic_objective <= both.start_objective
+
+
+def test_a_batch_whose_solve_returns_no_network_is_left_out_of_the_merge():
+    """Two identical examples with different labels: no network fits them, so a hard model's batch
+    reports it and contributes nothing (not even its start) to the merge."""
+    ctx = context(np.random.default_rng(5))
+    x = np.vstack([ctx.train_x[:1], ctx.train_x[:1]])
+    hard = replace(ctx, train_x=x, train_y=np.array([0, 1]), formulation="min_weight")
+    result = solve_batch(hard, BatchTask(0, np.arange(2)))
+    assert result.status == "infeasible" and "no network with this architecture" in result.message
+    assert not result.ok and result.error is None
