@@ -1,4 +1,4 @@
-"""The ``intnet`` command: train, evaluate, predict, info.
+"""The ``intnet`` command: train, serve, evaluate, predict, improve, info.
 
 Heavy packages (Prefect, Ray, Pyomo) are imported inside the commands that need them, so
 ``intnet --help`` stays instant. Every user error is one line on stderr and exit code 2, with
@@ -43,6 +43,51 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a network and write it to Parquet")
+    add_train_arguments(train)
+    train.add_argument("--json", action="store_true", help="print one JSON object instead of the summary table")
+    train.set_defaults(command=run_train, command_name="train")
+
+    serve = commands.add_parser(
+        "serve", help="serve the training flow as a Prefect deployment (schedule and remote triggering, no work pool)",
+        description="Create a deployment of the training flow whose default parameters are the training flags given "
+                    "here, and run the flows it is asked for until stopped (Prefect's flow.serve).",
+    )
+    add_train_arguments(serve)
+    serve.add_argument("--name", default="intnet-train", help="deployment name (default: intnet-train)")
+    serve.add_argument("--cron", help="schedule as a cron string, e.g. '0 3 * * *' (default: none, runs only when triggered)")
+    serve.set_defaults(command=run_serve, command_name="serve")
+
+    evaluate = commands.add_parser("evaluate", help="accuracy of a network on a dataset or file")
+    evaluate.add_argument("model", metavar="MODEL")
+    add_labelled_source(evaluate)
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(command=run_evaluate, command_name="evaluate")
+
+    predict = commands.add_parser("predict", help="class labels for the raw rows of a file")
+    predict.add_argument("model", metavar="MODEL")
+    predict.add_argument("--data", metavar="FILE", required=True, help="rows with the training feature columns")
+    predict.add_argument("--out", metavar="FILE", help="CSV to write (default: standard output)")
+    predict.set_defaults(command=run_predict, command_name="predict")
+
+    polish = commands.add_parser("improve", help="polish a network file with MIP local search")
+    polish.add_argument("model", metavar="MODEL")
+    add_labelled_source(polish)
+    polish.add_argument("--seconds", type=float, required=True, help="time for the local search")
+    polish.add_argument("--formulation", help="objective to improve (default: the one the model was trained with)")
+    polish.add_argument("--threads", type=int, default=1, help="HiGHS threads per sub-MIP (default: 1)")
+    polish.add_argument("--out", metavar="FILE", help="network file to write (default: MODEL with .improved before .parquet)")
+    polish.add_argument("--json", action="store_true")
+    polish.set_defaults(command=run_improve, command_name="improve")
+
+    info = commands.add_parser("info", help="architecture, size and provenance of a network file")
+    info.add_argument("model", metavar="MODEL")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(command=run_info, command_name="info")
+    return parser
+
+
+def add_train_arguments(train: argparse.ArgumentParser) -> None:
+    """The settings of a training run (TrainConfig's fields), shared by train and serve."""
     source = train.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=("heart", "adult", "mnist"), help="built-in dataset")
     source.add_argument("--data", metavar="FILE", help="CSV or Parquet file of your own (needs --label)")
@@ -93,36 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where every solved batch is stored, keyed by a hash of the settings (default: .intnet/runs)")
     train.add_argument("--resume", action="store_true",
                        help="take the batches an earlier run with the same settings stored instead of solving them again")
-    train.add_argument("--json", action="store_true", help="print one JSON object instead of the summary table")
-    train.set_defaults(command=run_train, command_name="train")
-
-    evaluate = commands.add_parser("evaluate", help="accuracy of a network on a dataset or file")
-    evaluate.add_argument("model", metavar="MODEL")
-    add_labelled_source(evaluate)
-    evaluate.add_argument("--json", action="store_true")
-    evaluate.set_defaults(command=run_evaluate, command_name="evaluate")
-
-    predict = commands.add_parser("predict", help="class labels for the raw rows of a file")
-    predict.add_argument("model", metavar="MODEL")
-    predict.add_argument("--data", metavar="FILE", required=True, help="rows with the training feature columns")
-    predict.add_argument("--out", metavar="FILE", help="CSV to write (default: standard output)")
-    predict.set_defaults(command=run_predict, command_name="predict")
-
-    polish = commands.add_parser("improve", help="polish a network file with MIP local search")
-    polish.add_argument("model", metavar="MODEL")
-    add_labelled_source(polish)
-    polish.add_argument("--seconds", type=float, required=True, help="time for the local search")
-    polish.add_argument("--formulation", help="objective to improve (default: the one the model was trained with)")
-    polish.add_argument("--threads", type=int, default=1, help="HiGHS threads per sub-MIP (default: 1)")
-    polish.add_argument("--out", metavar="FILE", help="network file to write (default: MODEL with .improved before .parquet)")
-    polish.add_argument("--json", action="store_true")
-    polish.set_defaults(command=run_improve, command_name="improve")
-
-    info = commands.add_parser("info", help="architecture, size and provenance of a network file")
-    info.add_argument("model", metavar="MODEL")
-    info.add_argument("--json", action="store_true")
-    info.set_defaults(command=run_info, command_name="info")
-    return parser
 
 
 def add_labelled_source(command: argparse.ArgumentParser) -> None:
@@ -167,13 +182,18 @@ def train_config(args: argparse.Namespace):
         raise UsageError(f"{flag}: {message} (got {fields.get(field)!r})") from None
 
 
-def run_train(args: argparse.Namespace) -> int:
+def checked_config(args: argparse.Namespace):
+    """The run's config, with its data loaded and split once: a bad file or split is a one-line
+    error at once, not a failed run with a traceback after Prefect's start-up (loading is < 1 s)."""
     config = train_config(args)
     from pipeline import training
 
-    # Check the data before the flow starts Prefect's server (seconds): a bad file or split is a
-    # one-line error at once, not a failed run with a traceback. Loading is cheap (< 1 s).
     training.split_data(config, training.load_dataset(config))
+    return config
+
+
+def run_train(args: argparse.Namespace) -> int:
+    config = checked_config(args)
     from flows.train import train
 
     if args.json:
@@ -185,6 +205,22 @@ def run_train(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_json(), default=_json_default))
     else:
         print(format_summary(summary))
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    config = checked_config(args)
+    from flows.train import train
+
+    print(
+        f"intnet serve: deployment 'train/{args.name}'"
+        + (f" on schedule '{args.cron}'" if args.cron else "")
+        + f"; trigger a run with: prefect deployment run 'train/{args.name}'",
+        file=sys.stderr,
+    )
+    # The flags are the deployment's default parameters; a trigger may override any field.
+    train.serve(name=args.name, cron=args.cron, parameters={"config": config.model_dump(mode="json")},
+                pause_on_shutdown=False)
     return 0
 
 

@@ -3,8 +3,8 @@ UI as the pipeline does in the code (per epoch: partition, solve batches, merge,
 a Markdown artifact of the epoch table. Call it as a plain function (``train(config)``) or from a
 deployment; it returns a :class:`~pipeline.training.TrainSummary`."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Prefect validates a deployment's parameters
+# against the flow's signature, which needs TrainConfig itself, not the string "TrainConfig".
 import time
 
 from prefect import flow, get_run_logger, task
