@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,19 +225,12 @@ def run_serve(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def stdout_to_stderr() -> Iterator[None]:
-    """Send everything written to standard output, by Python or by native code, to standard error
-    for the duration: with ``--json`` standard output carries the one JSON line and nothing else
-    (Ray prints a dead worker's notice there, HiGHS its banner)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+    """Send what Python code writes to standard output to standard error for the duration: with
+    ``--json`` standard output carries the one JSON line and nothing else (Ray prints a dead
+    worker's notice there). Only Python's ``sys.stdout`` is redirected: moving file descriptor 1
+    deadlocked Pyomo's own capture of the HiGHS banner (measured), which keeps that off stdout."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
 
 
 def format_summary(summary) -> str:
