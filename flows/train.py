@@ -61,7 +61,7 @@ def solve_batches(config: TrainConfig, context, tasks):
 
 @step(name="merge")
 def merge(config: TrainConfig, results, start):
-    return training.merge_results(results, start, config.merge)
+    return training.merge_results(results, start, config.merge, neuron_vote=config.neuron_penalty is not None)
 
 
 @step(name="write network")
@@ -91,6 +91,7 @@ def train(config: TrainConfig) -> training.TrainSummary:
     t = lap("solve", t)
     merged = merge(config, results, start)
     final, source = training.choose_final(merged, start, data_split)
+    final = training.stored_network(config, final)
     t = lap("merge", t)
     summary = training.summarize(config, data_split, start, merged, final, source, results, timings)
     # The file's provenance records the time up to writing it; the summary returned adds the write.
