@@ -46,8 +46,8 @@ def neuron_options(x, bounds, j):
 
 
 def first_layers(problem, chunk=64):
-    """Every first layer of the box, in chunks: signs (layers × examples × width) and which neurons
-    have a non-zero incoming parameter (layers × width). Neurons with the same box are
+    """Every first layer of the box, in chunks: signs (first layers × examples × width) and which
+    neurons have a non-zero incoming parameter (first layers × width). Neurons with the same box are
     interchangeable (the output layer is enumerated whole), so those are taken as multisets."""
     bounds, width = problem.bounds, problem.hidden[0]
     options = [neuron_options(problem.x, bounds, j) for j in range(width)]
@@ -111,17 +111,6 @@ def tiny_problem(seed, width, n=6):
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n) % 2)  # both classes present
     return TrainingProblem(grid_inputs(rng, n, 2), y, 2, (width,), 1)
-
-
-def taught_problem(seed, n=7):
-    """2 inputs, 3 hidden neurons, P = 1: labels of a random teacher that uses all three neurons."""
-    rng = np.random.default_rng(seed)
-    while True:
-        teacher = random_network(rng, [2, 3, 2], 1)
-        x = grid_inputs(rng, n, 2)
-        y = teacher.predict(x)
-        if active_neurons(teacher)[0].all() and 0 < y.sum() < n:
-            return TrainingProblem(x, y, 2, (3,), 1)
 
 
 def pinned_problem(seed, n=7):
