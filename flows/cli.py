@@ -102,6 +102,9 @@ def add_train_arguments(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--solver", default="highs", help="MIP solver: highs, or a Pyomo solver name such as scip_direct (default: highs)")
     train.add_argument("--symmetry-breaking", action="store_true", help="order interchangeable hidden neurons by bias in the MIP")
+    train.add_argument("--neuron-penalty", metavar="ALPHA|lex",
+                       help="optimise the number of hidden neurons too: ALPHA adds ALPHA per neuron kept to the loss, "
+                            "lex minimises the loss first, then the neurons; switched-off neurons are stripped (default: off)")
     train.add_argument("--P", type=int, default=3, help="parameters are integers in [-P, P] (default: 3)")
     train.add_argument("--hidden", default="16", help="hidden layer widths, comma list: 16 or 16,16 (default: 16)")
     train.add_argument("--batch-size", type=int, metavar="B", help="examples per batch MIP (default: one batch of all)")
@@ -127,8 +130,9 @@ def add_train_arguments(train: argparse.ArgumentParser) -> None:
                        help="a solved network replaces its start if not worse on this (default: validation)")
     train.add_argument("--merge", choices=("weighted_mean", "mean", "median", "majority", "best"), default="weighted_mean",
                        help="how batch networks are merged (default: weighted_mean, the paper's)")
-    train.add_argument("--dead-inputs", choices=("start", "zero"), default="start",
-                       help="fix weights of inputs that are 0 in a whole batch to the start's value or to 0 (default: start)")
+    train.add_argument("--dead-inputs", choices=("start", "zero"),
+                       help="fix weights of inputs that are 0 in a whole batch to the start's value or to 0 "
+                            "(default: start; zero with --neuron-penalty)")
     train.add_argument("--executor", choices=("auto", "ray", "local"), default="auto",
                        help="Ray actors or this process; auto = Ray when --workers > 1 (default: auto)")
     train.add_argument("--seed", type=int, default=0, help="seed of splits, batches and the start (default: 0)")
@@ -165,7 +169,7 @@ def train_config(args: argparse.Namespace):
         P=args.P, hidden=args.hidden, batch_size=args.batch_size, epochs=args.epochs, workers=args.workers,
         threads=args.threads, time_limit=args.time_limit, mip_gap=args.mip_gap, target_error=target,
         improve=args.improve, improve_step_limit=args.improve_step_limit, solver=args.solver,
-        symmetry_breaking=args.symmetry_breaking,
+        symmetry_breaking=args.symmetry_breaking, neuron_penalty=args.neuron_penalty,
         heuristic_steps=args.heuristic_steps, accept=args.accept, merge=args.merge, dead_inputs=args.dead_inputs,
         executor=args.executor, seed=args.seed, out=args.out, checkpoints=args.checkpoints, resume=args.resume,
     )
@@ -250,6 +254,10 @@ def format_summary(summary) -> str:
         "",
         f"  size: {summary.n_parameters} parameters × {summary.size_bits // max(summary.n_parameters, 1)} bits = {summary.size_bits} bits",
     ]
+    if summary.trained_sizes != summary.sizes:
+        kept = ", ".join(f"{n} of {m}" for n, m in zip(summary.sizes[1:-1], summary.trained_sizes[1:-1]))
+        rows.append(f"  neurons kept per hidden layer: {kept}; trained {'-'.join(map(str, summary.trained_sizes))}, "
+                    f"{summary.trained_size_bits} bits before stripping")
     solved = [b for b in summary.batches if b.ok]
     improved = sum(1 for b in solved if b.objective < b.start_objective)
     rows.append(
@@ -335,8 +343,9 @@ def run_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(description))
     else:
+        width = max(map(len, description))
         for key, value in description.items():
-            print(f"{key:>16}: {value}")
+            print(f"{key:>{width}}: {value}")
     return 0
 
 

@@ -70,7 +70,7 @@ def solve_batches(config: TrainConfig, context, tasks, store: BatchStore):
 
 @safe_step(name="merge")
 def merge(config: TrainConfig, results, start):
-    return training.merge_results(results, start, config.merge)
+    return training.merge_results(results, start, config.merge, neuron_vote=config.neuron_penalty is not None)
 
 
 @safe_step(name="evaluate")
@@ -119,6 +119,7 @@ def train(config: TrainConfig) -> training.TrainSummary:
     t = lap("solve", t)
     best = training.best_epoch(records)
     final, source = training.choose_final(networks[best], start, data_split)
+    final = training.stored_network(config, final)
     create_markdown_artifact(
         key="train-epochs", markdown=training.epoch_table(records, best),
         description=f"intnet train: {config.dataset_name}, {config.formulation}, P = {config.P}",

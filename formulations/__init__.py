@@ -1,7 +1,8 @@
 """MIP training models for integer-valued networks: pure modelling with Pyomo and numpy.
 
 ``FORMULATIONS`` maps each model's name (the CLI's ``--formulation``) to its class; every class
-takes ``symmetry_breaking=True`` to order interchangeable hidden neurons.
+takes ``symmetry_breaking=True`` to order interchangeable hidden neurons. :func:`training_model`
+builds the model a run asks for, optimising its number of neurons too when given a penalty.
 """
 
 from formulations.base import Formulation, StagedFormulation
@@ -13,6 +14,7 @@ from formulations.max_margin import MaxMargin
 from formulations.min_hinge import MinHinge
 from formulations.min_weight import MinWeight
 from formulations.network import IntegerNetwork
+from formulations.neuron_penalty import LexicographicNeurons, NeuronPenalty
 from formulations.problem import TrainingProblem
 from formulations.sat_margin import SatMargin
 
@@ -21,6 +23,23 @@ FORMULATIONS: dict[str, type[Formulation]] = {
     for cls in (SatMargin, CorrectMargin, MaxCorrect, MinHinge, MinWeight, MaxMargin, Lexicographic)
 }
 
+
+
+def training_model(
+    name: str, *, symmetry_breaking: bool = False, neuron_penalty: float | str | None = None
+) -> Formulation:
+    """The model ``name``; with ``neuron_penalty`` its neurons can be switched off and are counted:
+    a number α adds α per neuron to the loss (:class:`NeuronPenalty`), ``"lex"`` minimises the loss
+    first and then the neurons (:class:`LexicographicNeurons`)."""
+    model = FORMULATIONS[name]
+    if neuron_penalty is None:
+        return model(symmetry_breaking=symmetry_breaking)
+    inner = model(symmetry_breaking=symmetry_breaking, neuron_switches=True)
+    if neuron_penalty == "lex":
+        return LexicographicNeurons(inner)
+    return NeuronPenalty(inner, float(neuron_penalty))
+
+
 __all__ = [
     "FORMULATIONS",
     "Formulation",
@@ -28,4 +47,5 @@ __all__ = [
     "ParameterBounds",
     "StagedFormulation",
     "TrainingProblem",
+    "training_model",
 ]

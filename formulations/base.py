@@ -9,8 +9,9 @@ from typing import ClassVar
 import numpy as np
 import pyomo.environ as pyo
 
-from formulations.encoding import add_neuron_order, order_hidden_neurons
+from formulations.encoding import add_neuron_order, encode_network, order_hidden_neurons, set_network_values
 from formulations.network import IntegerNetwork
+from formulations.neuron_switches import add_neuron_switches, set_switch_values
 from formulations.problem import TrainingProblem
 
 
@@ -20,7 +21,10 @@ class Formulation(ABC):
 
     Every model minimises. ``symmetry_breaking`` orders interchangeable hidden neurons by bias
     (:func:`formulations.encoding.add_neuron_order`); the start is then permuted to match
-    (:meth:`start_network`), so it stays feasible and keeps its objective.
+    (:meth:`start_network`), so it stays feasible and keeps its objective. ``neuron_switches``
+    gives every hidden neuron a binary that can switch it off (:mod:`formulations.neuron_switches`),
+    for the models that support it; the objective is unchanged, except that a margin read on Ω is
+    read on the neurons switched on (``margin_from_switches``).
     """
 
     name: ClassVar[str]
@@ -32,9 +36,21 @@ class Formulation(ABC):
     an auxiliary variable is bounded on one side only (an epigraph, a margin, a non-zero
     indicator): an incumbent's objective is then at least that of its weights, equal at a proven
     optimum, and at least the solver's bound either way."""
+    supports_neuron_switches: ClassVar[bool] = False
+    """True for the models whose :meth:`build` encodes through :meth:`encode`, so neuron switches
+    can be added to them."""
+    margin_from_switches: ClassVar[bool] = False
+    """True when the model's margin is read on Ω, so with switches on Ω(H) counts the neurons
+    switched on: an incumbent with a neuron on that its weights do not need then has a larger
+    margin and may score more than its weights (no exact incumbents)."""
 
-    def __init__(self, *, symmetry_breaking: bool = False) -> None:
+    def __init__(self, *, symmetry_breaking: bool = False, neuron_switches: bool = False) -> None:
+        if neuron_switches and not self.supports_neuron_switches:
+            raise ValueError(f"{self.name} cannot switch neurons off; use a soft-loss model")
         self.symmetry_breaking = symmetry_breaking
+        self.neuron_switches = neuron_switches
+        if neuron_switches and self.margin_from_switches:
+            self.exact_incumbents = False
 
     @abstractmethod
     def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
@@ -60,6 +76,18 @@ class Formulation(ABC):
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         """An objective value good enough to stop at (the paper's early cutoff), or None."""
         return None
+
+    def encode(self, model: pyo.ConcreteModel, problem: TrainingProblem) -> None:
+        """The shared encoding of the network on ``model``, with the neuron switches when they are on."""
+        encode_network(model, problem.x, problem.bounds)
+        if self.neuron_switches:
+            add_neuron_switches(model, problem.bounds)
+
+    def set_encoding_values(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
+        """Every variable of :meth:`encode` at the value ``network`` implies (switches at the fewest)."""
+        set_network_values(model, network, problem.x)
+        if self.neuron_switches:
+            set_switch_values(model, network)
 
     def create(self, problem: TrainingProblem) -> pyo.ConcreteModel:
         """:meth:`build`, with the symmetry-breaking rows when they are on."""

@@ -18,6 +18,9 @@ For example k with class y_k and every wrong class c, the difference d_kc = z_{k
 the raw scale, half of what sat_margin's two per-output margins add up to. The rows make o_k
 exactly the indicator of "all margins met" at every integer point, so the solver's objective
 equals the numpy count at every incumbent.
+
+With neuron switches m is rescaled as sat_margin's, m(H) = (Σ_j H^{L−1}_j + 1)·P/4, and the rows
+compare 4·d_kc with (Σ_j H^{L−1}_j + 1)·P (:mod:`formulations.neuron_switches`).
 """
 
 from __future__ import annotations
@@ -28,17 +31,13 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation, exact_at_least
-from formulations.encoding import encode_network, grid_of_layer, on_grid_at_least, set_network_values
+from formulations.encoding import grid_of_layer
 from formulations.network import IntegerNetwork
+from formulations.neuron_switches import margin_test, switched_output_scale
 from formulations.problem import TrainingProblem
 
 MARGIN = 0.5
-"""Margin of z_y − z_c on the normalised scale ẑ = 2 z / Ω."""
-
-
-def margin_threshold(problem: TrainingProblem) -> float:
-    """m on the raw scale: ẑ_y − ẑ_c ≥ MARGIN  ⇔  z_y − z_c ≥ MARGIN · Ω / 2."""
-    return MARGIN * problem.output_scale / 2
+"""Margin of z_y − z_c on the normalised scale ẑ = 2 z / Ω: z_y − z_c ≥ MARGIN · Ω / 2 on the raw one."""
 
 
 def margin_differences(output: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -48,10 +47,12 @@ def margin_differences(output: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 class CorrectMargin(Formulation):
     name = "correct_margin"
+    supports_neuron_switches = True
+    margin_from_switches = True
 
     def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
         model = pyo.ConcreteModel(name=self.name)
-        encode_network(model, problem.x, problem.bounds)
+        self.encode(model, problem)
         output_layer = len(problem.hidden)
         out = model.layer[output_layer]
         lower, upper = model.preactivation_bounds[output_layer]
@@ -60,8 +61,7 @@ class CorrectMargin(Formulation):
         # d_kc = z_y − z_c lies in [L_y − U_c, U_y − L_c] (the two outputs' boxes are independent bounds).
         d_lower = lower[rows, y][:, None] - upper
         d_upper = upper[rows, y][:, None] - lower
-        grid = grid_of_layer(output_layer)
-        m = on_grid_at_least(margin_threshold(problem), grid)
+        test = margin_test(model, problem, MARGIN)
         pairs = [(k, c) for k in range(problem.n_examples) for c in range(problem.n_classes) if c != y[k]]
         model.wrong = pyo.Set(initialize=pairs, dimen=2)
         model.classified = pyo.Var(model.examples, domain=pyo.Binary)
@@ -71,20 +71,20 @@ class CorrectMargin(Formulation):
             return out.preactivation[k, int(y[k])] - out.preactivation[k, c]
 
         def margin_met(m_, k, c):
-            if d_lower[k, c] >= m:
+            if test.always_met(d_lower[k, c]):
                 return pyo.Constraint.Skip
-            return difference(k, c) >= float(d_lower[k, c]) + (m - float(d_lower[k, c])) * m_.classified[k]
+            return test.met_if(difference(k, c), d_lower[k, c], m_.classified[k])
 
         def margin_missed(m_, k, c):
-            if d_upper[k, c] < m:
+            if test.never_met(d_upper[k, c]):
                 return pyo.Constraint.Skip
-            return difference(k, c) <= m - grid + (float(d_upper[k, c]) - m + grid) * (1 - m_.denied[k, c])
+            return test.missed_unless(difference(k, c), d_upper[k, c], 1 - m_.denied[k, c])
 
         def missed_by(m_, k):
             return m_.classified[k] + sum(m_.denied[k, c] for c in range(problem.n_classes) if c != y[k]) >= 1
 
         for (k, c), var in model.denied.items():
-            if d_lower[k, c] >= m:
+            if test.always_met(d_lower[k, c]):
                 var.fix(0)  # this class can never deny the margin
         model.margin_met = pyo.Constraint(model.wrong, rule=margin_met)
         model.margin_missed = pyo.Constraint(model.wrong, rule=margin_missed)
@@ -95,8 +95,8 @@ class CorrectMargin(Formulation):
         return model
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
-        set_network_values(model, network, problem.x)
-        met = self._margins_met(network.output(problem.x), problem)
+        self.set_encoding_values(model, network, problem)
+        met = self._margins_met(network.output(problem.x), problem, self._scale(network, problem))
         for k, var in model.classified.items():
             var.set_value(int(met[k].all()))
         for (k, c), var in model.denied.items():
@@ -104,18 +104,26 @@ class CorrectMargin(Formulation):
                 var.set_value(int(not met[k, c]))
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
-        return float(self.example_losses(network.output(problem.x), problem).sum())
+        met = self._margins_met(network.output(problem.x), problem, self._scale(network, problem))
+        return float(np.count_nonzero(~met.all(axis=1)))
 
-    def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
-        return (~self._margins_met(output, problem).all(axis=1)).astype(np.float64)
+    def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray | None:
+        """None with neuron switches: the margin then depends on the neurons the network uses."""
+        if self.neuron_switches:
+            return None
+        return (~self._margins_met(output, problem, problem.output_scale).all(axis=1)).astype(np.float64)
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         return float(math.floor(target_error * problem.n_examples))
 
+    def _scale(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
+        """Ω the margins of ``network`` are read on."""
+        return switched_output_scale(network, problem) if self.neuron_switches else problem.output_scale
+
     @staticmethod
-    def _margins_met(output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
+    def _margins_met(output: np.ndarray, problem: TrainingProblem, scale: float) -> np.ndarray:
         """Examples × classes: the margin over class c is met (True at the true class)."""
         d = margin_differences(output, problem.y)
-        met = exact_at_least(d, margin_threshold(problem), grid_of_layer(len(problem.hidden)))
+        met = exact_at_least(d, MARGIN * scale / 2, grid_of_layer(len(problem.hidden)))
         met[np.arange(problem.n_examples), problem.y] = True
         return met

@@ -33,17 +33,18 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation
-from formulations.encoding import encode_network, grid_of_layer, set_network_values
+from formulations.encoding import grid_of_layer
 from formulations.network import IntegerNetwork
 from formulations.problem import TrainingProblem
 
 
 class MaxCorrect(Formulation):
     name = "max_correct"
+    supports_neuron_switches = True
 
     def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
         model = pyo.ConcreteModel(name=self.name)
-        encode_network(model, problem.x, problem.bounds)
+        self.encode(model, problem)
         output_layer = len(problem.hidden)
         out = model.layer[output_layer]
         lower, upper = model.preactivation_bounds[output_layer]
@@ -98,7 +99,7 @@ class MaxCorrect(Formulation):
         return model
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
-        set_network_values(model, network, problem.x)
+        self.set_encoding_values(model, network, problem)
         z = network.output(problem.x)
         predicted = network.predict(problem.x)
         for (k, j), var in model.rival_beats.items():

@@ -32,7 +32,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation
-from formulations.encoding import encode_network, set_network_values, signed_output_bounds
+from formulations.encoding import signed_output_bounds
 from formulations.network import IntegerNetwork
 from formulations.problem import TrainingProblem
 from formulations.sat_margin import MARGIN
@@ -54,10 +54,11 @@ def interpolated_hinge(doubled: np.ndarray, scale: float) -> np.ndarray:
 class MinHinge(Formulation):
     name = "min_hinge"
     exact_incumbents = False
+    supports_neuron_switches = True
 
     def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
         model = pyo.ConcreteModel(name=self.name)
-        encode_network(model, problem.x, problem.bounds)
+        self.encode(model, problem)
         output_layer = len(problem.hidden)
         out = model.layer[output_layer]
         signs = problem.signed_targets
@@ -86,7 +87,7 @@ class MinHinge(Formulation):
         return model
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
-        set_network_values(model, network, problem.x)
+        self.set_encoding_values(model, network, problem)
         losses = self._losses(network.output(problem.x), problem)
         for (k, j), var in model.hinge_value.items():
             var.set_value(float(losses[k, j]))

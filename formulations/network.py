@@ -118,3 +118,44 @@ class IntegerNetwork:
             and all(np.array_equal(a, b) for a, b in zip(self.weights, other.weights))
             and all(np.array_equal(a, b) for a, b in zip(self.biases, other.biases))
         )
+
+
+def active_neurons(network: IntegerNetwork) -> list[np.ndarray]:
+    """For every hidden layer, which neurons are in use: a neuron is active when any of its incoming
+    weights, its bias or its outgoing weights is non-zero. A neuron switched off by the MIP has all
+    of them 0 (:mod:`formulations.neuron_switches`)."""
+    masks = []
+    for layer in range(len(network.weights) - 1):
+        incoming = np.any(network.weights[layer] != 0, axis=1) | (network.biases[layer] != 0)
+        outgoing = np.any(network.weights[layer + 1] != 0, axis=0)
+        masks.append(incoming | outgoing)
+    return masks
+
+
+def switch_off(network: IntegerNetwork, keep: list[np.ndarray]) -> IntegerNetwork:
+    """``network`` with every hidden neuron not in the boolean masks ``keep`` (one per hidden layer)
+    switched off: its incoming weights, bias and outgoing weights set to 0."""
+    weights, biases = [w.copy() for w in network.weights], [b.copy() for b in network.biases]
+    for layer, kept in enumerate(keep):
+        weights[layer][~kept] = 0
+        biases[layer][~kept] = 0
+        weights[layer + 1][:, ~kept] = 0
+    return IntegerNetwork(tuple(weights), tuple(biases), network.P)
+
+
+def strip_neurons(network: IntegerNetwork) -> IntegerNetwork:
+    """The same function with fewer neurons: every hidden neuron whose outgoing weights are all 0 is
+    removed (its row of W^l and b^l, its column of W^{l+1}), as nothing reads its sign.
+
+    Layers are stripped from the last hidden one backwards, so a neuron read only by neurons that
+    were removed goes too. A layer keeps at least one neuron (its first, if none is read), so the
+    network keeps its depth; that neuron's outgoing weights are 0, so it changes nothing.
+    """
+    weights, biases = list(network.weights), list(network.biases)
+    for layer in reversed(range(len(weights) - 1)):
+        read = np.any(weights[layer + 1] != 0, axis=0)
+        if not read.any():
+            read[0] = True
+        weights[layer], biases[layer] = weights[layer][read], biases[layer][read]
+        weights[layer + 1] = weights[layer + 1][:, read]
+    return IntegerNetwork(tuple(weights), tuple(biases), network.P)

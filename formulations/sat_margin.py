@@ -13,6 +13,9 @@ Y_kj z_kj ≥ τ with τ = Ω / 4. One binary o_kj per pair:
 where τ' is the smallest value on z's grid δ that is ≥ τ and [S_kj, T_kj] bounds Y_kj z_kj. Both
 directions are kept (the paper's two indicators), so o is exactly the indicator of the margin and
 the solver's objective equals the count recomputed from the weights at every incumbent.
+
+With neuron switches the margin is the paper's rescaled one, τ(H) = (Σ_j H^{L−1}_j + 1)·P/4, and
+the two rows compare 4·Y_kj z_kj with (Σ_j H^{L−1}_j + 1)·P instead (:mod:`formulations.neuron_switches`).
 """
 
 from __future__ import annotations
@@ -23,14 +26,9 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation, exact_at_least
-from formulations.encoding import (
-    encode_network,
-    grid_of_layer,
-    on_grid_at_least,
-    set_network_values,
-    signed_output_bounds,
-)
+from formulations.encoding import grid_of_layer, signed_output_bounds
 from formulations.network import IntegerNetwork
+from formulations.neuron_switches import margin_test, switched_output_scale
 from formulations.problem import TrainingProblem
 
 MARGIN = 0.5
@@ -44,40 +42,36 @@ def margin_threshold(problem: TrainingProblem) -> float:
 
 class SatMargin(Formulation):
     name = "sat_margin"
+    supports_neuron_switches = True
+    margin_from_switches = True
 
     def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
         model = pyo.ConcreteModel(name=self.name)
-        encode_network(model, problem.x, problem.bounds)
-        output_layer = len(problem.hidden)
-        out = model.layer[output_layer]
+        self.encode(model, problem)
+        out = model.layer[len(problem.hidden)]
         signs = problem.signed_targets
         s_lower, s_upper = signed_output_bounds(model, signs)
-        grid = grid_of_layer(output_layer)
-        tau = on_grid_at_least(margin_threshold(problem), grid)
+        test = margin_test(model, problem, MARGIN)
 
         model.satisfied = pyo.Var(model.examples, out.outputs, domain=pyo.Binary)
         for (k, j), var in model.satisfied.items():
-            if s_lower[k, j] >= tau:
+            if test.always_met(s_lower[k, j]):
                 var.fix(1)
-            elif s_upper[k, j] < tau:
+            elif test.never_met(s_upper[k, j]):
                 var.fix(0)
 
-        def decided(k, j):
-            return s_lower[k, j] >= tau or s_upper[k, j] < tau
+        def signed_output(k, j):
+            return int(signs[k, j]) * out.preactivation[k, j]
 
         def margin_met(m, k, j):
-            if decided(k, j):
+            if m.satisfied[k, j].fixed:
                 return pyo.Constraint.Skip
-            return int(signs[k, j]) * out.preactivation[k, j] >= float(s_lower[k, j]) + (
-                tau - float(s_lower[k, j])
-            ) * m.satisfied[k, j]
+            return test.met_if(signed_output(k, j), s_lower[k, j], m.satisfied[k, j])
 
         def margin_missed(m, k, j):
-            if decided(k, j):
+            if m.satisfied[k, j].fixed:
                 return pyo.Constraint.Skip
-            return int(signs[k, j]) * out.preactivation[k, j] <= tau - grid + (
-                float(s_upper[k, j]) - tau + grid
-            ) * m.satisfied[k, j]
+            return test.missed_unless(signed_output(k, j), s_upper[k, j], m.satisfied[k, j])
 
         model.margin_met = pyo.Constraint(model.examples, out.outputs, rule=margin_met)
         model.margin_missed = pyo.Constraint(model.examples, out.outputs, rule=margin_missed)
@@ -88,23 +82,32 @@ class SatMargin(Formulation):
         return model
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
-        set_network_values(model, network, problem.x)
-        met = self._margins_met(network.output(problem.x), problem)
+        self.set_encoding_values(model, network, problem)
+        met = self._margins_met(network.output(problem.x), problem, self._scale(network, problem))
         for (k, j), var in model.satisfied.items():
             if not var.fixed:
                 var.set_value(int(met[k, j]))
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
-        return float(self.example_losses(network.output(problem.x), problem).sum())
+        met = self._margins_met(network.output(problem.x), problem, self._scale(network, problem))
+        return float(np.count_nonzero(~met))
 
-    def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
-        return np.count_nonzero(~self._margins_met(output, problem), axis=1).astype(np.float64)
+    def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray | None:
+        """None with neuron switches: the margin then depends on the neurons the network uses."""
+        if self.neuron_switches:
+            return None
+        met = self._margins_met(output, problem, problem.output_scale)
+        return np.count_nonzero(~met, axis=1).astype(np.float64)
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         """The paper stops once at most target_error·N margins are unsatisfied."""
         return float(math.floor(target_error * problem.n_examples))
 
+    def _scale(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
+        """Ω the margins of ``network`` are read on."""
+        return switched_output_scale(network, problem) if self.neuron_switches else problem.output_scale
+
     @staticmethod
-    def _margins_met(output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
+    def _margins_met(output: np.ndarray, problem: TrainingProblem, scale: float) -> np.ndarray:
         signed = problem.signed_targets * output
-        return exact_at_least(signed, margin_threshold(problem), grid_of_layer(len(problem.hidden)))
+        return exact_at_least(signed, MARGIN * scale / 2, grid_of_layer(len(problem.hidden)))

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from formulations import FORMULATIONS, IntegerNetwork, ParameterBounds, TrainingProblem
+from formulations import IntegerNetwork, ParameterBounds, TrainingProblem, training_model
 from pipeline.improve import improve
 from pipeline.solve import SolveOutcome, SolverOptions, relative_gap, solve_mip
 
@@ -44,6 +44,7 @@ class BatchContext:
     improve_seconds: float = 0.0
     improve_step_seconds: float = 2.0
     symmetry_breaking: bool = False
+    neuron_penalty: float | str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,9 @@ def solve_batch(context: BatchContext, task: BatchTask) -> BatchResult:
         problem, fixed = batch_problem(context, task.indices)
         start = problem.bounds.clip(context.start)
         start_val = start.accuracy(context.val_x, context.val_y)
-        formulation = FORMULATIONS[context.formulation](symmetry_breaking=context.symmetry_breaking)
+        formulation = training_model(
+            context.formulation, symmetry_breaking=context.symmetry_breaking, neuron_penalty=context.neuron_penalty
+        )
         if context.solver.time_limit > 0:
             outcome = solve_mip(formulation, problem, start, context.solver)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -9,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from formulations import FORMULATIONS
 from pipeline.storage import MAX_P
-
 
 
 class TrainConfig(BaseModel):
@@ -40,6 +40,11 @@ class TrainConfig(BaseModel):
     mip_gap: float = Field(1e-4, ge=0, description="relative MIP gap to stop at")
     solver: str = Field("highs", min_length=1, description="MIP solver: highs, or any name pyomo.SolverFactory knows (e.g. scip_direct)")
     symmetry_breaking: bool = Field(False, description="order interchangeable hidden neurons by bias in the MIP")
+    neuron_penalty: float | Literal["lex"] | None = Field(
+        None,
+        description="optimise the number of hidden neurons too: ALPHA adds ALPHA per neuron kept to the loss; "
+        "lex minimises the loss first, then the neurons; switched-off neurons are stripped from the file",
+    )
     target_error: float | None = Field(0.1, ge=0, le=1, description="stop a solve once the objective is at most this share of N (the paper's cutoff); none to solve to the gap")
     seed: int = Field(0, ge=0, description="seed of splits, batches and the heuristic start")
     heuristic_steps: int = Field(2000, ge=0, description="straight-through-estimator steps for the start network (0: start from all zeros)")
@@ -51,7 +56,9 @@ class TrainConfig(BaseModel):
         description="how batch networks are merged: the paper's validation-weighted mean, plain mean, median, per-weight majority vote, or the best batch on validation",
     )
     dead_inputs: Literal["start", "zero"] = Field(
-        "start", description="weights of inputs that are 0 in a whole batch are fixed to the start's value or to 0"
+        "start",
+        description="weights of inputs that are 0 in a whole batch are fixed to the start's value or to 0 "
+        "(default: start; zero with --neuron-penalty)",
     )
     executor: Literal["auto", "ray", "local"] = Field("auto", description="where batches are solved: Ray actors, or in this process; auto = Ray when workers > 1")
     out: Path = Field(Path("model.parquet"), description="network file to write")
@@ -75,6 +82,32 @@ class TrainConfig(BaseModel):
             raise ValueError("must be a comma list of positive integers, e.g. 16 or 16,16")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_dead_inputs(cls, data):
+        # A weight pinned to the start's non-zero value would keep its neuron on: with neuron
+        # optimisation the inputs a batch never sees are pinned to 0 unless the caller says otherwise.
+        if isinstance(data, dict) and data.get("dead_inputs") is None:
+            data = {**data, "dead_inputs": "start" if data.get("neuron_penalty") is None else "zero"}
+        return data
+
+    @field_validator("neuron_penalty", mode="before")
+    @classmethod
+    def _parse_neuron_penalty(cls, value):
+        if isinstance(value, str) and value != "lex":
+            try:
+                return float(value)
+            except ValueError:
+                raise ValueError("must be a number >= 0 (the penalty per neuron) or 'lex'") from None
+        return value
+
+    @field_validator("neuron_penalty")
+    @classmethod
+    def _check_neuron_penalty(cls, value):
+        if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
+            raise ValueError("must be a number >= 0 (the penalty per neuron) or 'lex'")
+        return value
+
     @field_validator("formulation")
     @classmethod
     def _check_formulation(cls, value: str):
@@ -94,9 +127,23 @@ class TrainConfig(BaseModel):
             raise ValueError("--time-limit 0 skips the monolithic solve; give --improve SECONDS, or a time limit")
         if self.improve > 0 and FORMULATIONS[self.formulation].hard:
             raise ValueError(f"--improve needs a soft-loss formulation; {self.formulation} must fit every example")
+        if self.neuron_penalty is not None:
+            self._check_neuron_optimisation()
         if self.train_size is not None and self.per_class is not None:
             raise ValueError("give --train-size or --per-class, not both")
         return self
+
+    def _check_neuron_optimisation(self) -> None:
+        if not FORMULATIONS[self.formulation].supports_neuron_switches:
+            able = ", ".join(name for name, model in FORMULATIONS.items() if model.supports_neuron_switches)
+            raise ValueError(f"--neuron-penalty needs a soft-loss formulation that can switch neurons off ({able}); "
+                             f"not {self.formulation}")
+        if self.dead_inputs == "start":
+            raise ValueError("--neuron-penalty with --dead-inputs start would pin the weights of inputs a batch never "
+                             "sees to the start's non-zero values and keep their neurons on; use --dead-inputs zero")
+        if self.neuron_penalty == "lex" and self.improve > 0:
+            raise ValueError("--improve accepts a step only if it lowers one objective; with it use "
+                             "--neuron-penalty ALPHA, not lex")
 
     @property
     def dataset_name(self) -> str:

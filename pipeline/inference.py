@@ -137,15 +137,23 @@ def write_predictions(labels: list[str], out: str | Path | None) -> None:
 
 
 def describe(model: LoadedModel) -> dict[str, Any]:
+    """What ``intnet info`` shows. ``neurons_kept`` and ``neurons_trained`` are the hidden widths
+    stored and trained (they differ once switched-off neurons were stripped); ``size_bits_before_strip``
+    the size of the architecture trained. A file written without neuron optimisation has both the same."""
     network = model.network
     provenance = model.stored.provenance
     accuracy = provenance.get("accuracy", {}).get("final", {})
+    trained = provenance.get("sizes_before_strip", network.sizes)
     return {
         "architecture": "-".join(map(str, network.sizes)),
         "P": network.P,
         "parameters": network.n_parameters,
         "size_bits": network.size_bits,
         "bits_per_parameter": network.bits_per_parameter,
+        "neurons_kept": network.sizes[1:-1],
+        "neurons_trained": trained[1:-1],
+        "size_bits_before_strip": provenance.get("size_bits_before_strip", network.size_bits),
+        "neuron_penalty": provenance.get("config", {}).get("neuron_penalty"),
         "classes": list(model.stored.classes),
         "formulation": provenance.get("formulation"),
         "dataset": provenance.get("dataset"),

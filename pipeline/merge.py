@@ -6,6 +6,7 @@ rule rejects the same bad input). Every rule works parameter by parameter and re
 inside every per-parameter box the inputs share: if each input has a parameter in [lo, hi], so
 does the merge. ``MERGE_RULES`` names them for ``--merge``.
 
+:func:`keep_voted_neurons` merges the batches' neuron masks when their width was optimised, and
 :func:`epoch_bounds` turns a merged network into the next epoch's per-parameter box.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from formulations import IntegerNetwork, ParameterBounds
+from formulations.network import active_neurons, switch_off
 
 MergeRule = Callable[[Sequence[IntegerNetwork], Sequence[float]], IntegerNetwork]
 
@@ -136,6 +138,30 @@ MERGE_RULES: dict[str, MergeRule] = {
     "best": aggregate_best,
 }
 """``--merge`` name → rule; ``weighted_mean`` (the paper's) is the default."""
+
+
+def vote_neurons(networks: Sequence[IntegerNetwork], scores: Sequence[float]) -> list[np.ndarray]:
+    """Per hidden layer, the neurons the batches keep by a validation-weighted vote: neuron j is kept
+    when Σ_b ω_b [j active in b] ≥ ½ Σ_b ω_b, with the weights ω of the weighted mean
+    (:func:`validation_weights`) and "active" as :func:`~formulations.network.active_neurons`. A
+    tie keeps the neuron: keeping one can only keep what the merged weights compute."""
+    _check(networks, scores)
+    omega = validation_weights(scores)
+    omega = omega / omega.sum()
+    masks = [active_neurons(net) for net in networks]
+    return [
+        np.round(np.tensordot(omega, np.stack([m[layer] for m in masks]).astype(np.float64), axes=1),
+                 _HALF_SNAP_DECIMALS) >= 0.5
+        for layer in range(len(masks[0]))
+    ]
+
+
+def keep_voted_neurons(
+    merged: IntegerNetwork, networks: Sequence[IntegerNetwork], scores: Sequence[float]
+) -> IntegerNetwork:
+    """``merged`` (of the same architecture as ``networks``) with every neuron the batches' vote
+    drops (:func:`vote_neurons`) switched off: its incoming weights, bias and outgoing weights 0."""
+    return switch_off(merged, vote_neurons(networks, scores))
 
 
 def epoch_bounds(merged: IntegerNetwork, radius: int) -> ParameterBounds:

@@ -7,6 +7,9 @@ batches, solves every batch from the network merged so far inside a box around i
 the batch networks; the box shrinks by one per epoch, and the epoch whose merged network is best on
 validation is kept.
 
+With neuron optimisation (``--neuron-penalty``) the merge also votes on the batches' neurons, and
+the final network's switched-off neurons are stripped before it is stored.
+
 The Prefect flow (``flows/train.py``) calls each step as a task; tests and scripts can call them
 directly. Nothing here imports Prefect or Ray.
 """
@@ -24,13 +27,14 @@ from typing import Any
 import numpy as np
 
 from formulations import IntegerNetwork
+from formulations.network import strip_neurons
 from pipeline.batches import BatchContext, BatchResult, BatchTask
 from pipeline.checkpoints import BatchStore
 from pipeline.config import TrainConfig
 from pipeline.datasets import Dataset, load_builtin, load_file
 from pipeline.executors import Executor, InProcessExecutor
 from pipeline.heuristic import SteSettings, train_ste
-from pipeline.merge import MERGE_RULES, epoch_bounds
+from pipeline.merge import MERGE_RULES, epoch_bounds, keep_voted_neurons
 from pipeline.solve import SolverOptions
 from pipeline.splits import Split, split_dataset, stratified_batches
 from pipeline.storage import StoredNetwork, write_network
@@ -106,7 +110,7 @@ def batch_context(config: TrainConfig, split: Split, n_classes: int, start: Inte
             time_limit=config.time_limit, threads=config.threads, mip_gap=config.mip_gap,
             target_error=config.target_error, solver=config.solver,
         ),
-        symmetry_breaking=config.symmetry_breaking,
+        symmetry_breaking=config.symmetry_breaking, neuron_penalty=config.neuron_penalty,
         accept=config.accept, dead_inputs=config.dead_inputs,
         improve_seconds=config.improve, improve_step_seconds=config.improve_step_limit,
     )
@@ -149,13 +153,21 @@ def solve_batches(
     return sorted(results, key=lambda r: r.batch_id)
 
 
-def merge_results(results: Iterable[BatchResult], start: IntegerNetwork, rule: str = "weighted_mean") -> IntegerNetwork:
+def merge_results(
+    results: Iterable[BatchResult], start: IntegerNetwork, rule: str = "weighted_mean", neuron_vote: bool = False
+) -> IntegerNetwork:
     """Merge the networks of the batches that produced one by ``rule`` (pipeline.merge), each
-    scored by its validation accuracy; ``start`` (the epoch's) when no batch produced a network."""
+    scored by its validation accuracy; ``start`` (the epoch's) when no batch produced a network. With
+    ``neuron_vote`` (batches that optimised their neurons) a neuron is kept only where the batches'
+    validation-weighted vote keeps it, except under ``best``, which takes one batch's network whole."""
     usable = [r for r in results if r.ok]
     if not usable:
         return start
-    return MERGE_RULES[rule]([r.network for r in usable], [r.contributed_validation_accuracy for r in usable])
+    networks, scores = [r.network for r in usable], [r.contributed_validation_accuracy for r in usable]
+    merged = MERGE_RULES[rule](networks, scores)
+    if neuron_vote and rule != "best":
+        merged = keep_voted_neurons(merged, networks, scores)
+    return merged
 
 
 def evaluate(network: IntegerNetwork, split: Split) -> Accuracies:
@@ -221,6 +233,12 @@ def choose_final(merged: IntegerNetwork, start: IntegerNetwork, split: Split) ->
     return start, "start"
 
 
+def stored_network(config: TrainConfig, network: IntegerNetwork) -> IntegerNetwork:
+    """The network to store: with neuron optimisation its switched-off neurons stripped (the same
+    function with smaller layers, :func:`~formulations.network.strip_neurons`), else as it is."""
+    return network if config.neuron_penalty is None else strip_neurons(network)
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -246,6 +264,9 @@ class TrainSummary:
     final_source: str
     size_bits: int
     n_parameters: int
+    trained_sizes: list[int]
+    """The architecture trained: ``sizes`` before switched-off neurons were stripped."""
+    trained_size_bits: int
     batches: list[BatchResult]
     timings: dict[str, float]
     epochs: list[EpochRecord] = field(default_factory=list)
@@ -268,6 +289,8 @@ class TrainSummary:
             "n_test": self.n_test,
             "size_bits": self.size_bits,
             "n_parameters": self.n_parameters,
+            "sizes_before_strip": self.trained_sizes,
+            "size_bits_before_strip": self.trained_size_bits,
             "final_source": self.final_source,
             "start": self.start.as_dict(),
             "merged": self.merged.as_dict(),
@@ -283,12 +306,14 @@ def summarize(
     final: IntegerNetwork, final_source: str, results: list[BatchResult], timings: dict[str, float],
     epochs: list[EpochRecord] | None = None, best: int = 0,
 ) -> TrainSummary:
-    """``merged`` is the kept epoch's merged network; ``results`` every epoch's batches."""
+    """``merged`` is the kept epoch's merged network; ``results`` every epoch's batches; ``final``
+    is the network stored; ``start`` has the architecture every batch trained."""
     return TrainSummary(
         config=config, sizes=final.sizes, n_train=len(split.train_y), n_validation=len(split.val_y),
         n_test=0 if split.test_y is None else len(split.test_y),
         final=evaluate(final, split), start=evaluate(start, split), merged=evaluate(merged, split),
         final_source=final_source, size_bits=final.size_bits, n_parameters=final.n_parameters,
+        trained_sizes=start.sizes, trained_size_bits=start.size_bits,
         batches=results, timings=timings, epochs=list(epochs or []), best_epoch=best,
     )
 
@@ -299,6 +324,8 @@ def save_network(config: TrainConfig, dataset: Dataset, network: IntegerNetwork,
         "dataset": config.dataset_name,
         "config": config.model_dump(mode="json"),
         "sizes": summary.sizes,
+        "sizes_before_strip": summary.trained_sizes,
+        "size_bits_before_strip": summary.trained_size_bits,
         "n_train": summary.n_train,
         "n_validation": summary.n_validation,
         "n_test": summary.n_test,
