@@ -8,11 +8,9 @@ nothing written.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -199,11 +197,7 @@ def run_train(args: argparse.Namespace) -> int:
     config = checked_config(args)
     from flows.train import train
 
-    if args.json:
-        with stdout_to_stderr():
-            summary = train(config)
-    else:
-        summary = train(config)
+    summary = train(config)
     if args.json:
         print(json.dumps(summary.to_json(), default=_json_default))
     else:
@@ -225,16 +219,6 @@ def run_serve(args: argparse.Namespace) -> int:
     train.serve(name=args.name, cron=args.cron, parameters={"config": config.model_dump(mode="json")},
                 pause_on_shutdown=False)
     return 0
-
-
-@contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """Send what Python code writes to standard output to standard error for the duration: with
-    ``--json`` standard output carries the one JSON line and nothing else (Ray prints a dead
-    worker's notice there). Only Python's ``sys.stdout`` is redirected: moving file descriptor 1
-    deadlocked Pyomo's own capture of the HiGHS banner (measured), which keeps that off stdout."""
-    with contextlib.redirect_stdout(sys.stderr):
-        yield
 
 
 def format_summary(summary) -> str:

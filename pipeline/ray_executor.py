@@ -13,7 +13,9 @@ node that solved it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 
@@ -70,20 +72,24 @@ class RayExecutor:
         queue = list(tasks)
         idle = list(actors)
         pending: dict = {}
-        try:
-            while queue or pending:
-                while queue and idle:
-                    actor, task = idle.pop(), queue.pop(0)
-                    pending[actor.solve.remote(task)] = (actor, task, time.time())
-                (ref,), _ = ray.wait(list(pending), num_returns=1)
-                actor, task, sent = pending.pop(ref)
-                try:
-                    result = ray.get(ref)
-                    idle.append(actor)
-                except ray.exceptions.RayError as error:
-                    result = failed_batch(task, sent, "lost", f"{type(error).__name__}: {error}")
-                    idle.append(actor_class.remote(context_ref))
-                yield result
-        finally:
-            for actor in actors + idle:
-                ray.kill(actor)
+        # Ray prints a dead worker's notice on the driver's stdout, which belongs to the caller
+        # (`intnet train --json` prints one JSON line there): send it to stderr with the logs.
+        # Nothing in this loop solves, so Pyomo's own capture of stdout is not in the way.
+        with contextlib.redirect_stdout(sys.stderr):
+            try:
+                while queue or pending:
+                    while queue and idle:
+                        actor, task = idle.pop(), queue.pop(0)
+                        pending[actor.solve.remote(task)] = (actor, task, time.time())
+                    (ref,), _ = ray.wait(list(pending), num_returns=1)
+                    actor, task, sent = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                        idle.append(actor)
+                    except ray.exceptions.RayError as error:
+                        result = failed_batch(task, sent, "lost", f"{type(error).__name__}: {error}")
+                        idle.append(actor_class.remote(context_ref))
+                    yield result
+            finally:
+                for actor in actors + idle:
+                    ray.kill(actor)
