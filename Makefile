@@ -17,7 +17,7 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/intnet train --dataset heart --train-size 200 --batch-size 40 --P 3 --hidden 16 \
-		--workers 2 --time-limit 30 --seed 1 --out out/heart.parquet
+		--epochs 2 --workers 2 --time-limit 30 --seed 1 --out out/heart.parquet
 	$(BIN)/intnet info out/heart.parquet
 
 test: install

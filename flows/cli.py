@@ -126,6 +126,9 @@ def add_train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--heuristic-steps", type=int, default=2000, help="gradient (STE) steps for the start network; 0 starts from zeros (default: 2000)")
     train.add_argument("--accept", choices=("validation", "objective"), default="validation",
                        help="a solved network replaces its start if not worse on this (default: validation)")
+    train.add_argument("--batch-start", choices=("merged", "zero"), default="merged",
+                       help="every batch of an epoch starts from the network merged so far, or from all zeros as the "
+                            "paper's cold-started batches (default: merged)")
     train.add_argument("--merge", choices=("weighted_mean", "mean", "median", "majority", "best"), default="weighted_mean",
                        help="how batch networks are merged (default: weighted_mean, the paper's)")
     train.add_argument("--dead-inputs", choices=("start", "zero"),
@@ -168,7 +171,7 @@ def train_config(args: argparse.Namespace):
         threads=args.threads, time_limit=args.time_limit, mip_gap=args.mip_gap, target_error=target,
         improve=args.improve, improve_step_limit=args.improve_step_limit, solver=args.solver,
         symmetry_breaking=args.symmetry_breaking, neuron_penalty=args.neuron_penalty,
-        heuristic_steps=args.heuristic_steps, accept=args.accept, merge=args.merge, dead_inputs=args.dead_inputs,
+        heuristic_steps=args.heuristic_steps, accept=args.accept, batch_start=args.batch_start, merge=args.merge, dead_inputs=args.dead_inputs,
         executor=args.executor, seed=args.seed, out=args.out, checkpoints=args.checkpoints, resume=args.resume,
     )
     try:

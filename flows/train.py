@@ -110,7 +110,7 @@ def train(config: TrainConfig) -> training.TrainSummary:
     for epoch in range(config.n_epochs):
         epoch_began = time.perf_counter()
         tasks = partition(config, data_split, epoch)
-        epoch_results = solve_batches(config, training.epoch_context(context, merged, epoch), tasks, store)
+        epoch_results = solve_batches(config, training.epoch_context(context, merged, epoch, config.batch_start), tasks, store)
         merged = merge(config, epoch_results, merged)
         records.append(evaluate_epoch(config, epoch, epoch_results, merged, data_split,
                                       time.perf_counter() - epoch_began))

@@ -51,6 +51,10 @@ class TrainConfig(BaseModel):
     accept: Literal["validation", "objective"] = Field(
         "validation", description="a solved network replaces its start if it is not worse on validation accuracy, or on the objective"
     )
+    batch_start: Literal["merged", "zero"] = Field(
+        "merged",
+        description="where every batch of an epoch starts: the network merged so far, or the all-zero network (the paper's batches started cold) inside the epoch's box",
+    )
     merge: Literal["weighted_mean", "mean", "median", "majority", "best"] = Field(
         "weighted_mean",
         description="how batch networks are merged: the paper's validation-weighted mean, plain mean, median, per-weight majority vote, or the best batch on validation",

@@ -93,12 +93,16 @@ def epoch_radius(P: int, epoch: int) -> int | None:
     return None if epoch == 0 else max(1, P - epoch + 1)
 
 
-def epoch_context(context: BatchContext, merged: IntegerNetwork, epoch: int) -> BatchContext:
-    """The shared context of ``epoch``: every batch starts from the merged network (the paper had
-    no warm start; a shared start is what lines up the batches' hidden neurons for the merge),
-    inside the epoch's box around it."""
+def epoch_context(
+    context: BatchContext, merged: IntegerNetwork, epoch: int, batch_start: str = "merged"
+) -> BatchContext:
+    """The shared context of ``epoch``: every batch starts from the merged network (a shared start
+    is what lines up the batches' hidden neurons for the merge), or with ``batch_start="zero"``
+    from the all-zero network as the paper's cold-started batches did, inside the epoch's box
+    around the merged network (a start outside it is moved to its nearest point)."""
     radius = epoch_radius(context.P, epoch)
-    return replace(context, start=merged, bounds=None if radius is None else epoch_bounds(merged, radius))
+    start = merged if batch_start == "merged" else IntegerNetwork.zeros(merged.sizes, merged.P)
+    return replace(context, start=start, bounds=None if radius is None else epoch_bounds(merged, radius))
 
 
 def batch_context(config: TrainConfig, split: Split, n_classes: int, start: IntegerNetwork) -> BatchContext:

@@ -131,3 +131,15 @@ def test_a_damaged_or_foreign_checkpoint_is_solved_again(tmp_path):
     (other.root / "epoch-0").symlink_to(store.root / "epoch-0")  # run0's files under run1's key
     assert store.load(0, 0) is None and store.load(0, 1) is not None
     assert other.load(0, 1) is None
+
+
+def test_a_cold_epoch_starts_every_batch_from_zero_inside_the_merged_networks_box():
+    rng = np.random.default_rng(9)
+    merged = random_network(rng, [4, 3, 2], 3)
+    base = BatchContext(
+        train_x=np.zeros((1, 4)), train_y=np.zeros(1, int), val_x=np.zeros((1, 4)), val_y=np.zeros(1, int),
+        n_classes=2, hidden=(3,), P=3, start=merged, formulation="sat_margin", solver=SolverOptions(),
+    )
+    context = training.epoch_context(base, merged, 2, batch_start="zero")
+    assert context.start.equals(IntegerNetwork.zeros([4, 3, 2], 3))
+    assert context.bounds.contains(merged)
