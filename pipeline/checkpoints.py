@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import fields
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import numpy as np
 from formulations import IntegerNetwork
 from pipeline.batches import BatchResult
 from pipeline.config import TrainConfig
+from pipeline.storage import network_table, write_atomically
 
 # Settings that change where or how fast batches are solved, not what a batch result is.
 NOT_IN_RUN_KEY = ("out", "workers", "executor", "checkpoints", "resume")
@@ -48,31 +47,11 @@ class BatchStore:
 
     def save(self, epoch: int, result: BatchResult) -> None:
         """Store an ``ok`` result (one with a network); anything else is left to be re-solved."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         if not result.ok:
             return
-        network = result.network
-        table = pa.table({
-            "layer": pa.array(range(len(network.weights)), pa.int32()),
-            "in_features": pa.array([w.shape[1] for w in network.weights], pa.int32()),
-            "out_features": pa.array([w.shape[0] for w in network.weights], pa.int32()),
-            "weight": pa.array([w.reshape(-1).tolist() for w in network.weights], pa.list_(pa.int8())),
-            "bias": pa.array([b.tolist() for b in network.biases], pa.list_(pa.int8())),
-        })
-        record = result.record() | {"run": self.key, "epoch": epoch, "P": network.P}
-        table = table.replace_schema_metadata({RECORD_KEY: json.dumps(record).encode()})
-        path = self.path(epoch, result.batch_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        record = result.record() | {"run": self.key, "epoch": epoch, "P": result.network.P}
+        table = network_table(result.network).replace_schema_metadata({RECORD_KEY: json.dumps(record).encode()})
+        write_atomically(table, self.path(epoch, result.batch_id))
 
     def load(self, epoch: int, batch_id: int) -> BatchResult | None:
         """The stored result of a batch, or None when there is none (or it cannot be read)."""

@@ -45,18 +45,13 @@ def _schema():
     ])
 
 
-def write_network(path: str | Path, stored: StoredNetwork) -> Path:
-    """Write ``stored`` to ``path`` through a temporary file and a rename, so a reader never sees
-    half a file and a failed write leaves nothing behind."""
+def network_table(network: IntegerNetwork):
+    """The network as the file's table: one row per layer (metadata not yet attached)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    network = stored.network
     if network.P > MAX_P:
         raise ValueError(f"P = {network.P} does not fit the file's int8 parameters (P <= {MAX_P})")
-    if len(stored.classes) != network.sizes[-1]:
-        raise ValueError(f"{len(stored.classes)} class labels for {network.sizes[-1]} outputs")
-    table = pa.table(
+    return pa.table(
         {
             "layer": list(range(len(network.weights))),
             "in_features": [w.shape[1] for w in network.weights],
@@ -66,16 +61,13 @@ def write_network(path: str | Path, stored: StoredNetwork) -> Path:
         },
         schema=_schema(),
     )
-    metadata = {
-        "intnet.format": FORMAT_VERSION,
-        "intnet.P": network.P,
-        "intnet.activation": ACTIVATION,
-        "intnet.output": OUTPUT,
-        "intnet.classes": list(stored.classes),
-        "intnet.preprocessing": stored.preprocessing,
-        "intnet.provenance": stored.provenance,
-    }
-    table = table.replace_schema_metadata({k: json.dumps(v) for k, v in metadata.items()})
+
+
+def write_atomically(table, path: str | Path) -> Path:
+    """Write a Parquet table through a temporary file and a rename, so a reader never sees half a
+    file and a failed (or killed) write leaves nothing behind."""
+    import pyarrow.parquet as pq
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -87,6 +79,24 @@ def write_network(path: str | Path, stored: StoredNetwork) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_network(path: str | Path, stored: StoredNetwork) -> Path:
+    """Write ``stored`` to ``path`` atomically (:func:`write_atomically`)."""
+    network = stored.network
+    if len(stored.classes) != network.sizes[-1]:
+        raise ValueError(f"{len(stored.classes)} class labels for {network.sizes[-1]} outputs")
+    table = network_table(network)
+    metadata = {
+        "intnet.format": FORMAT_VERSION,
+        "intnet.P": network.P,
+        "intnet.activation": ACTIVATION,
+        "intnet.output": OUTPUT,
+        "intnet.classes": list(stored.classes),
+        "intnet.preprocessing": stored.preprocessing,
+        "intnet.provenance": stored.provenance,
+    }
+    return write_atomically(table.replace_schema_metadata({k: json.dumps(v) for k, v in metadata.items()}), path)
 
 
 def read_network(path: str | Path) -> StoredNetwork:
