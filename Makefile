@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test clean
+.PHONY: install demo test bench-quick clean
 
 # uv installs the ~110 distributions in seconds where pip takes minutes; it comes from PyPI too.
 $(STAMP): pyproject.toml
@@ -22,6 +22,12 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Every benchmark's --quick mode, so that the scripts stay alive; results go to a scratch folder
+# (full runs write docs/results/).
+bench-quick: install
+	out=$$(mktemp -d) && for script in benchmarks/*.py; do \
+		echo "== $$script --quick"; $(BIN)/python $$script --quick --out $$out || exit 1; done
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

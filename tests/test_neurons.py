@@ -404,7 +404,7 @@ def test_training_with_a_penalty_stores_the_stripped_network(tmp_path, capsys, p
     assert main([
         "train", "--dataset", "heart", "--train-size", "40", "--P", "1", "--hidden", "6", "--time-limit", "5",
         "--heuristic-steps", "0", "--neuron-penalty", "100", "--executor", "local", "--seed", "3",
-        "--out", str(model), "--json",
+        "--out", str(model), "--checkpoints", str(tmp_path / "runs"), "--json",
     ]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["batches"][0]["status"] != "error", summary["batches"][0]["error"]
