@@ -236,7 +236,7 @@ def format_summary(summary) -> str:
         "",
         "                      train  validation   test",
         f"  start (STE)        {pct(summary.start.train)}   {pct(summary.start.validation)}   {pct(summary.start.test)}",
-        f"  merged, epoch {summary.best_epoch:<3} {pct(summary.merged.train)}   {pct(summary.merged.validation)}   {pct(summary.merged.test)}",
+        f"  merged, epoch {summary.best_epoch:<4} {pct(summary.merged.train)}   {pct(summary.merged.validation)}   {pct(summary.merged.test)}",
         f"  final ({summary.final_source:6})     {pct(summary.final.train)}   {pct(summary.final.validation)}   {pct(summary.final.test)}",
         "",
         f"  size: {summary.n_parameters} parameters × {summary.size_bits // max(summary.n_parameters, 1)} bits = {summary.size_bits} bits",
