@@ -11,7 +11,7 @@ import pyomo.environ as pyo
 
 from formulations.encoding import add_neuron_order, encode_network, order_hidden_neurons, set_network_values
 from formulations.network import IntegerNetwork
-from formulations.neuron_switches import add_neuron_switches, set_switch_values
+from formulations.neuron_switches import add_neuron_switches, set_switch_values, switched_output_scale
 from formulations.problem import TrainingProblem
 
 
@@ -76,6 +76,13 @@ class Formulation(ABC):
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         """An objective value good enough to stop at (the paper's early cutoff), or None."""
         return None
+
+    def margin_scale(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
+        """Ω a margin model reads ``network``'s margins on: on the neurons it switches on with neuron
+        switches (``margin_from_switches``), else the problem's."""
+        if self.neuron_switches and self.margin_from_switches:
+            return switched_output_scale(network, problem)
+        return problem.output_scale
 
     def encode(self, model: pyo.ConcreteModel, problem: TrainingProblem) -> None:
         """The shared encoding of the network on ``model``, with the neuron switches when they are on."""

@@ -33,7 +33,7 @@ import pyomo.environ as pyo
 from formulations.base import Formulation, exact_at_least
 from formulations.encoding import grid_of_layer
 from formulations.network import IntegerNetwork
-from formulations.neuron_switches import margin_test, switched_output_scale
+from formulations.neuron_switches import margin_test
 from formulations.problem import TrainingProblem
 
 MARGIN = 0.5
@@ -96,7 +96,7 @@ class CorrectMargin(Formulation):
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
         self.set_encoding_values(model, network, problem)
-        met = self._margins_met(network.output(problem.x), problem, self._scale(network, problem))
+        met = self._margins_met(network.output(problem.x), problem, self.margin_scale(network, problem))
         for k, var in model.classified.items():
             var.set_value(int(met[k].all()))
         for (k, c), var in model.denied.items():
@@ -104,7 +104,7 @@ class CorrectMargin(Formulation):
                 var.set_value(int(not met[k, c]))
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
-        met = self._margins_met(network.output(problem.x), problem, self._scale(network, problem))
+        met = self._margins_met(network.output(problem.x), problem, self.margin_scale(network, problem))
         return float(np.count_nonzero(~met.all(axis=1)))
 
     def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray | None:
@@ -115,10 +115,6 @@ class CorrectMargin(Formulation):
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         return float(math.floor(target_error * problem.n_examples))
-
-    def _scale(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
-        """Ω the margins of ``network`` are read on."""
-        return switched_output_scale(network, problem) if self.neuron_switches else problem.output_scale
 
     @staticmethod
     def _margins_met(output: np.ndarray, problem: TrainingProblem, scale: float) -> np.ndarray:

@@ -28,7 +28,7 @@ import pyomo.environ as pyo
 from formulations.base import Formulation, exact_at_least
 from formulations.encoding import grid_of_layer, signed_output_bounds
 from formulations.network import IntegerNetwork
-from formulations.neuron_switches import margin_test, switched_output_scale
+from formulations.neuron_switches import margin_test
 from formulations.problem import TrainingProblem
 
 MARGIN = 0.5
@@ -83,13 +83,13 @@ class SatMargin(Formulation):
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
         self.set_encoding_values(model, network, problem)
-        met = self._margins_met(network.output(problem.x), problem, self._scale(network, problem))
+        met = self._margins_met(network.output(problem.x), problem, self.margin_scale(network, problem))
         for (k, j), var in model.satisfied.items():
             if not var.fixed:
                 var.set_value(int(met[k, j]))
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
-        met = self._margins_met(network.output(problem.x), problem, self._scale(network, problem))
+        met = self._margins_met(network.output(problem.x), problem, self.margin_scale(network, problem))
         return float(np.count_nonzero(~met))
 
     def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray | None:
@@ -102,10 +102,6 @@ class SatMargin(Formulation):
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         """The paper stops once at most target_error·N margins are unsatisfied."""
         return float(math.floor(target_error * problem.n_examples))
-
-    def _scale(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
-        """Ω the margins of ``network`` are read on."""
-        return switched_output_scale(network, problem) if self.neuron_switches else problem.output_scale
 
     @staticmethod
     def _margins_met(output: np.ndarray, problem: TrainingProblem, scale: float) -> np.ndarray:

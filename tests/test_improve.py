@@ -2,7 +2,6 @@
 (every step's objective recomputed from its weights)."""
 
 import itertools
-from dataclasses import replace
 
 import numpy as np
 import pytest
