@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import socket
 import time
 import traceback
@@ -85,6 +86,8 @@ class BatchResult:
     """The Ray node that solved the batch ("" when solved in process)."""
     start_feasible: bool = True
     message: str = ""
+    worker_peak_rss_mb: float = math.nan
+    """Peak resident memory of the solving process so far (an actor's peak, on Ray), in MB."""
     error: str | None = None
     network: IntegerNetwork | None = field(default=None, repr=False)
 
@@ -163,6 +166,7 @@ def solve_batch(context: BatchContext, task: BatchTask) -> BatchResult:
         build_seconds=outcome.build_seconds, setup_seconds=outcome.setup_seconds,
         solve_seconds=outcome.solve_seconds, started=started, finished=time.time(), worker=worker,
         epoch=task.epoch, start_feasible=outcome.start_feasible, message=outcome.message,
+        worker_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KB
         network=None if outcome.status in RETURNED_NO_NETWORK else network if accepted else start,
     )
 

@@ -76,7 +76,8 @@ class BatchStore:
         )
         values = {}
         for field in fields(BatchResult):
-            if field.name == "network":
+            # A field newer than the checkpoint keeps its default.
+            if field.name == "network" or field.name not in record:
                 continue
             value = record[field.name]
             # record() writes NaN and infinity as null; every such field is a float.

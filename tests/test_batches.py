@@ -33,6 +33,8 @@ def test_weights_of_dead_inputs_are_pinned(dead_inputs):
     result = solve_batch(ctx, BatchTask(0, np.arange(30)))
     assert result.status in ("optimal", "time_limit", "target_reached")
     assert result.fixed_inputs == 1
+    # The solving process's peak memory: at least what numpy, Pyomo and HiGHS take, in MB.
+    assert 50 < result.worker_peak_rss_mb < 100_000
     expected = ctx.start.weights[0][:, 3] if dead_inputs == "start" else np.zeros(3)
     assert np.array_equal(result.network.weights[0][:, 3], expected)
 

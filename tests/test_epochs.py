@@ -1,12 +1,16 @@
 """Batch training's epochs and per-batch checkpoints: the pure steps, and resuming with real solves."""
 
+import json
+import math
+
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from formulations import IntegerNetwork
 from pipeline import training
 from pipeline.batches import BatchContext, BatchTask
-from pipeline.checkpoints import BatchStore, run_key
+from pipeline.checkpoints import RECORD_KEY, BatchStore, run_key
 from pipeline.config import TrainConfig
 from pipeline.executors import InProcessExecutor
 from pipeline.solve import SolverOptions
@@ -143,3 +147,17 @@ def test_a_cold_epoch_starts_every_batch_from_zero_inside_the_merged_networks_bo
     context = training.epoch_context(base, merged, 2, batch_start="zero")
     assert context.start.equals(IntegerNetwork.zeros([4, 3, 2], 3))
     assert context.bounds.contains(merged)
+
+
+def test_a_checkpoint_from_before_a_new_record_field_loads_with_the_fields_default(tmp_path):
+    split = tiny_split(np.random.default_rng(3))
+    store = BatchStore(tmp_path, "run0")
+    (saved,) = training.solve_batches(InProcessExecutor(), context_for(split), [BatchTask(0, np.arange(30))], store=store)
+    path = store.path(0, 0)
+    table = pq.read_table(path)
+    record = json.loads(table.schema.metadata[RECORD_KEY])
+    del record["worker_peak_rss_mb"]  # as written by intnet before the field existed
+    pq.write_table(table.replace_schema_metadata({RECORD_KEY: json.dumps(record).encode()}), path)
+    loaded = store.load(0, 0)
+    assert loaded is not None and loaded.network.equals(saved.network)
+    assert math.isnan(loaded.worker_peak_rss_mb) and saved.worker_peak_rss_mb > 0
