@@ -20,16 +20,13 @@ paper's batches had no warm start), written to docs/results/batch_start.{json,md
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import resource
 import tempfile
 import time
 from pathlib import Path
 
-from pipeline import training
 from pipeline.config import TrainConfig
+from support.report import machine_line, write_results
 
 PAPER = ("the paper's experiment 4 (paper-method.md §4): Adult, N = 25,000, batches of 100, P = 15, "
          "108-16-2, sat_margin, 16 epochs, Gurobi with 2 threads and 15 min per batch MIP, batches cold-started "
@@ -81,8 +78,7 @@ def markdown(rows: list[dict]) -> str:
     lines = [
         "# Test accuracy against data size: one MIP, batch training (Adult, P = 15, 108-16-2, sat_margin)",
         "",
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; versions "
-        f"{json.dumps(training.package_versions())}. One seed (0). Accuracies in %; the start is the "
+        f"{machine_line()} One seed (0). Accuracies in %; the start is the "
         "straight-through-estimator network on the same training set (the gradient baseline).",
         "",
         "| method | N | batches × epochs | start train / val / test | final train / val / test | final from | "
@@ -130,8 +126,7 @@ def compare_starts(out: Path) -> None:
             f"{100 * best['test']:.1f} | {100 * r['final']['test']:.1f} ({r['final_source']}) | "
             f"{r['accepted_batches']} of {r['batches_per_epoch'] * r['epochs']} | {r['seconds'] / 60:.1f} min |"
         )
-    (out / "batch_start.json").write_text(json.dumps(rows, indent=1))
-    (out / "batch_start.md").write_text("\n".join(lines) + "\n")
+    write_results(out, "batch_start", rows, "\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -151,8 +146,7 @@ def main() -> None:
         for method, settings in runs(args.quick):
             rows.append(run(method, settings, Path(scratch)))
             print(f"{method} N={rows[-1]['N']}: test {rows[-1]['final']['test']}, {rows[-1]['seconds']:.0f} s", flush=True)
-            (out / f"{name}.json").write_text(json.dumps({"paper": PAPER, "rows": rows}, indent=1))
-            (out / f"{name}.md").write_text(markdown(rows))
+            write_results(out, name, {"paper": PAPER, "rows": rows}, markdown(rows))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,6 @@ validation / test accuracy. Writes docs/results/improve.json and improve.md.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -24,6 +21,7 @@ from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.improve import improve
 from pipeline.solve import SolverOptions, solve_mip
+from support.report import machine_line, write_results
 
 FULL_GRID = [("heart", n) for n in (40, 120, 200)] + [("adult", n) for n in (200, 1000, 2000)]
 QUICK_GRID = [("heart", 40), ("heart", 120)]
@@ -72,8 +70,7 @@ def markdown(rows: list[dict], seconds: float) -> str:
     lines = [
         f"# Local search against the monolithic MIP ({seconds:g} s each, one seed)",
         "",
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
-        f"versions {json.dumps(training.package_versions())}. Monolithic: HiGHS, 2 threads, gap 0, no early "
+        f"{machine_line()} Monolithic: HiGHS, 2 threads, gap 0, no early "
         "target. Local search: one-thread sub-MIPs of one neighbourhood each (2 s cap per sub-MIP). "
         "Objective: the formulation's, recomputed from the weights (lower is better). Accuracies in %: "
         "train / validation / test.",
@@ -124,8 +121,7 @@ def main() -> None:
                       f"monolithic {row['monolithic']['objective']:g}, local search {row['improve']['objective']:g}",
                       flush=True)
                 # Written after every instance, so a long run that is stopped keeps what it measured.
-                (out / f"{name}.json").write_text(json.dumps({"seconds": seconds, "rows": rows}, indent=1))
-                (out / f"{name}.md").write_text(markdown(rows, seconds))
+                write_results(out, name, {"seconds": seconds, "rows": rows}, markdown(rows, seconds))
 
 
 if __name__ == "__main__":

@@ -19,9 +19,6 @@ docs/results/neurons.json and neurons.md (``--quick``: neurons-quick.*).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -35,6 +32,7 @@ from pipeline.batches import batch_problem
 from pipeline.config import TrainConfig
 from pipeline.improve import improve
 from pipeline.solve import SolverOptions, solve_mip
+from support.report import machine_line, write_results
 
 PAPER = {
     "source": "paper-method.md §6.2: Thorbjarnarson & Yorke-Smith's reference code, results/json/exp2/"
@@ -94,8 +92,7 @@ def markdown(rows: list[dict], quick: bool) -> str:
         f"# Neuron optimisation: the paper's experiment 3 on HiGHS ({first['dataset']}, N = {first['N']}, "
         f"P = {first['P']}, sat_margin, 16 hidden, {first['time_limit']:g} s per α, one seed)",
         "",
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; versions "
-        f"{json.dumps(training.package_versions())}. HiGHS with {first['threads']} thread(s), the paper's 10 % "
+        f"{machine_line()} HiGHS with {first['threads']} thread(s), the paper's 10 % "
         "target for the monolithic MIP; local search: one-thread sub-MIPs of one neighbourhood each (2 s cap). "
         "Each network is stripped of switched-off neurons. "
         "Objective: sat_margin's unsatisfied (example, output) margins + α·neurons, recomputed from the weights "
@@ -151,8 +148,7 @@ def main() -> None:
             print(f"α = {alpha:g}, {method}: objective {m['objective']:g}, {m['neurons_kept']} neurons kept, "
                   f"test {m['test']}", flush=True)
         # Written after every α, so a long run that is stopped keeps what it measured.
-        (out / f"{name}.json").write_text(json.dumps({"paper": PAPER, "rows": rows}, indent=1))
-        (out / f"{name}.md").write_text(markdown(rows, args.quick))
+        write_results(out, name, {"paper": PAPER, "rows": rows}, markdown(rows, args.quick))
 
 
 if __name__ == "__main__":

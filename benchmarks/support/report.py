@@ -1,0 +1,36 @@
+"""How every benchmark states its machine and writes its results (JSON + Markdown, PNG plots)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+from pathlib import Path
+from typing import Any
+
+from pipeline import training
+
+
+def machine_line() -> str:
+    """The facts a reader needs to compare a run with another machine's."""
+    return (f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
+            f"versions {json.dumps(training.package_versions())}.")
+
+
+def write_results(out: Path, name: str, payload: Any, markdown: str) -> None:
+    """Write ``name.json`` and ``name.md``; called after every measured unit, so a long run that is
+    stopped keeps what it measured."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=1))
+    (out / f"{name}.md").write_text(markdown)
+
+
+def mean_std(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
+    """``mean ± std`` (population std, as the paper's np.std) or the single value."""
+    if not values:
+        return "–"
+    mean = statistics.fmean(values) * scale
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.pstdev(values) * scale:.{digits}f}"
