@@ -245,6 +245,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2, help="cells solved at once, one HiGHS thread each")
     parser.add_argument("--out", default="docs/results")
+    parser.add_argument("--resume", action="store_true", help="keep the cells the stored run finished; solve the rest")
     parser.add_argument("--render", metavar="JSON", help="only write the Markdown and plot of a stored run")
     args = parser.parse_args()
     if args.render:
@@ -269,6 +270,16 @@ def main() -> None:
     cells = [(dataset, n, P, seed, models + (first_seed_models if seed == 0 else []), P == Ps[0])
              for seed in range(seeds) for dataset, n in grid for P in Ps]
     rows: list[dict] = []
+    stored = out / f"{name}.json"
+    if args.resume and stored.is_file():
+        # A cell's rows are written together, so a stored gradient row marks a finished cell.
+        previous = json.loads(stored.read_text())
+        if previous["seconds"] != seconds:
+            parser.error(f"--resume: the stored run used {previous['seconds']:g} s per MIP; give --seconds {previous['seconds']:g}")
+        rows = previous["rows"]
+        finished = {(r["dataset"], r["N"], r["P"], r["seed"]) for r in rows if r["model"] == "gradient"}
+        cells = [cell for cell in cells if cell[:4] not in finished]
+        print(f"resuming: {len(finished)} cells stored, {len(cells)} to solve", flush=True)
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         futures = [pool.submit(run_cell, *cell, seconds) for cell in cells]
         for done, future in enumerate(as_completed(futures), 1):
