@@ -13,7 +13,8 @@ paper_grid-quick.*).
     python benchmarks/paper_grid.py --seconds 10 --seeds 5 --models max_correct,sat_margin,min_hinge \
         --first-seed-models min_weight,max_margin,correct_margin,lexicographic    # the docs' run
     python benchmarks/paper_grid.py --quick    # Heart N = 40, P = 3, two models, 5 s
-    python benchmarks/paper_grid.py --render docs/results/paper_grid.json    # tables and plot again
+    python benchmarks/paper_grid.py --seconds 10 --seeds 1 --method "local search"    # intnet's local search
+    python benchmarks/paper_grid.py --render docs/results/paper_grid.json docs/results/paper_grid-local-search.json
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from formulations import FORMULATIONS, TrainingProblem
 from pipeline import training
 from pipeline.batches import RETURNED_NO_NETWORK
 from pipeline.config import TrainConfig
+from pipeline.improve import improve
 from pipeline.solve import SolverOptions, solve_mip
 from support.float_baselines import accuracy, float_mlp, logistic_regression
 from support.report import machine_line, mean_std, write_results
@@ -92,8 +94,10 @@ PAPER_ADULT_SECONDS = {
 }
 
 
-def run_cell(dataset: str, n: int, P: int, seed: int, models: list[str], with_floats: bool, seconds: float) -> list[dict]:
-    """The gradient start and every model's MIP on one split (and the float references, once per split)."""
+def run_cell(dataset: str, n: int, P: int, seed: int, models: list[str], with_floats: bool, seconds: float,
+             method: str = "monolithic") -> list[dict]:
+    """The gradient start and every model's MIP on one split (and the float references, once per
+    split); ``method`` "local search" runs intnet's MIP local search from the start instead."""
     config = TrainConfig(dataset=dataset, train_size=n, P=P, seed=seed, executor="local")
     data = training.load_dataset(config)
     split = training.split_data(config, data)
@@ -112,6 +116,10 @@ def run_cell(dataset: str, n: int, P: int, seed: int, models: list[str], with_fl
     options = SolverOptions(time_limit=seconds, threads=1, target_error=TARGET_ERROR)
     for model in models:
         formulation = FORMULATIONS[model]()
+        if method == "local search":
+            network, row = local_search(formulation, problem, start, options, seed)
+            rows.append(row | {"model": f"{model}, local search", **training.evaluate(network, split).as_dict()})
+            continue
         outcome = solve_mip(formulation, problem, start, options)
         target = formulation.target(problem, TARGET_ERROR)
         # The cutoff is reached when the solve stopped on it, or proved an optimum within it; a hard
@@ -126,17 +134,40 @@ def run_cell(dataset: str, n: int, P: int, seed: int, models: list[str], with_fl
     return [r | {"dataset": dataset, "N": n, "seed": seed} for r in rows]
 
 
+def local_search(formulation, problem: TrainingProblem, start, options: SolverOptions, seed: int) -> tuple[object, dict]:
+    """intnet's MIP local search for the whole time limit; the time to the cutoff is when the first
+    step took the objective to it (0 when the start was already there)."""
+    target = formulation.target(problem, TARGET_ERROR)
+    began = time.perf_counter()
+    reached_at: list[float] = []
+
+    def on_step(step, network) -> None:
+        if not reached_at and step.objective_after <= target:
+            reached_at.append(time.perf_counter() - began)
+
+    outcome = improve(formulation, problem, start, options.time_limit, options, seed=seed, on_step=on_step)
+    if outcome.start_objective <= target:
+        reached_at.insert(0, 0.0)
+    return outcome.network, {"P": problem.P, "status": f"{outcome.improving_steps} steps", "seconds": outcome.seconds,
+                             "time_to_target": reached_at[0] if reached_at else None, "objective": outcome.objective,
+                             "start_objective": outcome.start_objective}
+
+
 MODEL_ORDER = ("gradient", "max_correct", "sat_margin", "min_hinge", "correct_margin", "lexicographic",
                "min_weight", "max_margin", *FLOAT_MODELS)
 
 
 def _keys(rows: list[dict], dataset: str) -> list[tuple[str, int | None]]:
     keys = {(r["model"], r["P"]) for r in rows if r["dataset"] == dataset}
-    return sorted(keys, key=lambda k: (MODEL_ORDER.index(k[0]) if k[0] in MODEL_ORDER else 99, k[0], k[1] or 0))
+    def order(key: tuple[str, int | None]) -> tuple:
+        base = key[0].split(",")[0]
+        return (MODEL_ORDER.index(base) if base in MODEL_ORDER else 99, key[0], key[1] or 0)
+
+    return sorted(keys, key=order)
 
 
 def _paper(table: dict, dataset: str, model: str, P: int | None, n: int) -> str:
-    values = table.get((model, P)) if dataset == "adult" else None
+    values = table.get((model.split(",")[0], P)) if dataset == "adult" else None
     return f" [{values[SIZES['adult'].index(n)]}]" if values and n in SIZES["adult"] else ""
 
 
@@ -165,7 +196,9 @@ def markdown(rows: list[dict], seconds: float, workers: int) -> str:
         f"{machine_line()} {workers} worker process(es), HiGHS with 1 thread each. Every MIP starts from the "
         "`gradient` network (the paper's straight-through-estimator baseline, also reported as a model), "
         "solved once, monolithically, with the paper's cutoff (stop at objective ≤ 10 % of N; hard models: "
-        "none) and the time limit above; the paper gave Gurobi 10 h. `logistic` and `float_mlp` (16 tanh "
+        "none) and the time limit above; the paper gave Gurobi 10 h. Rows `…, local search`: intnet's MIP "
+        "local search from the same start for the same time (it runs the whole time; its time to the cutoff "
+        "is when a step first reached it). `logistic` and `float_mlp` (16 tanh "
         "neurons) are float references on the same splits. Accuracies in %, mean ± std over the seeds "
         "(population std, as the paper's np.std); the seeds run are counted in the time table. "
         "In brackets: the paper's Adult number (paper-method.md §6.1, Gurobi, 5 seeds, mean).",
@@ -245,14 +278,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2, help="cells solved at once, one HiGHS thread each")
     parser.add_argument("--out", default="docs/results")
+    parser.add_argument("--method", choices=["monolithic", "local search"], default="monolithic",
+                        help="one monolithic MIP per model (the paper's), or intnet's MIP local search")
     parser.add_argument("--resume", action="store_true", help="keep the cells the stored run finished; solve the rest")
-    parser.add_argument("--render", metavar="JSON", help="only write the Markdown and plot of a stored run")
+    parser.add_argument("--render", metavar="JSON", nargs="+",
+                        help="only write the Markdown and plot of stored runs, together, beside the first")
     args = parser.parse_args()
     if args.render:
-        stored = json.loads(Path(args.render).read_text())
-        path = Path(args.render).with_suffix("")
-        path.with_suffix(".md").write_text(markdown(stored["rows"], stored["seconds"], stored["workers"]))
-        plot(stored["rows"], path.with_suffix(".png"), stored["seconds"])
+        runs = [json.loads(Path(p).read_text()) for p in args.render]
+        if len({(r["seconds"], r["workers"]) for r in runs}) > 1:
+            parser.error("--render: the runs differ in --seconds or --workers")
+        # Every run has its own gradient and float rows of the same splits: keep one of each.
+        unique = {(r["dataset"], r["N"], r["P"], r["seed"], r["model"]): r for run in reversed(runs) for r in run["rows"]}
+        rows = list(unique.values())
+        path = Path(args.render[0])
+        path.with_suffix(".md").write_text(markdown(rows, runs[0]["seconds"], runs[0]["workers"]))
+        plot(rows, path.with_suffix(".png"), runs[0]["seconds"])
         return
     if args.quick:
         grid, Ps, seeds, seconds = [("heart", 40)], [3], 1, 5.0
@@ -266,7 +307,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown model(s) {unknown}; choose from {sorted(FORMULATIONS)}")
     out = Path(args.out)
-    name = "paper_grid-quick" if args.quick else "paper_grid"
+    name = ("paper_grid-quick" if args.quick else "paper_grid") + ("-local-search" if args.method == "local search" else "")
     cells = [(dataset, n, P, seed, models + (first_seed_models if seed == 0 else []), P == Ps[0])
              for seed in range(seeds) for dataset, n in grid for P in Ps]
     rows: list[dict] = []
@@ -281,7 +322,7 @@ def main() -> None:
         cells = [cell for cell in cells if cell[:4] not in finished]
         print(f"resuming: {len(finished)} cells stored, {len(cells)} to solve", flush=True)
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = [pool.submit(run_cell, *cell, seconds) for cell in cells]
+        futures = [pool.submit(run_cell, *cell, seconds, args.method) for cell in cells]
         for done, future in enumerate(as_completed(futures), 1):
             cell_rows = future.result()
             rows += cell_rows
