@@ -20,13 +20,14 @@ paper's batches had no warm start), written to docs/results/batch_start.{json,md
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 from pipeline.config import TrainConfig
-from support.report import machine_line, write_results
+from support.report import machine_line, pyplot, write_results
 
 PAPER = ("the paper's experiment 4 (paper-method.md §4): Adult, N = 25,000, batches of 100, P = 15, "
          "108-16-2, sat_margin, 16 epochs, Gurobi with 2 threads and 15 min per batch MIP, batches cold-started "
@@ -129,12 +130,35 @@ def compare_starts(out: Path) -> None:
     write_results(out, "batch_start", rows, "\n".join(lines) + "\n")
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """The merged network's test accuracy after every epoch, against its start, for each run."""
+    plt = pyplot()
+    figure, ax = plt.subplots(figsize=(6, 3.2))
+    for r in rows:
+        epochs = [e["epoch"] for e in r["epoch_table"]]
+        line, = ax.plot(epochs, [100 * e["merged"]["test"] for e in r["epoch_table"]], marker="o", markersize=3,
+                        label=f"{r['method']}, N = {r['N']:,}")
+        ax.axhline(100 * r["start"]["test"], color=line.get_color(), linestyle=":", linewidth=1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("merged network's test accuracy %")
+    ax.set_title("Batch training on Adult, P = 15 (dotted: each run's gradient start)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--starts", action="store_true", help="compare the shared batch start with cold batches")
     parser.add_argument("--out", default="docs/results")
+    parser.add_argument("--render", metavar="JSON", help="only draw the plot of a stored run")
     args = parser.parse_args()
+    if args.render:
+        plot(json.loads(Path(args.render).read_text())["rows"], Path(args.render).with_suffix(".png"))
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.starts:
@@ -147,6 +171,7 @@ def main() -> None:
             rows.append(run(method, settings, Path(scratch)))
             print(f"{method} N={rows[-1]['N']}: test {rows[-1]['final']['test']}, {rows[-1]['seconds']:.0f} s", flush=True)
             write_results(out, name, {"paper": PAPER, "rows": rows}, markdown(rows))
+    plot(rows, out / f"{name}.png")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from pipeline import training
 from pipeline.batches import BatchTask, solve_batch
 from pipeline.config import TrainConfig
 from pipeline.ray_executor import RayExecutor, ensure_ray
-from support.report import machine_line, write_results
+from support.report import machine_line, pyplot, write_results
 
 DATASET, MODEL, P = "adult", "sat_margin", 3
 
@@ -142,11 +142,7 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = result["time_split"]
     sizes = [str(r["batch_size"]) for r in rows]
     figure, ax = plt.subplots(figsize=(5, 3))

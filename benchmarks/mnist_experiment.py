@@ -30,7 +30,7 @@ from pipeline.config import TrainConfig
 from pipeline.improve import improve
 from pipeline.solve import SolverOptions, solve_mip
 from support.float_baselines import accuracy, float_mlp, logistic_regression
-from support.report import machine_line, mean_std, write_results
+from support.report import machine_line, mean_std, pyplot, write_results
 
 SOFT_MODELS = ("max_correct", "sat_margin", "min_hinge", "correct_margin")
 PUBLISHED = [
@@ -109,11 +109,7 @@ def markdown(rows: list[dict], seconds: float, workers: int) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     keys = sorted({(r["method"], r["model"]) for r in rows}, key=lambda k: -statistics.fmean(
         r["unused"] for r in rows if (r["method"], r["model"]) == k))
     means = [100 * statistics.fmean(r["unused"] for r in rows if (r["method"], r["model"]) == k) for k in keys]

@@ -19,6 +19,7 @@ docs/results/neurons.json and neurons.md (``--quick``: neurons-quick.*).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from pipeline.batches import batch_problem
 from pipeline.config import TrainConfig
 from pipeline.improve import improve
 from pipeline.solve import SolverOptions, solve_mip
-from support.report import machine_line, write_results
+from support.report import machine_line, pyplot, write_results
 
 PAPER = {
     "source": "paper-method.md §6.2: Thorbjarnarson & Yorke-Smith's reference code, results/json/exp2/"
@@ -123,6 +124,30 @@ def markdown(rows: list[dict], quick: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """Neurons kept and test accuracy per α, for the monolithic MIP and local search."""
+    plt = pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 3))
+    labels = [f"α = {r['alpha']:g}" for r in rows]
+    x = range(len(rows))
+    for offset, method in ((-0.2, "monolithic"), (0.2, "improve")):
+        label = "monolithic MIP" if method == "monolithic" else "MIP local search"
+        left.bar([i + offset for i in x], [r[method]["neurons_kept"] for r in rows], width=0.4, label=label)
+        right.bar([i + offset for i in x], [100 * r[method]["test"] for r in rows], width=0.4, label=label)
+    right.axhline(100 * rows[0]["start"]["test"], color="black", linestyle=":", label="start (STE)")
+    for ax, title in ((left, "hidden neurons kept"), (right, "test accuracy %")):
+        ax.set_xticks(list(x), labels)
+        ax.set_title(title, fontsize=9)
+    right.set_ylim(50, 90)
+    right.legend(fontsize=7)
+    first = rows[0]
+    figure.suptitle(f"Neuron optimisation, {first['dataset']} N = {first['N']}, P = {first['P']}, "
+                    f"{first['time_limit']:g} s per α", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Heart, N = 40, 10 s per α ∈ {0, 0.1}")
@@ -131,7 +156,11 @@ def main() -> None:
     parser.add_argument("--alphas", default="0,0.1,0.01")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/results")
+    parser.add_argument("--render", metavar="JSON", help="only draw the plot of a stored run")
     args = parser.parse_args()
+    if args.render:
+        plot(json.loads(Path(args.render).read_text())["rows"], Path(args.render).with_suffix(".png"))
+        return
     if args.quick:
         dataset, n, seconds, alphas = "heart", 40, 10.0, [0.0, 0.1]
     else:
@@ -149,6 +178,7 @@ def main() -> None:
                   f"test {m['test']}", flush=True)
         # Written after every α, so a long run that is stopped keeps what it measured.
         write_results(out, name, {"paper": PAPER, "rows": rows}, markdown(rows, args.quick))
+    plot(rows, out / f"{name}.png")
 
 
 if __name__ == "__main__":

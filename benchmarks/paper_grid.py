@@ -33,7 +33,7 @@ from pipeline.config import TrainConfig
 from pipeline.improve import improve
 from pipeline.solve import SolverOptions, solve_mip
 from support.float_baselines import accuracy, float_mlp, logistic_regression
-from support.report import machine_line, mean_std, write_results
+from support.report import machine_line, mean_std, pyplot, write_results
 
 SIZES = {"adult": (40, 80, 120, 160, 200, 240, 280), "heart": (40, 80, 120, 160, 200)}
 TARGET_ERROR = 0.1
@@ -256,11 +256,7 @@ def markdown(rows: list[dict], seconds: float, workers: int) -> str:
 
 def plot(rows: list[dict], path: Path, seconds: float) -> None:
     """Test accuracy against N, one panel per dataset and P, a line per model (mean over seeds)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     datasets = sorted({r["dataset"] for r in rows})
     Ps = sorted({r["P"] for r in rows if r["P"] is not None})
     figure, axes = plt.subplots(len(datasets), len(Ps), figsize=(3.2 * len(Ps), 2.8 * len(datasets)),

@@ -34,3 +34,13 @@ def mean_std(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
     if len(values) == 1:
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {statistics.pstdev(values) * scale:.{digits}f}"
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only backend (benchmarks run headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
