@@ -270,8 +270,10 @@ def plot(rows: list[dict], path: Path, seconds: float) -> None:
                 sizes = sorted({r["N"] for r in found})
                 if sizes:
                     means = [100 * statistics.fmean(r["test"] for r in found if r["N"] == n) for n in sizes]
-                    ax.plot(sizes, means, marker="o", markersize=3, label=model,
-                            linestyle="--" if model == "float_mlp" else "-")
+                    # The gradient start underneath, wide, since the MIPs often return it unchanged.
+                    style = ({"color": "black", "linewidth": 4, "alpha": 0.3} if model == "gradient"
+                             else {"linestyle": "--" if model == "float_mlp" else "-", "marker": "o", "markersize": 3})
+                    ax.plot(sizes, means, label=model, **style)
             paper = PAPER_ADULT_TEST.get(("sat_margin", P)) if dataset == "adult" else None
             if paper:
                 ax.plot(SIZES["adult"], paper, color="grey", linestyle=":", label="sat_margin (paper, Gurobi 10 h)")
