@@ -247,8 +247,9 @@ def markdown(rows: list[dict], seconds: float, workers: int) -> str:
         for name, body in tables.items():
             note = {
                 "Time to the cutoff": " (s: median over the seeds that reached it, then reached/run; a hard "
-                                      "model reaches it by proving its optimum; in brackets the paper's runtime, "
-                                      "36000 = its 10 h limit)",
+                                      "model reaches it by proving its optimum; monolithic: HiGHS's solve time, "
+                                      "local search: wall time from its start, model building included; in "
+                                      "brackets the paper's runtime, 36000 = its 10 h limit)",
             }.get(name, "")
             lines += ["", f"### {name}{note}", "", *head, *body]
     return "\n".join(lines) + "\n"
