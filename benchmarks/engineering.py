@@ -28,15 +28,16 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import training
-from pipeline.batches import BatchTask, solve_batch
+from pipeline.batches import BatchContext, BatchTask, solve_batch
 from pipeline.config import TrainConfig
 from pipeline.ray_executor import RayExecutor, ensure_ray
+from pipeline.splits import Split
 from support.report import machine_line, pyplot, write_results
 
 DATASET, MODEL, P = "adult", "sat_margin", 3
 
 
-def setting(train_size: int, batch_size: int, seconds: float) -> tuple[TrainConfig, object, object]:
+def setting(train_size: int, batch_size: int, seconds: float) -> tuple[TrainConfig, Split, BatchContext]:
     """A run's config, split and the batch context its batches share."""
     config = TrainConfig(dataset=DATASET, formulation=MODEL, train_size=train_size, batch_size=batch_size, P=P,
                          time_limit=seconds, threads=1, seed=0, executor="local")

@@ -24,11 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from formulations import FORMULATIONS, TrainingProblem, training_model
+from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem, training_model
 from pipeline import training
 from pipeline.config import TrainConfig
+from pipeline.datasets import Dataset
 from pipeline.improve import improve
 from pipeline.solve import SolverOptions, solve_mip
+from pipeline.splits import Split
 from support.float_baselines import accuracy, float_mlp, logistic_regression
 from support.report import machine_line, mean_std, pyplot, write_results
 
@@ -42,7 +44,7 @@ PUBLISHED = [
 ]
 
 
-def setting(per_class: int, seed: int):
+def setting(per_class: int, seed: int) -> tuple[TrainConfig, Dataset, Split, IntegerNetwork, np.ndarray, np.ndarray]:
     config = TrainConfig(dataset="mnist", per_class=per_class, hidden=(16,), P=1, seed=seed, executor="local")
     data = training.load_dataset(config)
     split = training.split_data(config, data)

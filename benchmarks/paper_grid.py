@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from formulations import FORMULATIONS, TrainingProblem
+from formulations import FORMULATIONS, Formulation, IntegerNetwork, TrainingProblem
 from pipeline import training
 from pipeline.batches import RETURNED_NO_NETWORK
 from pipeline.config import TrainConfig
@@ -134,7 +134,8 @@ def run_cell(dataset: str, n: int, P: int, seed: int, models: list[str], with_fl
     return [r | {"dataset": dataset, "N": n, "seed": seed} for r in rows]
 
 
-def local_search(formulation, problem: TrainingProblem, start, options: SolverOptions, seed: int) -> tuple[object, dict]:
+def local_search(formulation: Formulation, problem: TrainingProblem, start: IntegerNetwork, options: SolverOptions,
+                 seed: int) -> tuple[IntegerNetwork, dict]:
     """intnet's MIP local search for the whole time limit; the time to the cutoff is when the first
     step took the objective to it (0 when the start was already there)."""
     target = formulation.target(problem, TARGET_ERROR)
