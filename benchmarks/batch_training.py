@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from pipeline.config import TrainConfig
-from support.report import machine_line, pyplot, write_results
+from support.report import machine_line, pyplot, save_figure, write_results
 
 PAPER = ("the paper's experiment 4 (paper-method.md §4): Adult, N = 25,000, batches of 100, P = 15, "
          "108-16-2, sat_margin, 16 epochs, Gurobi with 2 threads and 15 min per batch MIP, batches cold-started "
@@ -144,9 +144,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_title("Batch training on Adult, P = 15 (dotted: each run's gradient start)", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from pipeline.batches import BatchContext, BatchTask, solve_batch
 from pipeline.config import TrainConfig
 from pipeline.ray_executor import RayExecutor, ensure_ray
 from pipeline.splits import Split
-from support.report import machine_line, pyplot, write_results
+from support.report import machine_line, pyplot, save_figure, write_results
 
 DATASET, MODEL, P = "adult", "sat_margin", 3
 
@@ -156,9 +156,7 @@ def plot(result: dict, path: Path) -> None:
     ax.set_ylabel("seconds (median)")
     ax.set_title(f"One batch solve, {DATASET} {MODEL} P = {P}", fontsize=9)
     ax.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def main() -> None:

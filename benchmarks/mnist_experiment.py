@@ -32,7 +32,7 @@ from pipeline.improve import improve
 from pipeline.solve import SolverOptions, solve_mip
 from pipeline.splits import Split
 from support.float_baselines import accuracy, float_mlp, logistic_regression
-from support.report import machine_line, mean_std, pyplot, write_results
+from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 
 SOFT_MODELS = ("max_correct", "sat_margin", "min_hinge", "correct_margin")
 PUBLISHED = [
@@ -124,9 +124,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_title(f"MNIST, {rows[0]['per_class']} per class, 784-16-10, P = 1", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     ax.tick_params(axis="y", labelsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ from pipeline.batches import batch_problem
 from pipeline.config import TrainConfig
 from pipeline.improve import improve
 from pipeline.solve import SolverOptions, solve_mip
-from support.report import machine_line, pyplot, write_results
+from support.report import machine_line, pyplot, save_figure, write_results
 
 PAPER = {
     "source": "paper-method.md §6.2: Thorbjarnarson & Yorke-Smith's reference code, results/json/exp2/"
@@ -143,9 +143,7 @@ def plot(rows: list[dict], path: Path) -> None:
     first = rows[0]
     figure.suptitle(f"Neuron optimisation, {first['dataset']} N = {first['N']}, P = {first['P']}, "
                     f"{first['time_limit']:g} s per α", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def main() -> None:

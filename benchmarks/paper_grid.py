@@ -33,7 +33,7 @@ from pipeline.config import TrainConfig
 from pipeline.improve import improve
 from pipeline.solve import SolverOptions, solve_mip
 from support.float_baselines import accuracy, float_mlp, logistic_regression
-from support.report import machine_line, mean_std, pyplot, write_results
+from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 
 SIZES = {"adult": (40, 80, 120, 160, 200, 240, 280), "heart": (40, 80, 120, 160, 200)}
 TARGET_ERROR = 0.1
@@ -286,9 +286,7 @@ def plot(rows: list[dict], path: Path, seconds: float) -> None:
             ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=6, loc="lower right")
     figure.suptitle(f"Experiments 2A / 2B on HiGHS, {seconds:g} s per MIP, mean over seeds", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def main() -> None:
