@@ -158,7 +158,6 @@ def main() -> None:
         plot(json.loads(Path(args.render).read_text())["rows"], Path(args.render).with_suffix(".png"))
         return
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     if args.starts:
         compare_starts(out)
         return

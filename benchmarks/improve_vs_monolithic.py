@@ -109,7 +109,6 @@ def main() -> None:
     seconds = 10.0 if args.quick else args.seconds
     Ps = [3] if args.quick else [int(p) for p in args.P.split(",")]
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     name = "improve-quick" if args.quick else "improve"
     rows = []
     for formulation in args.formulations.split(","):

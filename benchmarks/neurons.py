@@ -164,7 +164,6 @@ def main() -> None:
     else:
         dataset, n, seconds, alphas = "adult", 800, args.seconds, [float(a) for a in args.alphas.split(",")]
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     name = "neurons-quick" if args.quick else "neurons"
     rows = []
     for alpha in alphas:

@@ -158,13 +158,15 @@ MODEL_ORDER = ("gradient", "max_correct", "sat_margin", "min_hinge", "correct_ma
                "min_weight", "max_margin", *FLOAT_MODELS)
 
 
+def _model_rank(model: str) -> tuple[int, str]:
+    """Tables list the paper's models first, each with its local-search row after it."""
+    base = model.split(",")[0]
+    return MODEL_ORDER.index(base) if base in MODEL_ORDER else len(MODEL_ORDER), model
+
+
 def _keys(rows: list[dict], dataset: str) -> list[tuple[str, int | None]]:
     keys = {(r["model"], r["P"]) for r in rows if r["dataset"] == dataset}
-    def order(key: tuple[str, int | None]) -> tuple:
-        base = key[0].split(",")[0]
-        return (MODEL_ORDER.index(base) if base in MODEL_ORDER else 99, key[0], key[1] or 0)
-
-    return sorted(keys, key=order)
+    return sorted(keys, key=lambda key: (_model_rank(key[0]), key[1] or 0))
 
 
 def _paper(table: dict, dataset: str, model: str, P: int | None, n: int) -> str:
@@ -200,8 +202,8 @@ def summary(rows: list[dict]) -> list[str]:
              "test − start's test, median (min … max) |",
              "|---|---|---|---|---|---|---|"]
     for dataset in sorted({r["dataset"] for r in rows}):
-        for model, _ in _keys([r | {"P": None} for r in rows if r["model"] != "gradient" and r["model"] not in FLOAT_MODELS],
-                              dataset):
+        models = {r["model"] for r in rows if r["dataset"] == dataset} - {"gradient", *FLOAT_MODELS}
+        for model in sorted(models, key=_model_rank):
             found = [r for r in rows if r["dataset"] == dataset and r["model"] == model]
             solved = [r for r in found if r["status"] not in RETURNED_NO_NETWORK]
             below = sum(r["objective"] < r["start_objective"] - 1e-9 for r in solved if r["start_objective"] is not None
