@@ -12,9 +12,13 @@ Neighbourhoods, visited per round in the order of :func:`visiting_order`:
   :mod:`formulations.neuron_choice` (only the examples whose loss the neuron's sign changes) where
   the formulation's objective is a sum of example losses, as the training model otherwise;
 * ``neuron+out l:j``  the same plus the neuron's outgoing weights (the next layer's column j);
-* ``output``  the whole output layer, with every hidden sign fixed (a linear integer classifier).
+* ``output``  the whole output layer, with every hidden sign fixed (a linear integer classifier);
+* ``drop l:j``  only with a neuron penalty: hidden neuron j of layer l switched off (its incoming,
+  bias and outgoing weights 0) and the layer that reads it retrained (every weight of layer l + 1
+  but column j, and its biases). No other neighbourhood can remove a neuron whose sign matters:
+  zeroing it changes what the next layer computes, and only that layer can make up for it.
 Rounds search the cheap tier (single neurons, the output layer) until it finds nothing, then the
-expensive one (neurons with their outgoing weights), returning to the cheap tier after any gain;
+expensive one (drops, then neurons with their outgoing weights), returning to the cheap tier after any gain;
 when a round of the expensive tier finds nothing too, the network is a local optimum of every
 neighbourhood and the search stops early.
 """
@@ -28,7 +32,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from formulations import Formulation, IntegerNetwork, TrainingProblem
+from formulations.network import switch_off
 from formulations.neuron_choice import NeuronChoice, neuron_problem, sign_costs, with_neuron
+from formulations.neuron_penalty import NeuronPenalty
+from formulations.neuron_switches import neurons_on
 from pipeline.solve import OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolverOptions, solve_mip
 
 
@@ -43,6 +50,8 @@ class Neighbourhood:
     free_biases: tuple[np.ndarray, ...]
     neuron: tuple[int, int] | None = None
     """(layer, index) when the neighbourhood is one hidden neuron's incoming weights and bias."""
+    dropped: tuple[int, int] | None = None
+    """(layer, index) of the hidden neuron a drop step switches off before it solves."""
 
 
 @dataclass(frozen=True)
@@ -68,15 +77,16 @@ class ImproveOutcome:
         return sum(step.objective_after < step.objective_before for step in self.steps)
 
 
-def neighbourhoods(sizes: list[int]) -> list[Neighbourhood]:
-    """Every hidden neuron (alone, and with its outgoing weights) and the output layer."""
+def neighbourhoods(sizes: list[int], drops: bool = False) -> list[Neighbourhood]:
+    """Every hidden neuron (alone, and with its outgoing weights) and the output layer; with
+    ``drops``, every hidden neuron's drop step too."""
     shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
 
-    def masks(mark, neuron=None) -> Neighbourhood:
+    def masks(mark, neuron=None, dropped=None) -> Neighbourhood:
         weights = [np.zeros(s, dtype=bool) for s in shapes]
         biases = [np.zeros(s[0], dtype=bool) for s in shapes]
         name = mark(weights, biases)
-        return Neighbourhood(name, tuple(weights), tuple(biases), neuron)
+        return Neighbourhood(name, tuple(weights), tuple(biases), neuron, dropped)
 
     result = []
     for layer in range(len(shapes) - 1):
@@ -91,7 +101,15 @@ def neighbourhoods(sizes: list[int]) -> list[Neighbourhood]:
                 w[layer + 1][:, j] = True
                 return f"neuron+out {layer}:{j}"
 
+            def drop(w, b, layer=layer, j=j):
+                w[layer + 1][:] = True
+                w[layer + 1][:, j] = False  # stays 0: the neuron is off
+                b[layer + 1][:] = True
+                return f"drop {layer}:{j}"
+
             result += [masks(neuron, (layer, j)), masks(neuron_out)]
+            if drops:
+                result.append(masks(drop, dropped=(layer, j)))
 
     def output(w, b):
         w[-1][:] = True
@@ -104,7 +122,7 @@ def neighbourhoods(sizes: list[int]) -> list[Neighbourhood]:
 
 def visiting_order(pool: list[Neighbourhood], rng: np.random.Generator) -> list[list[int]]:
     """The pool in tiers of rising cost, each searched as a round: single neurons (shuffled) then the
-    output layer; then neurons with their outgoing weights (shuffled). Measured on Adult
+    output layer; then drops and neurons with their outgoing weights (each shuffled). Measured on Adult
     N = 2,000 (correct_margin, P = 1): a single-neuron step costs 0.03-2 s and found most of the
     gain; a neuron with its outgoing weights adds N·C products, costs ~5 s and rarely helps, so it
     is searched only where the cheap tier has nothing left (variable neighbourhood descent)."""
@@ -112,7 +130,7 @@ def visiting_order(pool: list[Neighbourhood], rng: np.random.Generator) -> list[
         members = [i for i, area in enumerate(pool) if area.name.startswith(prefix)]
         return [members[i] for i in rng.permutation(len(members))]
 
-    return [shuffled("neuron ") + shuffled("output"), shuffled("neuron+out ")]
+    return [shuffled("neuron ") + shuffled("output"), shuffled("drop ") + shuffled("neuron+out ")]
 
 
 def improve(
@@ -139,7 +157,8 @@ def improve(
 
     current = problem.bounds.clip(start)
     objective = start_objective = formulation.objective_value(current, problem)
-    pool = neighbourhoods(problem.sizes)
+    # A drop can only pay where the objective counts neurons.
+    pool = neighbourhoods(problem.sizes, drops=isinstance(formulation, NeuronPenalty) and formulation.alpha > 0)
     steps: list[ImproveStep] = []
     rounds = 0
     # A sub-MIP is small: solve it to optimality within its cap rather than to the paper's target.
@@ -183,7 +202,10 @@ def solve_neighbourhood(
     """The best network of ``area`` around ``current`` the solver finds within its limit, its
     training objective (recomputed from the weights) and the solve's status. A single neuron of a
     formulation with example losses is solved on the examples it can change; a neuron that can
-    change none is left as it is without a solve (status ``unchanged``)."""
+    change none is left as it is without a solve (status ``unchanged``), as is a drop that would
+    not lower the neuron count or whose parameters cannot all be 0."""
+    if area.dropped is not None:
+        return solve_drop(formulation, problem, current, objective, area, options)
     costs = None if area.neuron is None else sign_costs(formulation, problem, current, *area.neuron)
     if costs is None:
         sub = replace(problem, bounds=problem.bounds.neighbourhood(current, area.free_weights, area.free_biases))
@@ -204,3 +226,24 @@ def solve_neighbourhood(
             f"{formulation.name}: the step on {area.name} scores {outcome.objective}, its network {recomputed}"
         )
     return network, recomputed, outcome.status
+
+
+def solve_drop(
+    formulation: Formulation,
+    problem: TrainingProblem,
+    current: IntegerNetwork,
+    objective: float,
+    area: Neighbourhood,
+    options: SolverOptions,
+) -> tuple[IntegerNetwork, float, str]:
+    """A drop step: ``current`` with the neuron switched off is the start, feasible for the
+    neighbourhood around it, where the next layer is solved again."""
+    layer, neuron = area.dropped
+    keep = [np.ones(len(b), dtype=bool) for b in current.biases[:-1]]
+    keep[layer][neuron] = False
+    dropped = switch_off(current, keep)
+    if sum(neurons_on(dropped)) == sum(neurons_on(current)) or not problem.bounds.contains(dropped):
+        return current, objective, "unchanged"
+    sub = replace(problem, bounds=problem.bounds.neighbourhood(dropped, area.free_weights, area.free_biases))
+    outcome = solve_mip(formulation, sub, dropped, options)
+    return outcome.network, outcome.objective, outcome.status

@@ -6,7 +6,8 @@ import itertools
 import numpy as np
 import pytest
 
-from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem
+from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem, training_model
+from formulations.network import active_neurons, switch_off
 from pipeline.improve import improve, neighbourhoods, solve_neighbourhood
 from networks import EXACT, random_network
 
@@ -49,6 +50,41 @@ def test_each_neighbourhood_optimum_equals_brute_force(model, sizes, seed):
             assert np.array_equal(b_new[~free], b_old[~free])
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_a_drop_step_is_the_best_next_layer_without_its_neuron(model):
+    """With a neuron penalty, "drop 0:j" is neuron j switched off and the output layer (but column
+    j) solved exactly: brute force over that layer from the switched-off network agrees."""
+    rng = np.random.default_rng(5)
+    problem = TrainingProblem(np.round(rng.random((7, 2)), 4), rng.integers(0, 2, 7), 2, (3,), 1)
+    formulation = training_model(model, neuron_penalty=0.5)
+    current = random_network(rng, problem.sizes, 1)
+    assert active_neurons(current)[0].all()
+    objective = formulation.objective_value(current, problem)
+    drops = [area for area in neighbourhoods(problem.sizes, drops=True) if area.dropped is not None]
+    assert [area.name for area in drops] == ["drop 0:0", "drop 0:1", "drop 0:2"]
+    for area in drops:
+        keep = [np.arange(3) != area.dropped[1]]
+        network, found, status = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+        assert status == "optimal", area.name
+        assert found == formulation.objective_value(network, problem), area.name
+        assert not active_neurons(network)[0][area.dropped[1]], area.name
+        best = brute_force_neighbourhood(formulation, problem, switch_off(current, keep), area)
+        assert found == pytest.approx(best, abs=1e-9), area.name
+
+
+def test_a_drop_that_cannot_lower_the_count_is_not_solved():
+    """The last hidden layer keeps as many neurons as there are classes: with two of two on, a drop
+    would count the same, so it is left without a solve."""
+    rng = np.random.default_rng(6)
+    problem = TrainingProblem(np.round(rng.random((6, 2)), 4), rng.integers(0, 2, 6), 2, (2,), 1)
+    formulation = training_model("sat_margin", neuron_penalty=0.5)
+    current = random_network(rng, problem.sizes, 1)
+    objective = formulation.objective_value(current, problem)
+    area = next(a for a in neighbourhoods(problem.sizes, drops=True) if a.name == "drop 0:1")
+    network, found, status = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+    assert status == "unchanged" and found == objective and network.equals(current)
+
+
 def test_a_neuron_that_changes_no_loss_is_left_without_a_solve():
     """With every output weight from neuron 0 at 0 its sign changes nothing, so nothing is solved."""
     rng = np.random.default_rng(4)
@@ -87,3 +123,5 @@ def test_two_hidden_layers_have_neighbourhoods_in_every_layer():
     names = [area.name for area in neighbourhoods([3, 2, 2, 2])]
     assert "neuron 0:1" in names and "neuron+out 1:0" in names and names[-1] == "output"
     assert len(names) == 2 * 4 + 1
+    with_drops = [area.name for area in neighbourhoods([3, 2, 2, 2], drops=True)]
+    assert len(with_drops) == 3 * 4 + 1 and "drop 0:1" in with_drops and "drop 1:0" in with_drops

@@ -228,6 +228,33 @@ def test_local_search_lowers_the_penalised_objective():
     assert all(after <= before for before, after in steps)
 
 
+def test_local_search_drops_a_duplicated_neuron():
+    """A network whose third neuron copies its first, each carrying half of the teacher's outgoing
+    weights: one function, three neurons. Only a drop step (switch the copy off, retrain the output
+    layer) can reach the teacher's two neurons, at the same loss and α less. (This seed's copy meets
+    every margin, so no other step has anything to gain: without drops the search ends at three.)"""
+    rng = np.random.default_rng(3)
+    while True:
+        small = random_network(rng, [3, 2, 2], 1)
+        x = grid_inputs(rng, 40, 3)
+        if active_neurons(small)[0].all() and np.all(small.weights[1][:, 0] != 0) and 10 <= small.predict(x).sum() <= 30:
+            break
+    half = small.weights[1][:, :1]
+    copied = IntegerNetwork(
+        (small.weights[0][[0, 1, 0]], np.hstack([half, small.weights[1][:, 1:], half])),
+        (small.biases[0][[0, 1, 0]], small.biases[1]),
+        P=2,
+    )
+    problem = TrainingProblem(x, copied.predict(x), 2, (3,), 2)
+    formulation = training_model("sat_margin", neuron_penalty=0.5)
+    outcome = improve(formulation, problem, copied, 20.0, EXACT)
+    assert formulation.inner.objective_value(copied, problem) == 0
+    assert sum(neurons_on(copied)) == 3 and sum(neurons_on(outcome.network)) == 2
+    gains = [step.neighbourhood for step in outcome.steps if step.objective_after < step.objective_before]
+    assert gains[0].startswith("drop 0:")
+    assert outcome.objective == formulation.objective_value(outcome.network, problem) == outcome.start_objective - 0.5
+
+
 # --- lexicographic: a planted teacher with two neurons ---------------------------------------
 
 
