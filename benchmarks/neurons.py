@@ -10,15 +10,17 @@ paper's) and intnet's MIP local search (``--improve``) on the same penalised obj
 rarely improves the monolithic model at this N. Reports each network (not judged on validation),
 stripped of its switched-off neurons: neurons kept, train / test accuracy, size in bits before and
 after stripping, the objective recomputed from the weights, beside the paper's numbers. Writes
-docs/results/neurons.json and neurons.md (``--quick``: neurons-quick.*).
+docs/results/neurons.{json,md,png} (``--name``; ``--quick``: neurons-quick.*).
 
     python benchmarks/neurons.py            # Adult N = 800, 120 s per α and method, 2 threads
+    python benchmarks/neurons.py --alphas 0.1 --seconds 400 --name neurons-400s   # time to reach drops
     python benchmarks/neurons.py --quick    # Heart N = 40, 10 s per α ∈ {0, 0.1}
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import time
 from pathlib import Path
@@ -79,8 +81,13 @@ def run_alpha(dataset: str, n: int, P: int, alpha: float, seconds: float, thread
         "status": outcome.status, "bound": outcome.bound}
     began = time.perf_counter()
     local = improve(formulation, problem, start, seconds, SolverOptions(threads=1), seed=seed)
+    # Which neighbourhoods ran and which gained: whether the search reached its drop steps at all.
+    kinds = collections.Counter(step.neighbourhood.split()[0] for step in local.steps)
+    gains = collections.Counter(step.neighbourhood.split()[0] for step in local.steps
+                                if step.objective_after < step.objective_before)
     row["improve"] = describe(local.network, time.perf_counter() - began) | {
-        "steps": len(local.steps), "improving_steps": local.improving_steps}
+        "steps": len(local.steps), "improving_steps": local.improving_steps,
+        "steps_by_kind": dict(kinds), "gains_by_kind": dict(gains)}
     return row
 
 
@@ -111,6 +118,13 @@ def markdown(rows: list[dict], quick: bool) -> str:
                 f"| {r['alpha']:g} | {label} | {m['objective']:g} | {m['neurons_kept']} | {pct(m['train'])} | "
                 f"{pct(m['test'])} | {m['bits_before']} → {m['bits_after']} | {m['seconds']:.0f} |"
             )
+    lines += ["", "Local search's steps by neighbourhood (gains / run; `drop` only with α > 0):", ""]
+    lines += [
+        f"- α = {r['alpha']:g}: " + ", ".join(
+            f"{kind} {r['improve']['gains_by_kind'].get(kind, 0)} / {count}"
+            for kind, count in sorted(r["improve"]["steps_by_kind"].items()))
+        for r in rows
+    ]
     lines += [
         "",
         f"The paper ({PAPER['source']}), Adult, N = 800, P = 15, mean ± std over 5 seeds:",
@@ -154,6 +168,7 @@ def main() -> None:
     parser.add_argument("--alphas", default="0,0.1,0.01")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/results")
+    parser.add_argument("--name", default="neurons", help="file name of the results (without suffix)")
     parser.add_argument("--render", metavar="JSON", help="only draw the plot of a stored run")
     args = parser.parse_args()
     if args.render:
@@ -164,7 +179,7 @@ def main() -> None:
     else:
         dataset, n, seconds, alphas = "adult", 800, args.seconds, [float(a) for a in args.alphas.split(",")]
     out = Path(args.out)
-    name = "neurons-quick" if args.quick else "neurons"
+    name = f"{args.name}-quick" if args.quick else args.name
     rows = []
     for alpha in alphas:
         row = run_alpha(dataset, n, 15, alpha, seconds, args.threads, args.seed)

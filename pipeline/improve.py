@@ -15,12 +15,12 @@ Neighbourhoods, visited per round in the order of :func:`visiting_order`:
 * ``output``  the whole output layer, with every hidden sign fixed (a linear integer classifier);
 * ``drop l:j``  only with a neuron penalty: hidden neuron j of layer l switched off (its incoming,
   bias and outgoing weights 0) and the layer that reads it retrained (every weight of layer l + 1
-  but column j, and its biases). No other neighbourhood can remove a neuron whose sign matters:
+  but column j, and its biases). No other single step can remove a neuron whose sign matters:
   zeroing it changes what the next layer computes, and only that layer can make up for it.
 Rounds search the cheap tier (single neurons, the output layer) until it finds nothing, then the
-expensive one (drops, then neurons with their outgoing weights), returning to the cheap tier after any gain;
-when a round of the expensive tier finds nothing too, the network is a local optimum of every
-neighbourhood and the search stops early.
+expensive one (drops, then neurons with their outgoing weights), returning to the cheap tier after
+any gain; when a round of the expensive tier finds nothing too, the network is a local optimum of
+every neighbourhood and the search stops early.
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def neighbourhoods(sizes: list[int], drops: bool = False) -> list[Neighbourhood]
 
 def visiting_order(pool: list[Neighbourhood], rng: np.random.Generator) -> list[list[int]]:
     """The pool in tiers of rising cost, each searched as a round: single neurons (shuffled) then the
-    output layer; then drops and neurons with their outgoing weights (each shuffled). Measured on Adult
-    N = 2,000 (correct_margin, P = 1): a single-neuron step costs 0.03-2 s and found most of the
+    output layer; then drops and neurons with their outgoing weights (each shuffled). Measured on
+    Adult N = 2,000 (correct_margin, P = 1): a single-neuron step costs 0.03-2 s and found most of the
     gain; a neuron with its outgoing weights adds N·C products, costs ~5 s and rarely helps, so it
     is searched only where the cheap tier has nothing left (variable neighbourhood descent)."""
     def shuffled(prefix: str) -> list[int]:

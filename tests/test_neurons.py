@@ -237,7 +237,8 @@ def test_local_search_drops_a_duplicated_neuron():
     while True:
         small = random_network(rng, [3, 2, 2], 1)
         x = grid_inputs(rng, 40, 3)
-        if active_neurons(small)[0].all() and np.all(small.weights[1][:, 0] != 0) and 10 <= small.predict(x).sum() <= 30:
+        balanced = 10 <= small.predict(x).sum() <= 30
+        if active_neurons(small)[0].all() and np.all(small.weights[1][:, 0] != 0) and balanced:
             break
     half = small.weights[1][:, :1]
     copied = IntegerNetwork(
