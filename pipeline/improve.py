@@ -208,9 +208,7 @@ def solve_neighbourhood(
         return solve_drop(formulation, problem, current, objective, area, options)
     costs = None if area.neuron is None else sign_costs(formulation, problem, current, *area.neuron)
     if costs is None:
-        sub = replace(problem, bounds=problem.bounds.neighbourhood(current, area.free_weights, area.free_biases))
-        outcome = solve_mip(formulation, sub, current, options)
-        return outcome.network, outcome.objective, outcome.status
+        return solve_around(formulation, problem, current, area, options)
     minus, plus = costs
     pivotal = np.flatnonzero(plus != minus)
     if len(pivotal) == 0:
@@ -244,6 +242,18 @@ def solve_drop(
     dropped = switch_off(current, keep)
     if sum(neurons_on(dropped)) == sum(neurons_on(current)) or not problem.bounds.contains(dropped):
         return current, objective, "unchanged"
-    sub = replace(problem, bounds=problem.bounds.neighbourhood(dropped, area.free_weights, area.free_biases))
-    outcome = solve_mip(formulation, sub, dropped, options)
+    return solve_around(formulation, problem, dropped, area, options)
+
+
+def solve_around(
+    formulation: Formulation,
+    problem: TrainingProblem,
+    network: IntegerNetwork,
+    area: Neighbourhood,
+    options: SolverOptions,
+) -> tuple[IntegerNetwork, float, str]:
+    """The training model with every parameter outside ``area`` fixed at ``network``'s value, solved
+    from ``network`` (feasible for it)."""
+    sub = replace(problem, bounds=problem.bounds.neighbourhood(network, area.free_weights, area.free_biases))
+    outcome = solve_mip(formulation, sub, network, options)
     return outcome.network, outcome.objective, outcome.status
