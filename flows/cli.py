@@ -12,12 +12,21 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 EXIT_USAGE = 2
 
 
 class UsageError(Exception):
     """Bad arguments or data: printed as one line, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (argparse's own prints the whole usage, 17 lines for
+    train, above the one that matters)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="intnet",
         description="Train integer-valued neural networks exactly with mixed-integer programming (HiGHS).",
     )
@@ -71,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_labelled_source(polish)
     polish.add_argument("--seconds", type=float, required=True, help="time for the local search")
     polish.add_argument("--formulation", help="objective to improve (default: the one the model was trained with)")
-    polish.add_argument("--threads", type=int, default=1, help="HiGHS threads per sub-MIP (default: 1)")
+    add_config_flags(polish, "threads", "improve_step_limit")
     polish.add_argument("--out", metavar="FILE", help="network file to write (default: MODEL with .improved before .parquet)")
     polish.add_argument("--json", action="store_true")
     polish.set_defaults(command=run_improve, command_name="improve")
@@ -83,65 +92,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_train_arguments(train: argparse.ArgumentParser) -> None:
-    """The settings of a training run (TrainConfig's fields), shared by train and serve."""
-    source = train.add_mutually_exclusive_group()
-    source.add_argument("--dataset", choices=("heart", "adult", "mnist"), help="built-in dataset")
-    source.add_argument("--data", metavar="FILE", help="CSV or Parquet file of your own (needs --label)")
-    train.add_argument("--label", metavar="COLUMN", help="label column of --data")
-    size = train.add_mutually_exclusive_group()
-    size.add_argument("--train-size", type=int, metavar="N", help="training examples (stratified); default: all available")
-    size.add_argument("--per-class", type=int, metavar="K", help="training examples per class")
-    train.add_argument("--validation-size", type=int, metavar="N", help="validation examples; default: the dataset's share")
-    train.add_argument(
-        "--formulation", default="sat_margin",
-        help="MIP training model: sat_margin, correct_margin, max_correct, min_hinge, min_weight, max_margin, "
-             "lexicographic (default: sat_margin; docs/formulations.md)",
-    )
-    train.add_argument("--solver", default="highs", help="MIP solver: highs, or a Pyomo solver name such as scip_direct (default: highs)")
-    train.add_argument("--symmetry-breaking", action="store_true", help="order interchangeable hidden neurons by bias in the MIP")
-    train.add_argument("--neuron-penalty", metavar="ALPHA|lex",
-                       help="optimise the number of hidden neurons too: ALPHA adds ALPHA per neuron kept to the loss, "
-                            "lex minimises the loss first, then the neurons; switched-off neurons are stripped (default: off)")
-    train.add_argument("--P", type=int, default=3, help="parameters are integers in [-P, P] (default: 3)")
-    train.add_argument("--hidden", default="16", help="hidden layer widths, comma list: 16 or 16,16 (default: 16)")
-    train.add_argument("--batch-size", type=int, metavar="B", help="examples per batch MIP (default: one batch of all)")
-    train.add_argument("--epochs", type=int, metavar="E",
-                       help="epochs of batch training: reshuffle, solve every batch from the merged network inside a "
-                            "box around it that shrinks by one per epoch, merge; the epoch best on validation is kept "
-                            "(default: P + 1 with --batch-size, else 1)")
-    train.add_argument("--workers", type=int, default=1, metavar="K", help="parallel solver actors; Ray when > 1 (default: 1)")
-    train.add_argument("--threads", type=int, default=1, metavar="T", help="HiGHS threads per solve (default: 1)")
-    train.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS", help="per batch MIP; 0 skips it (default: 60)")
-    train.add_argument("--improve", type=float, default=0.0, metavar="SECONDS",
-                       help="MIP local search per batch after the monolithic solve: one hidden neuron or the output "
-                            "layer free at a time, never worse (default: 0, off)")
-    train.add_argument("--improve-step-limit", type=float, default=2.0, metavar="SECONDS",
-                       help="time for each local-search sub-MIP (default: 2)")
-    train.add_argument("--mip-gap", type=float, default=1e-4, help="relative gap to stop a solve at (default: 1e-4)")
-    train.add_argument(
-        "--target-error", default="0.1",
-        help="stop a solve once its objective is at most this share of the batch size, the paper's cutoff; 'none' solves to the gap (default: 0.1)",
-    )
-    train.add_argument("--heuristic-steps", type=int, default=2000, help="gradient (STE) steps for the start network; 0 starts from zeros (default: 2000)")
-    train.add_argument("--accept", choices=("validation", "objective"), default="validation",
-                       help="a solved network replaces its start if not worse on this (default: validation)")
-    train.add_argument("--batch-start", choices=("merged", "zero"), default="merged",
-                       help="every batch of an epoch starts from the network merged so far, or from all zeros as the "
-                            "paper's cold-started batches (default: merged)")
-    train.add_argument("--merge", choices=("weighted_mean", "mean", "median", "majority", "best"), default="weighted_mean",
-                       help="how batch networks are merged (default: weighted_mean, the paper's)")
-    train.add_argument("--dead-inputs", choices=("start", "zero"),
-                       help="fix weights of inputs that are 0 in a whole batch to the start's value or to 0 "
-                            "(default: start; zero with --neuron-penalty)")
-    train.add_argument("--executor", choices=("auto", "ray", "local"), default="auto",
-                       help="Ray actors or this process; auto = Ray when --workers > 1 (default: auto)")
-    train.add_argument("--seed", type=int, default=0, help="seed of splits, batches and the start (default: 0)")
-    train.add_argument("--out", default="model.parquet", help="network file to write (default: model.parquet)")
-    train.add_argument("--checkpoints", default=".intnet/runs", metavar="DIR",
-                       help="where every solved batch is stored, keyed by a hash of the settings (default: .intnet/runs)")
-    train.add_argument("--resume", action="store_true",
-                       help="take the batches an earlier run with the same settings stored instead of solving them again")
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of TrainConfig (shared by train and serve)."""
+    from pipeline.config import TrainConfig
+
+    add_config_flags(parser, *TrainConfig.model_fields)
+
+
+def add_config_flags(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Flags for run options, generated from TrainConfig's fields: the flag is the field's name,
+    the help its description, the choices its Literal's values; the default is the field's own,
+    shown in the help and applied by TrainConfig (a flag not given is not passed on)."""
+    from pipeline.config import TrainConfig
+
+    for name in names:
+        parser.add_argument(flag_of(name), dest=name, default=argparse.SUPPRESS,
+                            **flag_settings(TrainConfig.model_fields[name]))
+
+
+def flag_of(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def flag_settings(field) -> dict:
+    """argparse settings for a config field. Values stay strings: TrainConfig parses and checks
+    them, so that a bad value gets the same message from the CLI, a flow call and the estimator."""
+    extra = field.json_schema_extra or {}
+    help_text = field.description
+    if field.default is not None and field.default is not False:
+        shown = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
+        help_text += f" (default: {shown})"
+    if field.annotation is bool:
+        return {"action": "store_true", "help": help_text}
+    settings = {"help": help_text, "metavar": extra.get("metavar")}
+    literal = [arg for arg in get_args(field.annotation) if get_origin(arg) is Literal] or (
+        [field.annotation] if get_origin(field.annotation) is Literal else [])
+    if literal and not extra.get("metavar"):
+        # Shown like argparse's choices, but checked by TrainConfig like every other value.
+        settings["metavar"] = "{" + ",".join(get_args(literal[0])) + "}"
+    return settings
 
 
 def add_labelled_source(command: argparse.ArgumentParser) -> None:
@@ -154,26 +143,26 @@ def add_labelled_source(command: argparse.ArgumentParser) -> None:
 
 # --- train ---------------------------------------------------------------------------------
 
-FLAG_OF_FIELD = {"P": "--P"}
+
+def option_values(args: argparse.Namespace, *names: str) -> dict:
+    """The run options among ``names`` that were given, checked as TrainConfig checks them."""
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    config = validated_config(given)
+    return {name: getattr(config, name) for name in given}
 
 
 def train_config(args: argparse.Namespace):
-    """Validate the flags into a TrainConfig; a bad value names its flag."""
+    """Validate the train flags given into a TrainConfig; a bad value names its flag."""
+    from pipeline.config import TrainConfig
+
+    return validated_config({name: getattr(args, name) for name in TrainConfig.model_fields if hasattr(args, name)})
+
+
+def validated_config(fields: dict):
     from pydantic import ValidationError
 
     from pipeline.config import TrainConfig
 
-    target = None if args.target_error.lower() == "none" else args.target_error
-    fields = dict(
-        dataset=args.dataset, data=args.data, label=args.label, train_size=args.train_size,
-        per_class=args.per_class, validation_size=args.validation_size, formulation=args.formulation,
-        P=args.P, hidden=args.hidden, batch_size=args.batch_size, epochs=args.epochs, workers=args.workers,
-        threads=args.threads, time_limit=args.time_limit, mip_gap=args.mip_gap, target_error=target,
-        improve=args.improve, improve_step_limit=args.improve_step_limit, solver=args.solver,
-        symmetry_breaking=args.symmetry_breaking, neuron_penalty=args.neuron_penalty,
-        heuristic_steps=args.heuristic_steps, accept=args.accept, batch_start=args.batch_start, merge=args.merge, dead_inputs=args.dead_inputs,
-        executor=args.executor, seed=args.seed, out=args.out, checkpoints=args.checkpoints, resume=args.resume,
-    )
     try:
         return TrainConfig(**fields)
     except ValidationError as error:
@@ -182,16 +171,17 @@ def train_config(args: argparse.Namespace):
         message = problem["msg"].removeprefix("Value error, ")
         if field is None:
             raise UsageError(message) from None
-        flag = FLAG_OF_FIELD.get(field, "--" + str(field).replace("_", "-"))
-        raise UsageError(f"{flag}: {message} (got {fields.get(field)!r})") from None
+        raise UsageError(f"{flag_of(str(field))}: {message} (got {fields.get(field)!r})") from None
 
 
 def checked_config(args: argparse.Namespace):
-    """The run's config, with its data loaded and split once: a bad file or split is a one-line
-    error at once, not a failed run with a traceback after Prefect's start-up (loading is < 1 s)."""
+    """The run's config, with its outputs checked and its data loaded and split once: a bad path,
+    file or split is a one-line error at once, not a failed run after Prefect's start-up (loading
+    is < 1 s)."""
     config = train_config(args)
     from pipeline import training
 
+    training.check_outputs(config)
     training.split_data(config, training.load_dataset(config))
     return config
 
@@ -251,6 +241,9 @@ def format_summary(summary) -> str:
         f"  batches: {len(solved)}/{len(summary.batches)} solved, {improved} improved their start's objective, "
         f"{sum(b.accepted for b in solved)} accepted on validation"
     )
+    if summary.batches_at_target_from_start:
+        rows.append(f"  {summary.batches_at_target_from_start} batch(es) started at the target error already "
+                    "(--target-error), so no MIP was built for them")
     if solved:
         rows.append(
             "  batch time (sum over batches): build {:.1f} s, solver set-up {:.1f} s, solve {:.1f} s".format(
@@ -304,13 +297,15 @@ def run_improve(args: argparse.Namespace) -> int:
     from pipeline import inference
     from pipeline.polish import polish
 
-    if args.seconds <= 0:
-        raise UsageError(f"--seconds: must be > 0 (got {args.seconds})")
+    if not (math.isfinite(args.seconds) and args.seconds > 0):
+        raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")
+    options = option_values(args, "threads", "improve_step_limit")
     model = inference.load_model(args.model)
     source = Path(args.model)
     out = args.out or source.with_name(source.stem + ".improved" + source.suffix)
     report = polish(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
-                    formulation=args.formulation, threads=args.threads)
+                    formulation=args.formulation, threads=options.get("threads"),
+                    step_time_limit=options.get("improve_step_limit"))
     if args.json:
         print(json.dumps(report))
     else:

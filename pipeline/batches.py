@@ -1,8 +1,10 @@
 """Solving one batch: the MIP on the batch's examples from the shared start, judged on validation.
 
-A :class:`BatchContext` holds what every batch of a run shares (it travels to each worker once);
-a :class:`BatchTask` names one batch's examples. :func:`solve_batch` never raises: a failure is a
-:class:`BatchResult` with status ``error`` that the merge leaves out.
+A :class:`RunContext` holds what every batch of a run shares, data and settings (it travels to each
+worker once per run); an :class:`EpochStart` what changes per epoch (the start network and the box
+around it, sent once per epoch); a :class:`BatchTask` names one batch's examples.
+:func:`solve_batch` never raises: a failure is a :class:`BatchResult` with status ``error`` that
+the merge leaves out.
 """
 
 from __future__ import annotations
@@ -14,21 +16,50 @@ import socket
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from formulations import IntegerNetwork, ParameterBounds, TrainingProblem, training_model
 from pipeline.improve import improve
-from pipeline.solve import SolveOutcome, SolverOptions, relative_gap, solve_mip
+from pipeline.solve import SolveOutcome, SolverOptions, SolveStatus, configured, relative_gap, solve_mip
 
 
-RETURNED_NO_NETWORK = ("no_solution", "infeasible")
+RETURNED_NO_NETWORK = (SolveStatus.NO_SOLUTION, SolveStatus.INFEASIBLE)
 """Solve statuses whose batch has no network of its own to merge (its start is not its answer)."""
 
 
 @dataclass(frozen=True)
-class BatchContext:
+class Verdict:
+    """What the accept rule weighs: the start's and the solved network's validation accuracy and
+    objective on the batch."""
+
+    start_validation: float
+    solved_validation: float
+    start_objective: float
+    solved_objective: float
+
+
+ACCEPT_RULES: dict[str, Callable[[Verdict], bool]] = {
+    # Not worse on held-out examples: a batch of 40 fitted harder can be worse on the rest.
+    "validation": lambda v: v.solved_validation >= v.start_validation,
+    "objective": lambda v: v.solved_objective <= v.start_objective,
+}
+"""When a batch's solved network replaces its start (``--accept``)."""
+
+DEAD_INPUT_VALUES: dict[str, Callable[[IntegerNetwork], np.ndarray]] = {
+    "start": lambda start: start.weights[0],
+    # With neuron optimisation a weight pinned to a non-zero start value would keep its neuron on.
+    "zero": lambda start: np.zeros_like(start.weights[0]),
+}
+"""The value a first-layer weight is pinned to when its input is 0 in the whole batch (``--dead-inputs``)."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every batch of a run shares: the data and the settings. Sent to each worker once."""
+
     train_x: np.ndarray
     train_y: np.ndarray
     val_x: np.ndarray
@@ -36,16 +67,23 @@ class BatchContext:
     n_classes: int
     hidden: tuple[int, ...]
     P: int
-    start: IntegerNetwork
     formulation: str
     solver: SolverOptions
-    accept: Literal["validation", "objective"] = "validation"
-    dead_inputs: Literal["start", "zero"] = "start"
+    accept: str = configured("accept")
+    dead_inputs: str = configured("dead_inputs")
+    improve_seconds: float = configured("improve")
+    improve_step_seconds: float = configured("improve_step_limit")
+    symmetry_breaking: bool = configured("symmetry_breaking")
+    neuron_penalty: float | str | None = configured("neuron_penalty")
+
+
+@dataclass(frozen=True)
+class EpochStart:
+    """What every batch of one epoch shares: the network it starts from and the box around it
+    (None: the full [−P, P]). Small; sent once per epoch."""
+
+    start: IntegerNetwork
     bounds: ParameterBounds | None = None
-    improve_seconds: float = 0.0
-    improve_step_seconds: float = 2.0
-    symmetry_breaking: bool = False
-    neuron_penalty: float | str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +101,7 @@ class BatchResult:
 
     batch_id: int
     size: int
-    status: str
+    status: SolveStatus
     objective: float
     bound: float
     gap: float
@@ -113,28 +151,27 @@ class BatchResult:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
 
 
-def batch_problem(context: BatchContext, indices: np.ndarray) -> tuple[TrainingProblem, int]:
+def batch_problem(context: RunContext, epoch: EpochStart, indices: np.ndarray) -> tuple[TrainingProblem, int]:
     """The batch's training problem, with first-layer weights of inputs that are zero in every
     example of the batch pinned (the batch says nothing about them; the solver would set them at
     whim). Returns the problem and the number of pinned inputs."""
     x = context.train_x[indices]
     sizes = [x.shape[1], *context.hidden, context.n_classes]
-    bounds = context.bounds or ParameterBounds.box(sizes, context.P)
+    bounds = epoch.bounds or ParameterBounds.box(sizes, context.P)
     dead = ~np.any(x != 0, axis=0)
-    pinned = context.start.weights[0] if context.dead_inputs == "start" else np.zeros_like(context.start.weights[0])
-    bounds = bounds.fix_inputs(dead, pinned)
+    bounds = bounds.fix_inputs(dead, DEAD_INPUT_VALUES[context.dead_inputs](epoch.start))
     problem = TrainingProblem(x, context.train_y[indices], context.n_classes, context.hidden, context.P, bounds)
     return problem, int(dead.sum())
 
 
-def solve_batch(context: BatchContext, task: BatchTask) -> BatchResult:
-    """Solve one batch from the shared start, moved inside the batch's bounds (pinning dead inputs
+def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> BatchResult:
+    """Solve one batch from the epoch's start, moved inside the batch's bounds (pinning dead inputs
     to 0 moves it; the batch's objective does not notice, as those inputs are 0 here)."""
     started = time.time()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        problem, fixed = batch_problem(context, task.indices)
-        start = problem.bounds.clip(context.start)
+        problem, fixed = batch_problem(context, epoch, task.indices)
+        start = problem.bounds.clip(epoch.start)
         start_val = start.accuracy(context.val_x, context.val_y)
         formulation = training_model(
             context.formulation, symmetry_breaking=context.symmetry_breaking, neuron_penalty=context.neuron_penalty
@@ -152,10 +189,7 @@ def solve_batch(context: BatchContext, task: BatchTask) -> BatchResult:
     network = outcome.network if polished is None else polished.network
     objective = outcome.objective if polished is None else polished.objective
     solved_val = network.accuracy(context.val_x, context.val_y)
-    if context.accept == "validation":
-        accepted = solved_val >= start_val
-    else:
-        accepted = objective <= outcome.start_objective
+    accepted = ACCEPT_RULES[context.accept](Verdict(start_val, solved_val, outcome.start_objective, objective))
     return BatchResult(
         batch_id=task.batch_id, size=len(task.indices), status=outcome.status, objective=objective,
         bound=outcome.bound, gap=relative_gap(objective, outcome.bound), start_objective=outcome.start_objective,
@@ -175,7 +209,7 @@ def failed_batch(task: BatchTask, started: float, worker: str, error: str) -> Ba
     """The record of a batch that produced no network (solver error, lost worker)."""
     nan = math.nan
     return BatchResult(
-        batch_id=task.batch_id, size=len(task.indices), status="error", objective=nan, bound=nan, gap=nan,
+        batch_id=task.batch_id, size=len(task.indices), status=SolveStatus.ERROR, objective=nan, bound=nan, gap=nan,
         start_objective=nan, accepted=False, start_validation_accuracy=nan, validation_accuracy=nan,
         fixed_inputs=0, monolithic_objective=nan, improving_steps=0, improve_seconds=0.0,
         build_seconds=nan, setup_seconds=nan, solve_seconds=nan, started=started, finished=time.time(), worker=worker,
@@ -188,6 +222,6 @@ def skipped_solve(start_objective: float, start: IntegerNetwork) -> SolveOutcome
     the start stands."""
     nan = math.nan
     return SolveOutcome(
-        network=start, status="local_search", objective=start_objective, bound=nan, gap=nan,
+        network=start, status=SolveStatus.LOCAL_SEARCH, objective=start_objective, bound=nan, gap=nan,
         start_objective=start_objective, build_seconds=0.0, setup_seconds=0.0, solve_seconds=0.0,
     )

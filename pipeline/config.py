@@ -1,7 +1,12 @@
-"""The one typed configuration of a training run, validated once at the edge (CLI, flow call)."""
+"""The one typed configuration of a training run, validated once at the edge (CLI, flow call,
+estimator). Every option is declared here once: its name, type, default, limits and help. The
+CLI's flags are generated from these fields (``flows/cli.py``), and the small vocabularies are the
+keys of the registries that implement them, so adding a merge rule, an executor or a formulation
+is one edit in one file."""
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Literal
@@ -9,64 +14,112 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from formulations import FORMULATIONS
+from pipeline.batches import ACCEPT_RULES, DEAD_INPUT_VALUES
+from pipeline.datasets import BUILTIN_DATASETS
+from pipeline.executors import AUTO, EXECUTORS
+from pipeline.merge import BATCH_STARTS, MERGE_RULES
 from pipeline.storage import MAX_P
+
+MAX_HIDDEN = 1024
+"""Widest hidden layer accepted: each neuron adds N binaries and N·C products to a batch MIP, so a
+wider layer is no MIP HiGHS solves (and 10^5 neurons took > 5 min and 2.7 GB before any solve)."""
+
+
+def choices(registry) -> type:
+    """``Literal`` of a registry's names: the config accepts what the code implements."""
+    return Literal[tuple(registry)]
 
 
 class TrainConfig(BaseModel):
-    """Everything a training run depends on. Field names match the CLI flags (``train_size`` is
-    ``--train-size``); the descriptions are the CLI's help."""
+    """Everything a training run depends on. Field names are the CLI flags (``train_size`` is
+    ``--train-size``); the descriptions are the CLI's help; ``metavar`` names a flag's value."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    dataset: Literal["heart", "adult", "mnist"] | None = Field(None, description="built-in dataset")
-    data: Path | None = Field(None, description="CSV or Parquet file of your own (needs --label)")
-    label: str | None = Field(None, description="label column of --data")
-    train_size: int | None = Field(None, ge=1, description="training examples (stratified); default: all left after test and validation")
-    per_class: int | None = Field(None, ge=1, description="training examples per class, instead of --train-size")
-    validation_size: int | None = Field(None, ge=1, description="validation examples; default: the dataset's share")
-    formulation: str = Field("sat_margin", description="MIP training model")
+    dataset: choices(BUILTIN_DATASETS) | None = Field(None, description="built-in dataset")
+    data: Path | None = Field(None, description="CSV or Parquet file of your own (needs --label)",
+                              json_schema_extra={"metavar": "FILE"})
+    label: str | None = Field(None, description="label column of --data", json_schema_extra={"metavar": "COLUMN"})
+    test_data: Path | None = Field(
+        None, description="your own test file (same columns as --data): the test set, instead of a share of --data",
+        json_schema_extra={"metavar": "FILE"},
+    )
+    test_size: float | None = Field(
+        None, ge=0, lt=1, allow_inf_nan=False,
+        description="share of the data held out as test when the dataset has no test split of its own (0: none); "
+        "default: 0.2", json_schema_extra={"metavar": "SHARE"},
+    )
+    train_size: int | None = Field(None, ge=1, description="training examples (stratified); default: all left after test and validation",
+                                   json_schema_extra={"metavar": "N"})
+    per_class: int | None = Field(None, ge=1, description="training examples per class, instead of --train-size",
+                                  json_schema_extra={"metavar": "K"})
+    validation_size: int | None = Field(None, ge=1, description="validation examples; default: the dataset's share",
+                                        json_schema_extra={"metavar": "N"})
+    formulation: choices(FORMULATIONS) = Field("sat_margin", description="MIP training model (docs/formulations.md)")
     P: int = Field(3, ge=1, le=MAX_P, description="parameters are integers in [-P, P]")
-    hidden: tuple[int, ...] = Field((16,), description="hidden layer widths, e.g. 16 or 16,16")
-    batch_size: int | None = Field(None, ge=1, description="examples per batch MIP; default: one batch of all")
+    hidden: tuple[int, ...] = Field((16,), description="hidden layer widths, a comma list: 16 or 16,16",
+                                    json_schema_extra={"metavar": "WIDTHS"})
+    batch_size: int | None = Field(None, ge=1, description="examples per batch MIP; default: one batch of all",
+                                   json_schema_extra={"metavar": "B"})
     epochs: int | None = Field(
         None, ge=1,
-        description="epochs of batch training, each reshuffling the batches, solving them from the merged network and shrinking the box around it; default: P + 1 with --batch-size, else 1",
+        description="epochs of batch training, each reshuffling the batches, solving them from the merged network and "
+        "shrinking the box around it; the epoch best on validation is kept; default: P + 1 with --batch-size, else 1",
+        json_schema_extra={"metavar": "E"},
     )
-    workers: int = Field(1, ge=1, description="parallel solver actors (Ray when > 1)")
-    threads: int = Field(1, ge=1, description="HiGHS threads per solve (CPUs each actor reserves)")
-    time_limit: float = Field(60.0, ge=0, description="seconds per batch MIP (0: skip the monolithic solve, e.g. to only --improve)")
-    improve: float = Field(0.0, ge=0, description="seconds of MIP local search per batch after the monolithic solve (0: none)")
-    improve_step_limit: float = Field(2.0, gt=0, description="seconds for each local-search sub-MIP")
-    mip_gap: float = Field(1e-4, ge=0, description="relative MIP gap to stop at")
-    solver: str = Field("highs", min_length=1, description="MIP solver: highs, or any name pyomo.SolverFactory knows (e.g. scip_direct)")
+    workers: int = Field(1, ge=1, description="parallel solver actors (Ray when > 1)", json_schema_extra={"metavar": "K"})
+    threads: int = Field(1, ge=1, description="HiGHS threads per solve (CPUs each actor reserves)",
+                         json_schema_extra={"metavar": "T"})
+    time_limit: float = Field(60.0, ge=0, allow_inf_nan=False,
+                              description="seconds per batch MIP (0: skip the monolithic solve, e.g. to only --improve)",
+                              json_schema_extra={"metavar": "SECONDS"})
+    improve: float = Field(0.0, ge=0, allow_inf_nan=False,
+                           description="seconds of MIP local search per batch after the monolithic solve: one hidden "
+                           "neuron or the output layer free at a time, never worse (0: none)",
+                           json_schema_extra={"metavar": "SECONDS"})
+    improve_step_limit: float = Field(2.0, gt=0, allow_inf_nan=False, description="seconds for each local-search sub-MIP",
+                                      json_schema_extra={"metavar": "SECONDS"})
+    mip_gap: float = Field(1e-4, ge=0, allow_inf_nan=False, description="relative MIP gap to stop at",
+                           json_schema_extra={"metavar": "GAP"})
+    solver: str = Field("highs", min_length=1, description="MIP solver: highs, or any name pyomo.SolverFactory knows (e.g. scip_direct)",
+                        json_schema_extra={"metavar": "NAME"})
     symmetry_breaking: bool = Field(False, description="order interchangeable hidden neurons by bias in the MIP")
     neuron_penalty: float | Literal["lex"] | None = Field(
         None,
         description="optimise the number of hidden neurons too: ALPHA adds ALPHA per neuron kept to the loss; "
         "lex minimises the loss first, then the neurons; switched-off neurons are stripped from the file",
+        json_schema_extra={"metavar": "ALPHA|lex"},
     )
-    target_error: float | None = Field(0.1, ge=0, le=1, description="stop a solve once the objective is at most this share of N (the paper's cutoff); none to solve to the gap")
-    seed: int = Field(0, ge=0, description="seed of splits, batches and the heuristic start")
-    heuristic_steps: int = Field(2000, ge=0, description="straight-through-estimator steps for the start network (0: start from all zeros)")
-    accept: Literal["validation", "objective"] = Field(
+    target_error: float | None = Field(
+        0.1, ge=0, le=1,
+        description="stop a solve once the objective is at most this share of N (the paper's cutoff); none to solve to the gap",
+        json_schema_extra={"metavar": "SHARE|none"},
+    )
+    seed: int = Field(0, ge=0, description="seed of splits, batches and the heuristic start",
+                      json_schema_extra={"metavar": "S"})
+    heuristic_steps: int = Field(2000, ge=0, description="straight-through-estimator steps for the start network (0: start from all zeros)",
+                                 json_schema_extra={"metavar": "STEPS"})
+    accept: choices(ACCEPT_RULES) = Field(
         "validation", description="a solved network replaces its start if it is not worse on validation accuracy, or on the objective"
     )
-    batch_start: Literal["merged", "zero"] = Field(
+    batch_start: choices(BATCH_STARTS) = Field(
         "merged",
         description="where every batch of an epoch starts: the network merged so far, or the all-zero network (the paper's batches started cold) inside the epoch's box",
     )
-    merge: Literal["weighted_mean", "mean", "median", "majority", "best"] = Field(
+    merge: choices(MERGE_RULES) = Field(
         "weighted_mean",
         description="how batch networks are merged: the paper's validation-weighted mean, plain mean, median, per-weight majority vote, or the best batch on validation",
     )
-    dead_inputs: Literal["start", "zero"] = Field(
+    dead_inputs: choices(DEAD_INPUT_VALUES) = Field(
         "start",
         description="weights of inputs that are 0 in a whole batch are fixed to the start's value or to 0 "
-        "(default: start; zero with --neuron-penalty)",
+        "(zero when --neuron-penalty is given)",
     )
-    executor: Literal["auto", "ray", "local"] = Field("auto", description="where batches are solved: Ray actors, or in this process; auto = Ray when workers > 1")
-    out: Path = Field(Path("model.parquet"), description="network file to write")
-    checkpoints: Path = Field(Path(".intnet/runs"), description="directory where every solved batch is stored, for --resume")
+    executor: choices((AUTO, *EXECUTORS)) = Field(
+        AUTO, description="where batches are solved: Ray actors, or in this process; auto = Ray when workers > 1")
+    out: Path = Field(Path("model.parquet"), description="network file to write", json_schema_extra={"metavar": "FILE"})
+    checkpoints: Path = Field(Path(".intnet/runs"), description="directory where every solved batch is stored, for --resume",
+                              json_schema_extra={"metavar": "DIR"})
     resume: bool = Field(False, description="reuse the stored batch results of an earlier run with the same settings; solve only the missing batches")
 
     @field_validator("hidden", mode="before")
@@ -84,15 +137,23 @@ class TrainConfig(BaseModel):
     def _check_hidden(cls, value: tuple[int, ...]):
         if not value or any(width < 1 for width in value):
             raise ValueError("must be a comma list of positive integers, e.g. 16 or 16,16")
+        if max(value) > MAX_HIDDEN:
+            raise ValueError(f"a hidden layer of {max(value)} neurons is far beyond what a MIP can train; "
+                             f"use at most {MAX_HIDDEN}")
         return value
+
+    @field_validator("target_error", mode="before")
+    @classmethod
+    def _parse_target_error(cls, value):
+        return None if isinstance(value, str) and value.strip().lower() == "none" else value
 
     @model_validator(mode="before")
     @classmethod
     def _default_dead_inputs(cls, data):
         # A weight pinned to the start's non-zero value would keep its neuron on: with neuron
         # optimisation the inputs a batch never sees are pinned to 0 unless the caller says otherwise.
-        if isinstance(data, dict) and data.get("dead_inputs") is None:
-            data = {**data, "dead_inputs": "start" if data.get("neuron_penalty") is None else "zero"}
+        if isinstance(data, dict) and data.get("dead_inputs") is None and data.get("neuron_penalty") is not None:
+            data = {**data, "dead_inputs": "zero"}
         return data
 
     @field_validator("neuron_penalty", mode="before")
@@ -112,17 +173,27 @@ class TrainConfig(BaseModel):
             raise ValueError("must be a number >= 0 (the penalty per neuron) or 'lex'")
         return value
 
-    @field_validator("formulation")
+    @field_validator("solver")
     @classmethod
-    def _check_formulation(cls, value: str):
-        if value not in FORMULATIONS:
-            raise ValueError(f"unknown formulation {value!r}; choose from {', '.join(sorted(FORMULATIONS))}")
+    def _check_solver(cls, value: str):
+        # Found out at the end otherwise: every batch fails, and the start is all there is to write.
+        if value != "highs":
+            import pyomo.environ as pyo
+            from pyomo.common.log import LoggingIntercept
+
+            # Pyomo logs a traceback for a name it does not know; the message below says it in one line.
+            with LoggingIntercept(io.StringIO(), "pyomo"):
+                available = pyo.SolverFactory(value).available(exception_flag=False)
+            if not available:
+                raise ValueError(f"MIP solver {value!r} is not available to Pyomo here; use highs, or install it")
         return value
 
     @model_validator(mode="after")
     def _check_data_source(self):
-        if (self.dataset is None) == (self.data is None):
-            raise ValueError("give either --dataset NAME or --data FILE --label COLUMN")
+        # Neither is fine here: the data may come as arrays (the estimator); a run without any
+        # says so when it loads its data.
+        if self.dataset is not None and self.data is not None:
+            raise ValueError("give either --dataset NAME or --data FILE --label COLUMN, not both")
         if self.data is not None and not self.label:
             raise ValueError("--data needs --label COLUMN naming the label column")
         if self.dataset is not None and self.label:
@@ -151,7 +222,7 @@ class TrainConfig(BaseModel):
 
     @property
     def dataset_name(self) -> str:
-        return self.dataset or str(self.data)
+        return self.dataset or (str(self.data) if self.data is not None else "arrays")
 
     @property
     def n_epochs(self) -> int:
@@ -162,4 +233,4 @@ class TrainConfig(BaseModel):
 
     @property
     def use_ray(self) -> bool:
-        return self.executor == "ray" or (self.executor == "auto" and self.workers > 1)
+        return self.executor == "ray" or (self.executor == AUTO and self.workers > 1)

@@ -3,13 +3,15 @@
 Every dataset comes out the same way: features already transformed to [0, 1] on the
 1e-4 grid by a fitted `Preprocessor` (kept with the dataset so a trained model can
 transform raw rows later), and labels as indices into `classes`.
-The preprocessing follows section 5 of the reference paper (Thorbjarnarson & Yorke-Smith 2023).
+The preprocessing is docs/method.md §9.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from pipeline.errors import DataError
+from pipeline.errors import DataConversionWarning, DataError
 from pipeline.preprocessing import NumericColumn, Preprocessor, as_strings, sorted_categories
 
 BUILTIN_DATASETS = ("heart", "adult", "mnist")
@@ -231,3 +233,96 @@ def _load_mnist() -> Dataset:
         label=label,
         validation_fraction=0.1,
     )
+
+
+def with_test_file(dataset: Dataset, path: str | Path) -> Dataset:
+    """`dataset` with the rows of the user's own test file as its test set, transformed by the
+    preprocessing fitted on the training data (a user's split is respected, not re-drawn)."""
+    if dataset.test_x is not None:
+        raise DataError(f"{dataset.name} has a test set of its own; --test-data goes with --data")
+    table = read_table(path)
+    if dataset.label not in table.column_names:
+        raise DataError(f"label column '{dataset.label}' is not in test file '{path}'; "
+                        f"its columns are {', '.join(table.column_names)}")
+    if table.num_rows == 0:
+        raise DataError(f"test file '{path}' has no data rows; add rows below the header")
+    labels = label_strings(dataset.label, table.column(dataset.label))
+    return replace(dataset, test_x=dataset.preprocessor.transform(table), test_y=class_indices(labels, dataset.classes))
+
+
+def dataset_from_arrays(x, y, name: str = "arrays", label: str = "label") -> tuple[Dataset, np.ndarray]:
+    """A dataset from in-memory data: ``x`` a 2-D numeric array (columns ``x0``, ``x1``, ...), a
+    pyarrow table or a pandas DataFrame (string columns one-hot encoded, numeric ones scaled, as a
+    file's), and ``y`` the labels. Returns the dataset and the labels' distinct values in class
+    order (``classes`` holds them as strings, as the network file does). Messages follow
+    scikit-learn's wording where it has one, as users of an estimator know it."""
+    table = feature_table(x)
+    values = class_labels(y, table.num_rows)
+    distinct, indices = np.unique(values, return_inverse=True)
+    if len(distinct) < 2:
+        raise DataError(f"y has {len(distinct)} class; a classifier needs at least 2")
+    classes = tuple(str(value) for value in distinct)
+    if len(set(classes)) < len(classes):
+        raise DataError("two labels of y read the same as text; give labels that differ as strings")
+    preprocessor = Preprocessor.fit(table)
+    dataset = Dataset(name=name, x=preprocessor.transform(table), y=indices.astype(np.int64), classes=classes,
+                      preprocessor=preprocessor, label=label)
+    return dataset, distinct
+
+
+def class_labels(y, n_rows: int) -> np.ndarray:
+    """``y`` as one class label per row: a column vector is flattened (with a warning), a
+    continuous target is refused."""
+    if y is None:
+        raise DataError("this classifier requires y to be passed, but the target y is None")
+    values = np.asarray(y)
+    if values.ndim == 2 and values.shape[1] == 1:
+        warnings.warn(DataConversionWarning("A column-vector y was passed when a 1d array was expected; "
+                                            "it is read as y.ravel()"), stacklevel=3)
+        values = values.ravel()
+    if values.ndim != 1 or len(values) != n_rows:
+        raise DataError(f"y must be one label per row of X: X has {n_rows} rows, y has shape {values.shape}")
+    if values.dtype.kind in "fc":
+        if not np.all(np.isfinite(values)):
+            raise DataError("y has missing or infinite labels; drop those rows")
+        if not np.all(values == np.round(values)):
+            raise DataError("Unknown label type: continuous values in y; a classifier needs class labels")
+    return values
+
+
+def feature_table(x, columns: Sequence[str] | None = None) -> pa.Table:
+    """In-memory rows as a table the preprocessing reads; a 2-D numeric array's columns are named
+    ``columns``, by default ``x0``, ``x1``, ... (as :func:`dataset_from_arrays` names them)."""
+    if isinstance(x, pa.Table):
+        table = x
+    elif hasattr(x, "columns") and hasattr(x, "dtypes"):  # a pandas DataFrame, without importing pandas
+        table = pa.Table.from_pandas(x, preserve_index=False)
+    elif hasattr(x, "tocsr") or hasattr(x, "toarray"):  # scipy.sparse, without importing scipy
+        raise TypeError("sparse input is not supported; pass a dense array (X.toarray())")
+    else:
+        table = _array_table(x, columns)
+    return table.rename_columns([str(name) for name in table.column_names])
+
+
+def _array_table(x, columns: Sequence[str] | None) -> pa.Table:
+    array = np.asarray(x)
+    if array.dtype.kind == "c":
+        raise DataError("Complex data not supported; X must be real numbers")
+    try:
+        array = array.astype(np.float64)  # a TypeError (a dict in X, say) says what it met
+    except ValueError:
+        raise DataError("X must be numeric: a 2-D array of numbers, a pyarrow table or a DataFrame") from None
+    if array.ndim != 2:
+        raise DataError(f"Expected a 2-D array, got shape {array.shape}. Reshape your data either using "
+                        "array.reshape(-1, 1) if it has a single feature or array.reshape(1, -1) if it "
+                        "contains a single sample.")
+    if array.shape[1] == 0:
+        raise DataError(f"Found array with 0 feature(s) (shape={array.shape}) while a minimum of 1 is required.")
+    if array.shape[0] == 0:
+        raise DataError(f"Found array with 0 sample(s) (shape={array.shape}) while a minimum of 1 is required.")
+    if not np.all(np.isfinite(array)):
+        raise DataError("X has missing (NaN) or infinite values; fill or drop them first")
+    names = list(columns) if columns is not None else [f"x{i}" for i in range(array.shape[1])]
+    if len(names) != array.shape[1]:
+        raise DataError(f"X has {array.shape[1]} features, but the network is expecting {len(names)} features as input")
+    return pa.table({name: array[:, i] for i, name in enumerate(names)})

@@ -1,23 +1,61 @@
-"""Where batches are solved. Every executor takes the run's shared context once and yields batch
-results as they finish, so callers can report progress; :class:`InProcessExecutor` is the
-Ray-free path for tests and debugging, :mod:`pipeline.ray_executor` the parallel one."""
+"""Where batches are solved. An executor lives for one run: it takes the run's shared context once
+(:meth:`Executor.open`), then solves the batches of each epoch from that epoch's start, yielding
+results as they finish so callers can report progress. :class:`InProcessExecutor` is the Ray-free
+path for tests, notebooks and debugging; :mod:`pipeline.ray_executor` the parallel one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
-from pipeline.batches import BatchContext, BatchResult, BatchTask, solve_batch
+from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, solve_batch
 
 
 class Executor(Protocol):
-    def run(self, context: BatchContext, tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
-        """Solve every task; yield each result when it is done (in any order)."""
+    def open(self, context: RunContext) -> None:
+        """Take the run's data and settings (and start workers) once, before the first epoch."""
+
+    def run(self, epoch: EpochStart, tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
+        """Solve every task from ``epoch``; yield each result when it is done (in any order)."""
+
+    def close(self) -> None:
+        """Stop the workers; the executor is not used again."""
 
 
 class InProcessExecutor:
     """Solves the batches one after another in this process."""
 
-    def run(self, context: BatchContext, tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
+    def __init__(self) -> None:
+        self.context: RunContext | None = None
+
+    def open(self, context: RunContext) -> None:
+        self.context = context
+
+    def run(self, epoch: EpochStart, tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
         for task in tasks:
-            yield solve_batch(context, task)
+            yield solve_batch(self.context, epoch, task)
+
+    def close(self) -> None:
+        self.context = None
+
+
+def _ray_executor(workers: int, threads: int) -> Executor:
+    from pipeline.ray_executor import RayExecutor  # Ray is imported only by runs that use it
+
+    return RayExecutor(workers=workers, threads=threads)
+
+
+EXECUTORS: dict[str, Callable[[int, int], Executor]] = {
+    "local": lambda workers, threads: InProcessExecutor(),
+    "ray": _ray_executor,
+}
+"""Executors by name (``--executor``), each made from (workers, threads)."""
+
+AUTO = "auto"
+"""``--executor auto``: Ray when there is more than one worker, else this process."""
+
+
+def make_executor(name: str, workers: int, threads: int) -> Executor:
+    if name == AUTO:
+        name = "ray" if workers > 1 else "local"
+    return EXECUTORS[name](workers, threads)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import numpy as np
 
@@ -36,16 +37,26 @@ from formulations.network import switch_off
 from formulations.neuron_choice import NeuronChoice, neuron_problem, sign_costs, with_neuron
 from formulations.neuron_penalty import NeuronPenalty
 from formulations.neuron_switches import neurons_on
-from pipeline.solve import OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolverOptions, solve_mip
+from pipeline.solve import OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolverOptions, option_default, solve_mip
 
 
 MIN_STEP_SECONDS = 0.5
 """Below this much time left, a sub-MIP would spend it all on set-up."""
 
 
+class NeighbourhoodKind(StrEnum):
+    """What a step frees; a step's name is its kind and, for a hidden neuron, ``layer:index``."""
+
+    NEURON = "neuron"
+    NEURON_OUT = "neuron+out"
+    OUTPUT = "output"
+    DROP = "drop"
+
+
 @dataclass(frozen=True)
 class Neighbourhood:
     name: str
+    kind: NeighbourhoodKind
     free_weights: tuple[np.ndarray, ...]
     free_biases: tuple[np.ndarray, ...]
     neuron: tuple[int, int] | None = None
@@ -82,11 +93,12 @@ def neighbourhoods(sizes: list[int], drops: bool = False) -> list[Neighbourhood]
     ``drops``, every hidden neuron's drop step too."""
     shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
 
-    def masks(mark, neuron=None, dropped=None) -> Neighbourhood:
+    def masks(kind, mark, place=None, neuron=None, dropped=None) -> Neighbourhood:
         weights = [np.zeros(s, dtype=bool) for s in shapes]
         biases = [np.zeros(s[0], dtype=bool) for s in shapes]
-        name = mark(weights, biases)
-        return Neighbourhood(name, tuple(weights), tuple(biases), neuron, dropped)
+        mark(weights, biases)
+        name = kind if place is None else f"{kind} {place[0]}:{place[1]}"
+        return Neighbourhood(name, kind, tuple(weights), tuple(biases), neuron, dropped)
 
     result = []
     for layer in range(len(shapes) - 1):
@@ -94,29 +106,27 @@ def neighbourhoods(sizes: list[int], drops: bool = False) -> list[Neighbourhood]
             def neuron(w, b, layer=layer, j=j):
                 w[layer][j, :] = True
                 b[layer][j] = True
-                return f"neuron {layer}:{j}"
 
             def neuron_out(w, b, layer=layer, j=j):
                 neuron(w, b)
                 w[layer + 1][:, j] = True
-                return f"neuron+out {layer}:{j}"
 
             def drop(w, b, layer=layer, j=j):
                 w[layer + 1][:] = True
                 w[layer + 1][:, j] = False  # stays 0: the neuron is off
                 b[layer + 1][:] = True
-                return f"drop {layer}:{j}"
 
-            result += [masks(neuron, (layer, j)), masks(neuron_out)]
+            place = (layer, j)
+            result += [masks(NeighbourhoodKind.NEURON, neuron, place, neuron=place),
+                       masks(NeighbourhoodKind.NEURON_OUT, neuron_out, place)]
             if drops:
-                result.append(masks(drop, dropped=(layer, j)))
+                result.append(masks(NeighbourhoodKind.DROP, drop, place, dropped=place))
 
     def output(w, b):
         w[-1][:] = True
         b[-1][:] = True
-        return "output"
 
-    result.append(masks(output))
+    result.append(masks(NeighbourhoodKind.OUTPUT, output))
     return result
 
 
@@ -126,11 +136,12 @@ def visiting_order(pool: list[Neighbourhood], rng: np.random.Generator) -> list[
     Adult N = 2,000 (correct_margin, P = 1): a single-neuron step costs 0.03-2 s and found most of the
     gain; a neuron with its outgoing weights adds N·C products, costs ~5 s and rarely helps, so it
     is searched only where the cheap tier has nothing left (variable neighbourhood descent)."""
-    def shuffled(prefix: str) -> list[int]:
-        members = [i for i, area in enumerate(pool) if area.name.startswith(prefix)]
+    def shuffled(kind: NeighbourhoodKind) -> list[int]:
+        members = [i for i, area in enumerate(pool) if area.kind == kind]
         return [members[i] for i in rng.permutation(len(members))]
 
-    return [shuffled("neuron ") + shuffled("output"), shuffled("drop ") + shuffled("neuron+out ")]
+    kinds = NeighbourhoodKind
+    return [shuffled(kinds.NEURON) + shuffled(kinds.OUTPUT), shuffled(kinds.DROP) + shuffled(kinds.NEURON_OUT)]
 
 
 def improve(
@@ -140,13 +151,16 @@ def improve(
     seconds: float,
     options: SolverOptions,
     seed: int = 0,
-    step_time_limit: float = 2.0,
+    step_time_limit: float | None = None,
     on_step: Callable[[ImproveStep, IntegerNetwork], None] | None = None,
 ) -> ImproveOutcome:
-    """Local search from ``start`` for ``seconds``; never returns a network scoring worse.
+    """Local search from ``start`` for ``seconds``; never returns a network scoring worse. Each
+    sub-MIP gets at most ``step_time_limit`` seconds (default: ``--improve-step-limit``'s).
 
     ``on_step(step, network)`` is called after every sub-MIP with the current network.
     """
+    if step_time_limit is None:
+        step_time_limit = option_default("improve_step_limit")
     if formulation.hard:
         raise ValueError(f"local search needs a soft-loss formulation; {formulation.name} must fit every example")
     rng = np.random.default_rng(seed)

@@ -15,7 +15,7 @@ import numpy as np
 
 from formulations import IntegerNetwork
 from pipeline.config import TrainConfig
-from pipeline.datasets import class_indices, label_strings, load_builtin, read_table
+from pipeline.datasets import class_indices, feature_table, label_strings, load_builtin, read_table
 from pipeline.errors import DataError, NetworkFileError
 from pipeline.preprocessing import Preprocessor
 from pipeline.splits import split_dataset
@@ -34,6 +34,12 @@ class LoadedModel:
     @property
     def label(self) -> str | None:
         return self.stored.preprocessing.get("label")
+
+    def predict(self, rows) -> np.ndarray:
+        """Class names for raw rows: a table, a DataFrame, or a 2-D array in the file's column order."""
+        x = self.preprocessor.transform(feature_table(rows, [c.name for c in self.preprocessor.columns]))
+        _check_inputs(self, x, "the rows")
+        return np.array(self.stored.classes, dtype=object)[self.network.predict(x)]
 
 
 def load_model(path: str | Path) -> LoadedModel:

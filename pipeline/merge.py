@@ -137,7 +137,7 @@ MERGE_RULES: dict[str, MergeRule] = {
     "majority": aggregate_majority,
     "best": aggregate_best,
 }
-"""``--merge`` name → rule; ``weighted_mean`` (the paper's) is the default."""
+"""``--merge`` name → rule."""
 
 
 def vote_neurons(networks: Sequence[IntegerNetwork], scores: Sequence[float]) -> list[np.ndarray]:
@@ -179,3 +179,12 @@ def epoch_bounds(merged: IntegerNetwork, radius: int) -> ParameterBounds:
         bias_lower=tuple(np.maximum(b - radius, -P) for b in merged.biases),
         bias_upper=tuple(np.minimum(b + radius, P) for b in merged.biases),
     )
+
+
+BATCH_STARTS: dict[str, Callable[[IntegerNetwork], IntegerNetwork]] = {
+    # A shared start is what lines up the batches' hidden neurons for the merge.
+    "merged": lambda merged: merged,
+    # The paper's batches started cold, inside the epoch's box around the merged network.
+    "zero": lambda merged: IntegerNetwork.zeros(merged.sizes, merged.P),
+}
+"""``--batch-start`` name → the network every batch of an epoch starts from, given the merged one."""

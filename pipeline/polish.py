@@ -17,12 +17,12 @@ from pipeline.storage import StoredNetwork, write_network
 def polish(
     model: LoadedModel, seconds: float, out: str | Path, *, dataset: str | None = None,
     data: str | Path | None = None, label: str | None = None, formulation: str | None = None,
-    threads: int = 1, step_time_limit: float = 2.0, seed: int = 0,
+    threads: int | None = None, step_time_limit: float | None = None, seed: int = 0,
 ) -> dict[str, Any]:
     """Improve ``model`` on its training examples (the rebuilt training split of a built-in
     dataset it was trained on, else every row given) for ``seconds``, write it to ``out`` and
     return a report. The objective is the formulation's: the one the model was trained with unless
-    ``formulation`` names another."""
+    ``formulation`` names another. ``threads`` and ``step_time_limit`` default to the run options'."""
     name = formulation or model.stored.provenance.get("formulation") or "correct_margin"
     if name not in FORMULATIONS:
         raise DataError(f"unknown formulation {name!r}; choose from {', '.join(sorted(FORMULATIONS))}")
@@ -31,8 +31,9 @@ def polish(
     network = model.network
     problem = TrainingProblem(x, y, len(model.stored.classes), tuple(network.sizes[1:-1]), network.P)
     began = time.perf_counter()
-    outcome = improve(FORMULATIONS[name](), problem, network, seconds, SolverOptions(threads=threads),
-                      seed=seed, step_time_limit=step_time_limit)
+    options = SolverOptions() if threads is None else SolverOptions(threads=threads)
+    outcome = improve(FORMULATIONS[name](), problem, network, seconds, options, seed=seed,
+                      step_time_limit=step_time_limit)
     report = {
         "formulation": name,
         "start_objective": outcome.start_objective,

@@ -1,8 +1,9 @@
 """Solving batches on a pool of Ray actors: the only module that imports Ray.
 
 Each actor is a process with its own HiGHS (whose thread scheduler is per process) and reserves as
-many CPUs as its solver threads. The run's shared data goes into Ray's object store once and every
-actor reads it from there; tasks carry only batch indices. ``RAY_ADDRESS`` joins an existing
+many CPUs as its solver threads. The actors live for the whole run; the run's shared data goes into
+Ray's object store once and every actor reads it from there once; each epoch's start network goes
+there once per epoch; tasks carry only batch indices. ``RAY_ADDRESS`` joins an existing
 cluster; otherwise a local Ray is started with loopback-friendly, offline-safe settings.
 
 Faults: an actor whose process dies is restarted by Ray (on any node with a free CPU) and its
@@ -19,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 
-from pipeline.batches import BatchContext, BatchResult, BatchTask, failed_batch, solve_batch
+from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, failed_batch, solve_batch
 
 RESTARTS = 3
 """Times Ray restarts a dead actor, and retries the batch it was solving."""
@@ -46,54 +47,73 @@ def ensure_ray(num_cpus: int):
 
 
 class _BatchSolver:
-    """Actor body: holds the run's context and solves one batch per call."""
+    """Actor body: solves one batch per call. The run's context arrives as a reference inside a
+    list, which Ray passes on unresolved: the actor fetches it on its first call and keeps it, and
+    an actor that Ray restarted fetches it again. (A reference given to the constructor instead
+    makes Ray log an ERROR line on every run, since a restart would need it still in the store.)"""
 
-    def __init__(self, context: BatchContext):
-        self.context = context
+    def __init__(self) -> None:
+        self.context: RunContext | None = None
+        self.context_id: str | None = None
 
-    def solve(self, task: BatchTask) -> BatchResult:
+    def solve(self, context_ref: list, epoch: EpochStart, task: BatchTask) -> BatchResult:
         import ray
 
-        result = solve_batch(self.context, task)
+        (ref,) = context_ref
+        if self.context_id != ref.hex():
+            self.context, self.context_id = ray.get(ref), ref.hex()
+        result = solve_batch(self.context, epoch, task)
         result.node = ray.get_runtime_context().get_node_id()
         return result
 
 
 class RayExecutor:
-    """``workers`` actors, each reserving ``threads`` CPUs, solving batches as they free up."""
+    """``workers`` actors, each reserving ``threads`` CPUs, solving batches as they free up. The
+    actors and the run's data in Ray's object store live from :meth:`open` to :meth:`close`, across
+    every epoch of the run."""
 
     def __init__(self, workers: int, threads: int):
         self.workers = workers
         self.threads = threads
+        self.actors: list = []
 
-    def run(self, context: BatchContext, tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
-        ray = ensure_ray(max(self.workers * self.threads, os.cpu_count() or 1))
-        actor_class = ray.remote(_BatchSolver).options(
+    def open(self, context: RunContext) -> None:
+        self.ray = ensure_ray(max(self.workers * self.threads, os.cpu_count() or 1))
+        self.actor_class = self.ray.remote(_BatchSolver).options(
             num_cpus=self.threads, max_restarts=RESTARTS, max_task_retries=RESTARTS
         )
-        context_ref = ray.put(context)
-        actors = [actor_class.remote(context_ref) for _ in range(min(self.workers, len(tasks)))]
+        self.context_ref = [self.ray.put(context)]
+        self.actors = [self.actor_class.remote() for _ in range(self.workers)]
+
+    def run(self, epoch: EpochStart, tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
+        ray = self.ray
+        epoch_ref = ray.put(epoch)
         queue = list(tasks)
-        idle = list(actors)
+        idle = list(self.actors)
         pending: dict = {}
         # Ray prints a dead worker's notice on the driver's stdout, which belongs to the caller
         # (`intnet train --json` prints one JSON line there): send it to stderr with the logs.
         # Nothing in this loop solves, so Pyomo's own capture of stdout is not in the way.
         with contextlib.redirect_stdout(sys.stderr):
-            try:
-                while queue or pending:
-                    while queue and idle:
-                        actor, task = idle.pop(), queue.pop(0)
-                        pending[actor.solve.remote(task)] = (actor, task, time.time())
-                    (ref,), _ = ray.wait(list(pending), num_returns=1)
-                    actor, task, sent = pending.pop(ref)
-                    try:
-                        result = ray.get(ref)
-                        idle.append(actor)
-                    except ray.exceptions.RayError as error:
-                        result = failed_batch(task, sent, "lost", f"{type(error).__name__}: {error}")
-                        idle.append(actor_class.remote(context_ref))
-                    yield result
-            finally:
-                for actor in actors + idle:
-                    ray.kill(actor)
+            while queue or pending:
+                while queue and idle:
+                    actor, task = idle.pop(), queue.pop(0)
+                    pending[actor.solve.remote(self.context_ref, epoch_ref, task)] = (actor, task, time.time())
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
+                actor, task, sent = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                    idle.append(actor)
+                except ray.exceptions.RayError as error:
+                    result = failed_batch(task, sent, "lost", f"{type(error).__name__}: {error}")
+                    self.actors.remove(actor)
+                    replacement = self.actor_class.remote()
+                    self.actors.append(replacement)
+                    idle.append(replacement)
+                yield result
+
+    def close(self) -> None:
+        with contextlib.redirect_stdout(sys.stderr):
+            for actor in self.actors:
+                self.ray.kill(actor)
+        self.actors = []

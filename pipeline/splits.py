@@ -15,7 +15,7 @@ from pipeline.datasets import Dataset
 from pipeline.errors import DataError
 
 TEST_FRACTION = 0.2
-"""Share of the data held out as test when a dataset has no official test split."""
+"""Share of the data held out as test when a dataset has no official test split (``--test-size``)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,10 +37,12 @@ def split_dataset(
     per_class: int | None = None,
     seed: int = 0,
     validation_size: int | None = None,
+    test_fraction: float | None = None,
 ) -> Split:
     """Split `ds` reproducibly for `seed`.
 
-    Test is the official test split, or else a stratified 20 %. Validation is `validation_size`
+    Test is the official test split (or the user's test file), or else a stratified `test_fraction`
+    (default 20 %; 0 holds out no test set). Validation is `validation_size`
     examples of the rest, or else `ds.validation_fraction` of it. Training is `train_size`
     examples (stratified) or `per_class` examples of each class from what remains, or all of it.
     Training takes the first examples of each class in one shuffle fixed by the seed, so a larger
@@ -51,8 +53,11 @@ def split_dataset(
     rng = np.random.default_rng(seed)
     pool = rng.permutation(len(ds.y))
     if ds.test_x is None:
-        test, pool = _stratified_draw(ds.y, pool, round(TEST_FRACTION * len(pool)))
-        test_x, test_y = ds.x[test], ds.y[test]
+        share = TEST_FRACTION if test_fraction is None else test_fraction
+        test, pool = _stratified_draw(ds.y, pool, round(share * len(pool)))
+        test_x, test_y = (ds.x[test], ds.y[test]) if len(test) else (None, None)
+    elif test_fraction is not None:
+        raise DataError(f"{ds.name} has a test set of its own; --test-size applies only to data without one")
     else:
         test_x, test_y = ds.test_x, ds.test_y
     validation, pool = _stratified_draw(ds.y, pool, _validation_count(ds, len(pool), validation_size))

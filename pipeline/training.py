@@ -1,41 +1,46 @@
-"""The steps of a training run as plain functions, in the order data flows through them:
+"""A training run, as one function (:func:`train`) and the steps it is made of, in the order data
+flows through them:
 
 dataset -> split -> start network -> epochs of (batches -> solves -> merge) -> final network -> file.
 
-An epoch (the paper's batch training, paper-method.md §4) reshuffles the training set into
-batches, solves every batch from the network merged so far inside a box around it, and merges
-the batch networks; the box shrinks by one per epoch, and the epoch whose merged network is best on
-validation is kept.
+An epoch (batch training, docs/method.md §7) reshuffles the training set into batches, solves every
+batch from the network merged so far inside a box around it, and merges the batch networks; the box
+shrinks by one per epoch, and the epoch whose merged network is best on validation is kept.
 
 With neuron optimisation (``--neuron-penalty``) the merge also votes on the batches' neurons, and
 the final network's switched-off neurons are stripped before it is stored.
 
-The Prefect flow (``flows/train.py``) calls each step as a task; tests and scripts can call them
-directly. Nothing here imports Prefect or Ray.
+Nothing here imports Prefect or Ray. The Prefect flow (``flows/train.py``) calls :func:`train` with
+a step runner that makes each step a task; the CLI, the scikit-learn estimator (``intnet``),
+benchmarks and tests call it directly.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import platform
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from formulations import IntegerNetwork
 from formulations.network import strip_neurons
-from pipeline.batches import BatchContext, BatchResult, BatchTask
-from pipeline.checkpoints import BatchStore
+from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext
+from pipeline.checkpoints import BatchStore, run_key
 from pipeline.config import TrainConfig
-from pipeline.datasets import Dataset, load_builtin, load_file
-from pipeline.executors import Executor, InProcessExecutor
+from pipeline.datasets import Dataset, load_builtin, load_file, with_test_file
+from pipeline.errors import DataError, IntnetError
+from pipeline.executors import Executor, make_executor
 from pipeline.heuristic import SteSettings, train_ste
-from pipeline.merge import MERGE_RULES, epoch_bounds, keep_voted_neurons
-from pipeline.solve import SolverOptions
+from pipeline.merge import BATCH_STARTS, MERGE_RULES, epoch_bounds, keep_voted_neurons
+from pipeline.solve import START_MEETS_TARGET, SolverOptions, SolveStatus
 from pipeline.splits import Split, split_dataset, stratified_batches
 from pipeline.storage import StoredNetwork, write_network
 
@@ -53,15 +58,20 @@ class Accuracies:
 
 
 def load_dataset(config: TrainConfig) -> Dataset:
+    """The run's data: a built-in dataset or the user's file, with the user's test file if given."""
     if config.dataset is not None:
-        return load_builtin(config.dataset)
-    return load_file(config.data, config.label)
+        dataset = load_builtin(config.dataset)
+    elif config.data is not None:
+        dataset = load_file(config.data, config.label)
+    else:
+        raise DataError("give either --dataset NAME or --data FILE --label COLUMN")
+    return dataset if config.test_data is None else with_test_file(dataset, config.test_data)
 
 
 def split_data(config: TrainConfig, dataset: Dataset) -> Split:
     return split_dataset(
         dataset, train_size=config.train_size, per_class=config.per_class, seed=config.seed,
-        validation_size=config.validation_size,
+        validation_size=config.validation_size, test_fraction=config.test_size,
     )
 
 
@@ -93,49 +103,49 @@ def epoch_radius(P: int, epoch: int) -> int | None:
     return None if epoch == 0 else max(1, P - epoch + 1)
 
 
-def epoch_context(
-    context: BatchContext, merged: IntegerNetwork, epoch: int, batch_start: str = "merged"
-) -> BatchContext:
-    """The shared context of ``epoch``: every batch starts from the merged network (a shared start
-    is what lines up the batches' hidden neurons for the merge), or with ``batch_start="zero"``
-    from the all-zero network as the paper's cold-started batches did, inside the epoch's box
-    around the merged network (a start outside it is moved to its nearest point)."""
-    radius = epoch_radius(context.P, epoch)
-    start = merged if batch_start == "merged" else IntegerNetwork.zeros(merged.sizes, merged.P)
-    return replace(context, start=start, bounds=None if radius is None else epoch_bounds(merged, radius))
+def epoch_start(config: TrainConfig, merged: IntegerNetwork, epoch: int) -> EpochStart:
+    """What every batch of ``epoch`` starts from (``--batch-start``: the merged network, or the
+    all-zero network as the paper's cold-started batches), inside the epoch's box around the merged
+    network (a start outside it is moved to its nearest point)."""
+    radius = epoch_radius(config.P, epoch)
+    return EpochStart(start=BATCH_STARTS[config.batch_start](merged),
+                      bounds=None if radius is None else epoch_bounds(merged, radius))
 
 
-def batch_context(config: TrainConfig, split: Split, n_classes: int, start: IntegerNetwork) -> BatchContext:
-    return BatchContext(
+def solver_options(config: TrainConfig) -> SolverOptions:
+    return SolverOptions(time_limit=config.time_limit, threads=config.threads, mip_gap=config.mip_gap,
+                         target_error=config.target_error, solver=config.solver)
+
+
+def run_context(config: TrainConfig, split: Split, n_classes: int) -> RunContext:
+    return RunContext(
         train_x=split.train_x, train_y=split.train_y, val_x=split.val_x, val_y=split.val_y,
-        n_classes=n_classes, hidden=config.hidden, P=config.P, start=start,
-        formulation=config.formulation,
-        solver=SolverOptions(
-            time_limit=config.time_limit, threads=config.threads, mip_gap=config.mip_gap,
-            target_error=config.target_error, solver=config.solver,
-        ),
-        symmetry_breaking=config.symmetry_breaking, neuron_penalty=config.neuron_penalty,
-        accept=config.accept, dead_inputs=config.dead_inputs,
+        n_classes=n_classes, hidden=config.hidden, P=config.P, formulation=config.formulation,
+        solver=solver_options(config), symmetry_breaking=config.symmetry_breaking,
+        neuron_penalty=config.neuron_penalty, accept=config.accept, dead_inputs=config.dead_inputs,
         improve_seconds=config.improve, improve_step_seconds=config.improve_step_limit,
     )
 
 
-def make_executor(config: TrainConfig) -> Executor:
-    if config.use_ray:
-        from pipeline.ray_executor import RayExecutor
-
-        return RayExecutor(workers=config.workers, threads=config.threads)
-    return InProcessExecutor()
+@contextmanager
+def opened(executor: Executor, context: RunContext):
+    """The executor, holding the run's context from the first epoch to the last; closed however
+    the run ends."""
+    executor.open(context)
+    try:
+        yield executor
+    finally:
+        executor.close()
 
 
 def solve_batches(
-    executor: Executor, context: BatchContext, tasks: list[BatchTask],
+    executor: Executor, epoch: EpochStart, tasks: list[BatchTask],
     on_result: Callable[[BatchResult, int, int], None] | None = None,
     store: BatchStore | None = None, resume: bool = False,
 ) -> list[BatchResult]:
-    """Run every batch; ``on_result(result, done, total)`` is called as each one finishes. Every
-    solved batch is saved to ``store``; with ``resume`` a batch already stored there is taken
-    from it instead of solved again."""
+    """Run every batch on an opened executor; ``on_result(result, done, total)`` is called as each
+    one finishes. Every solved batch is saved to ``store``; with ``resume`` a batch already stored
+    there is taken from it instead of solved again."""
     results = []
 
     def finished(result: BatchResult) -> None:
@@ -150,7 +160,7 @@ def solve_batches(
             missing.append(task)
         else:
             finished(stored)
-    for result in executor.run(context, missing) if missing else ():
+    for result in executor.run(epoch, missing) if missing else ():
         if store is not None:
             store.save(result.epoch, result)
         finished(result)
@@ -230,11 +240,12 @@ def epoch_table(records: list[EpochRecord], best: int) -> str:
 
 
 def choose_final(merged: IntegerNetwork, start: IntegerNetwork, split: Split) -> tuple[IntegerNetwork, str]:
-    """The merged network, unless it is worse than the start on validation accuracy: the same
-    rule a batch's solution passes before it replaces its start."""
-    if merged.accuracy(split.val_x, split.val_y) >= start.accuracy(split.val_x, split.val_y):
-        return merged, "merged"
-    return start, "start"
+    """The merged network, unless it is worse than the start on validation accuracy (the same rule
+    a batch's solution passes before it replaces its start). The source says ``start`` whenever the
+    network kept is the start itself, so a user sees at a glance whether the MIP changed anything."""
+    if merged.equals(start) or merged.accuracy(split.val_x, split.val_y) < start.accuracy(split.val_x, split.val_y):
+        return start, "start"
+    return merged, "merged"
 
 
 def stored_network(config: TrainConfig, network: IntegerNetwork) -> IntegerNetwork:
@@ -276,6 +287,15 @@ class TrainSummary:
     epochs: list[EpochRecord] = field(default_factory=list)
     best_epoch: int = 0
     model_path: str | None = None
+    network: IntegerNetwork | None = field(default=None, repr=False)
+    """The network stored (or, without a file, the one the run returns)."""
+    dataset: Dataset | None = field(default=None, repr=False)
+    """The data it was trained on, with the preprocessing that raw rows go through."""
+
+    @property
+    def batches_at_target_from_start(self) -> int:
+        """Batches whose start already met the target error, so that no MIP was built for them."""
+        return sum(r.message == START_MEETS_TARGET for r in self.batches)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -350,3 +370,134 @@ def save_network(config: TrainConfig, dataset: Dataset, network: IntegerNetwork,
         preprocessing=dataset.preprocessor.to_json() | {"label": dataset.label}, provenance=provenance,
     )
     return write_network(config.out, stored)
+
+
+# --- the run --------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class StepRunner(Protocol):
+    """Runs one step of :func:`train`: ``runner(name, function, *args, retry_safe=...)`` returns
+    ``function(*args)``. ``retry_safe`` marks pure steps over values in memory, which may be run
+    again after a failure; solving is not (a failed batch is already reported and left out)."""
+
+    def __call__(self, name: str, function: Callable[..., T], *args: Any, retry_safe: bool = False) -> T: ...
+
+
+def run_directly(name: str, function: Callable[..., T], *args: Any, retry_safe: bool = False) -> T:
+    return function(*args)
+
+
+class RunObserver:
+    """What a run reports as it goes; this one logs to ``logger`` (the ``intnet`` logger unless
+    given one, e.g. Prefect's run logger). Epochs are numbered from 0 everywhere, as in the JSON."""
+
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter | None = None):
+        self.logger = logger or logging.getLogger("intnet")
+
+    def epoch_started(self, epoch: int, n_epochs: int, n_batches: int, where: str) -> None:
+        self.logger.info("epoch %d (of epochs 0-%d): solving %d batch MIP(s) %s", epoch, n_epochs - 1, n_batches, where)
+
+    def batch_finished(self, result: BatchResult, done: int, total: int) -> None:
+        if result.message:
+            self.logger.warning("batch #%d: %s", result.batch_id, result.message)
+        if result.ok:
+            self.logger.info(
+                "batch %d/%d (#%d, %d examples): %s, objective %g (start %g), validation %.3f (start %.3f)%s, %.1f s",
+                done, total, result.batch_id, result.size, result.status, result.objective,
+                result.start_objective, result.validation_accuracy, result.start_validation_accuracy,
+                "" if result.accepted else ", kept the start", result.seconds,
+            )
+        else:
+            self.logger.error("batch %d/%d (#%d) failed: %s", done, total, result.batch_id, result.error)
+
+    def epoch_finished(self, record: EpochRecord) -> None:
+        self.logger.info("epoch %d merged: train %.3f, validation %.3f", record.epoch, record.merged.train,
+                         record.merged.validation)
+
+
+def check_outputs(config: TrainConfig) -> None:
+    """Fail before any work when the run could not write its results at the end."""
+    out = Path(config.out)
+    if out.is_dir():
+        raise DataError(f"--out {out} is a directory; give a file path such as {out / 'model.parquet'}")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise DataError(f"--out {out}: the folder {parent} does not exist; create it or choose another path")
+    if not os.access(parent, os.W_OK):
+        raise DataError(f"--out {out}: the folder {parent} is not writable; choose another path")
+    checkpoints = Path(config.checkpoints)
+    existing = next((p for p in (checkpoints, *checkpoints.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise DataError(f"--checkpoints {checkpoints}: {existing} is not a writable folder; choose another path")
+
+
+def train(
+    config: TrainConfig,
+    data: Dataset | None = None,
+    *,
+    run_step: StepRunner = run_directly,
+    observer: RunObserver | None = None,
+    persist: bool = True,
+) -> TrainSummary:
+    """The whole run: the data (``data`` if given, else what ``config`` names), its split, the start
+    network, every epoch on one executor, the final choice, stripping and, with ``persist``, the
+    network file at ``config.out`` and a checkpoint per solved batch (else nothing is written).
+    Returns the summary with timings; the summary's ``network`` is the network stored."""
+    observer = observer or RunObserver()
+    if persist:
+        check_outputs(config)
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = now - since
+        return now
+
+    t = began
+    dataset = data if data is not None else run_step("load data", load_dataset, config, retry_safe=True)
+    split = run_step("split", split_data, config, dataset, retry_safe=True)
+    n_classes = len(dataset.classes)
+    t = lap("data", t)
+    start = run_step("start network", start_network, config, split, n_classes)
+    t = lap("start_network", t)
+    store = BatchStore(config.checkpoints, run_key(config)) if persist else None
+    merged, results, records, networks = start, [], [], []
+    executor = make_executor(config.executor, config.workers, config.threads)
+    where = "on Ray actors" if config.use_ray else "in process"
+    with opened(executor, run_context(config, split, n_classes)):
+        for epoch in range(config.n_epochs):
+            epoch_began = time.perf_counter()
+            tasks = run_step("partition", make_tasks, config, split, epoch, retry_safe=True)
+            observer.epoch_started(epoch, config.n_epochs, len(tasks), where)
+            epoch_results = run_step("solve batches", solve_batches, executor, epoch_start(config, merged, epoch),
+                                     tasks, observer.batch_finished, store, config.resume)
+            merged = run_step("merge", merge_results, epoch_results, merged, config.merge,
+                              config.neuron_penalty is not None, retry_safe=True)
+            record = run_step("evaluate", epoch_record, epoch, config.P, epoch_results, merged, split,
+                              time.perf_counter() - epoch_began, retry_safe=True)
+            observer.epoch_finished(record)
+            records.append(record)
+            results += epoch_results
+            networks.append(merged)
+    if all(r.status == SolveStatus.ERROR for r in results):
+        # Writing the start as if trained would hide it (e.g. a solver that fails on every batch).
+        raise IntnetError("every batch MIP failed, so no network was trained; the first error: "
+                          + results[0].error.splitlines()[0])
+    t = lap("solve", t)
+    best = best_epoch(records)
+    final, source = choose_final(networks[best], start, split)
+    final = stored_network(config, final)
+    t = lap("merge", t)
+    summary = summarize(config, split, start, networks[best], final, source, results, timings, records, best)
+    summary.network, summary.dataset = final, dataset
+    timings["total"] = time.perf_counter() - began
+    if persist:
+        # The file's provenance records the time up to writing it; the summary returned adds the write.
+        path = run_step("write network", save_network, config, dataset, final, summary)
+        summary.model_path = str(path)
+        lap("write", t)
+        timings["total"] = time.perf_counter() - began
+    return summary

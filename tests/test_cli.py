@@ -124,7 +124,7 @@ def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefec
         (["--dataset", "heart", "--hidden", "16,a"], "--hidden: "),
         (["--dataset", "heart", "--time-limit", "-1"], "--time-limit: "),
         (["--dataset", "heart", "--time-limit", "0"], "give --improve SECONDS"),
-        (["--dataset", "heart", "--formulation", "nope"], "unknown formulation 'nope'"),
+        (["--dataset", "heart", "--formulation", "nope"], "--formulation: Input should be 'sat_margin'"),
         (["--dataset", "heart", "--formulation", "min_weight", "--improve", "5"], "soft-loss formulation"),
         (["--dataset", "heart", "--train-size", "5000"], "5000"),
         (["--data", "missing.csv", "--label", "y"], "missing.csv"),

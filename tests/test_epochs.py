@@ -9,7 +9,7 @@ import pytest
 
 from formulations import IntegerNetwork
 from pipeline import training
-from pipeline.batches import BatchContext, BatchTask
+from pipeline.batches import BatchTask, EpochStart, RunContext
 from pipeline.checkpoints import RECORD_KEY, BatchStore, run_key
 from pipeline.config import TrainConfig
 from pipeline.executors import InProcessExecutor
@@ -27,12 +27,7 @@ def test_an_epoch_starts_every_batch_from_the_merged_network_inside_its_box(epoc
     rng = np.random.default_rng(epoch)
     P = 3
     merged = random_network(rng, [4, 3, 2], P)
-    base = BatchContext(
-        train_x=np.zeros((1, 4)), train_y=np.zeros(1, int), val_x=np.zeros((1, 4)), val_y=np.zeros(1, int),
-        n_classes=2, hidden=(3,), P=P, start=random_network(rng, [4, 3, 2], P), formulation="sat_margin",
-        solver=SolverOptions(),
-    )
-    context = training.epoch_context(base, merged, epoch)
+    context = training.epoch_start(TrainConfig(dataset="heart", P=P), merged, epoch)
     assert context.start is merged
     radius = training.epoch_radius(P, epoch)
     if radius is None:
@@ -81,36 +76,38 @@ def test_the_run_key_follows_what_shapes_a_result_not_where_it_runs(tmp_path):
 
 
 class CountingExecutor(InProcessExecutor):
-    def __init__(self):
+    def __init__(self, context):
+        super().__init__()
+        self.open(context)
         self.solved = []
 
-    def run(self, context, tasks):
+    def run(self, epoch, tasks):
         self.solved += [t.batch_id for t in tasks]
-        yield from super().run(context, tasks)
+        yield from super().run(epoch, tasks)
 
 
 def context_for(split, P=2):
-    start = IntegerNetwork.zeros([3, 3, 2], P)
-    return BatchContext(
+    """The run's context, and an epoch starting from zeros."""
+    run = RunContext(
         train_x=split.train_x, train_y=split.train_y, val_x=split.val_x, val_y=split.val_y, n_classes=2,
-        hidden=(3,), P=P, start=start, formulation="sat_margin",
-        solver=SolverOptions(time_limit=5, target_error=None),
+        hidden=(3,), P=P, formulation="sat_margin", solver=SolverOptions(time_limit=5, target_error=None),
     )
+    return run, EpochStart(IntegerNetwork.zeros([3, 3, 2], P))
 
 
 def test_a_resumed_epoch_solves_only_the_batches_it_has_no_result_for(tmp_path):
     split = tiny_split(np.random.default_rng(1))
-    context = context_for(split)
+    context, epoch = context_for(split)
     tasks = training.make_tasks(TrainConfig(dataset="heart", batch_size=20), split, epoch=1)
     store = BatchStore(tmp_path, "run0")
 
-    first = CountingExecutor()
-    solved = training.solve_batches(first, context, tasks, store=store)
+    first = CountingExecutor(context)
+    solved = training.solve_batches(first, epoch, tasks, store=store)
     assert first.solved == [0, 1, 2] and all(r.ok for r in solved)
     store.path(1, 1).unlink()  # as if the run had been killed before batch 1 was written
 
-    again = CountingExecutor()
-    resumed = training.solve_batches(again, context, tasks, store=store, resume=True)
+    again = CountingExecutor(context)
+    resumed = training.solve_batches(again, epoch, tasks, store=store, resume=True)
     assert again.solved == [1]
     for before, after in zip(solved, resumed):
         assert after.batch_id == before.batch_id and after.epoch == 1
@@ -118,17 +115,17 @@ def test_a_resumed_epoch_solves_only_the_batches_it_has_no_result_for(tmp_path):
     for i in (0, 2):  # taken from the store, record and all
         assert resumed[i].record() == solved[i].record()
 
-    without = CountingExecutor()
-    training.solve_batches(without, context, tasks, store=store)
+    without = CountingExecutor(context)
+    training.solve_batches(without, epoch, tasks, store=store)
     assert without.solved == [0, 1, 2]  # without --resume every batch is solved again
 
 
 def test_a_damaged_or_foreign_checkpoint_is_solved_again(tmp_path):
     split = tiny_split(np.random.default_rng(2))
-    context = context_for(split)
+    context, epoch = context_for(split)
     tasks = [BatchTask(0, np.arange(30)), BatchTask(1, np.arange(30, 60))]
     store = BatchStore(tmp_path, "run0")
-    training.solve_batches(InProcessExecutor(), context, tasks, store=store)
+    training.solve_batches(CountingExecutor(context), epoch, tasks, store=store)
     store.path(0, 0).write_bytes(b"not parquet")
     other = BatchStore(tmp_path, "run1")
     other.root.mkdir(parents=True)
@@ -140,11 +137,7 @@ def test_a_damaged_or_foreign_checkpoint_is_solved_again(tmp_path):
 def test_a_cold_epoch_starts_every_batch_from_zero_inside_the_merged_networks_box():
     rng = np.random.default_rng(9)
     merged = random_network(rng, [4, 3, 2], 3)
-    base = BatchContext(
-        train_x=np.zeros((1, 4)), train_y=np.zeros(1, int), val_x=np.zeros((1, 4)), val_y=np.zeros(1, int),
-        n_classes=2, hidden=(3,), P=3, start=merged, formulation="sat_margin", solver=SolverOptions(),
-    )
-    context = training.epoch_context(base, merged, 2, batch_start="zero")
+    context = training.epoch_start(TrainConfig(dataset="heart", P=3, batch_start="zero"), merged, 2)
     assert context.start.equals(IntegerNetwork.zeros([4, 3, 2], 3))
     assert context.bounds.contains(merged)
 
@@ -152,7 +145,8 @@ def test_a_cold_epoch_starts_every_batch_from_zero_inside_the_merged_networks_bo
 def test_a_checkpoint_from_before_a_new_record_field_loads_with_the_fields_default(tmp_path):
     split = tiny_split(np.random.default_rng(3))
     store = BatchStore(tmp_path, "run0")
-    (saved,) = training.solve_batches(InProcessExecutor(), context_for(split), [BatchTask(0, np.arange(30))], store=store)
+    (saved,) = training.solve_batches(CountingExecutor(context_for(split)[0]), context_for(split)[1],
+                                      [BatchTask(0, np.arange(30))], store=store)
     path = store.path(0, 0)
     table = pq.read_table(path)
     record = json.loads(table.schema.metadata[RECORD_KEY])
