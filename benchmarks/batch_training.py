@@ -29,7 +29,7 @@ from pathlib import Path
 from pipeline.config import TrainConfig
 from support.report import machine_line, pyplot, save_figure, write_results
 
-PAPER = ("the paper's experiment 4 (paper-method.md §4): Adult, N = 25,000, batches of 100, P = 15, "
+PAPER = ("the paper's experiment 4 (docs/method.md §7.1): Adult, N = 25,000, batches of 100, P = 15, "
          "108-16-2, sat_margin, 16 epochs, Gurobi with 2 threads and 15 min per batch MIP, batches cold-started "
          "(only the epoch box carried over), 5 seeds; its accuracies were not published in its code repository")
 

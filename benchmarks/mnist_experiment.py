@@ -40,7 +40,7 @@ PUBLISHED = [
     ("BeMi, LION 2023", "10 per class", "61.7"),
     ("BeMi, INFORMS J. Computing 2025", "10 per class", "68.4"),
     ("BeMi", "40 per class", "81.8"),
-    ("Thorbjarnarson & Yorke-Smith, thesis-era code, min_hinge 2 h (paper-method.md §6.3)", "10 per class", "50.7 ± 1.1"),
+    ("Thorbjarnarson & Yorke-Smith, thesis-era code, min_hinge 2 h (docs/method.md §10.3)", "10 per class", "50.7 ± 1.1"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Benchmark: the paper's experiment 3, neuron optimisation (paper-method.md §6.2), on HiGHS.
+"""Benchmark: the paper's experiment 3, neuron optimisation (docs/method.md §10.2), on HiGHS.
 
 sat_margin on Adult, N = 800, P = 15, one hidden layer of 16, from the straight-through-estimator
 (STE) start, for each penalty α ∈ {0, 0.1, 0.01}: α = 0 is the paper's run without compression
@@ -38,7 +38,7 @@ from pipeline.solve import SolverOptions, solve_mip
 from support.report import machine_line, pyplot, save_figure, write_results
 
 PAPER = {
-    "source": "paper-method.md §6.2: Thorbjarnarson & Yorke-Smith's reference code, results/json/exp2/"
+    "source": "docs/method.md §10.2: Thorbjarnarson & Yorke-Smith's reference code, results/json/exp2/"
               "sat_margin-{α}.json (final commit bde49d8), recomputed; 5 seeds, 10 h limit (every run hit it), Gurobi",
     "rows": [
         {"alpha": 0.0, "train": "79.65 ± 3.63", "test": "78.10 ± 1.98", "neurons": "16 ± 0", "objective": "631.4 ± 68.8"},

@@ -3,11 +3,11 @@
 For each dataset, training size N, P, seed and model: the straight-through-estimator (STE) start
 (the paper's gradient baseline, ``gradient`` in the tables), then one monolithic MIP of the model
 from it (hard models, which the start rarely fits, from nothing), HiGHS with a stated time limit and
-the paper's early cutoff (objective ≤ 10 % of N, §2.7). Beside them, on the same split, two float
-references: logistic regression and a float MLP with the same hidden layer. Records training and
-test accuracy, the solve's status and the time to reach the cutoff, beside the paper's Adult numbers
-(paper-method.md §6.1: Gurobi, 10 h limit, mean ± std over 5 seeds). Cells run in parallel worker
-processes, one HiGHS thread each. Writes docs/results/paper_grid.{json,md,png} (``--quick``:
+the paper's early cutoff (objective ≤ 10 % of N, docs/method.md §4.8). Beside them, on the same
+split, two float references: logistic regression and a float MLP with the same hidden layer.
+Records training and test accuracy, the solve's status and the time to reach the cutoff, beside the
+paper's Adult numbers (docs/method.md §10.1: Gurobi, 10 h limit, mean ± std over 5 seeds). Cells
+run in parallel worker processes, one HiGHS thread each. Writes docs/results/paper_grid.{json,md,png} (``--quick``:
 paper_grid-quick.*).
 
     python benchmarks/paper_grid.py --seconds 10 --seeds 5 --models max_correct,sat_margin,min_hinge \
@@ -39,7 +39,7 @@ SIZES = {"adult": (40, 80, 120, 160, 200, 240, 280), "heart": (40, 80, 120, 160,
 TARGET_ERROR = 0.1
 FLOAT_MODELS = ("logistic", "float_mlp")
 
-# Test accuracy (%) of the paper's Adult runs, mean over 5 seeds, by model, P and N (paper-method.md §6.1).
+# Test accuracy (%) of the paper's Adult runs, mean over 5 seeds, by model, P and N (docs/method.md §10.1).
 PAPER_ADULT_TEST = {
     ("max_correct", 1): (71.4, 74.4, 75.4, 75.7, 77.1, 77.3, 75.8),
     ("max_correct", 3): (72.5, 75.0, 75.5, 75.4, 74.7, 77.0, 76.6),
@@ -59,7 +59,7 @@ PAPER_ADULT_TEST = {
     ("gradient", 15): (72.2, 70.3, 75.0, 73.9, 76.6, 76.1, 78.2),
 }
 
-# Training accuracy (%) and runtime (s, 36000 = the 10 h limit) of the same runs (paper-method.md §6.1).
+# Training accuracy (%) and runtime (s, 36000 = the 10 h limit) of the same runs (docs/method.md §10.1).
 PAPER_ADULT_TRAIN = {
     ("max_correct", 1): (100.0, 97.0, 96.7, 91.6, 91.0, 92.4, 92.1),
     ("max_correct", 3): (99.5, 99.0, 97.3, 97.9, 92.3, 93.3, 91.6),
@@ -227,7 +227,7 @@ def markdown(rows: list[dict], seconds: float, workers: int) -> str:
         "is when a step first reached it). `logistic` and `float_mlp` (16 tanh "
         "neurons) are float references on the same splits. Accuracies in %, mean ± std over the seeds "
         "(population std, as the paper's np.std); the seeds run are counted in the time table. "
-        "In brackets: the paper's Adult number (paper-method.md §6.1, Gurobi, 5 seeds, mean).",
+        "In brackets: the paper's Adult number (docs/method.md §10.1, Gurobi, 5 seeds, mean).",
     ]
     lines += summary(rows)
     for dataset in sorted({r["dataset"] for r in rows}):

@@ -1,4 +1,4 @@
-"""Max-correct (Thorbjarnarson & Yorke-Smith 2023, §2.3 of paper-method.md): minimise the number of
+"""Max-correct (Thorbjarnarson & Yorke-Smith 2023, docs/method.md §4.3): minimise the number of
 training examples the network misclassifies, counted as the network is scored (argmax, the lowest
 index winning ties).
 

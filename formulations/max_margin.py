@@ -1,4 +1,4 @@
-"""Max-margin (Toro Icarte et al., CP 2019; §2.2 of paper-method.md): fit every training example and
+"""Max-margin (Toro Icarte et al., CP 2019; docs/method.md §4.2): fit every training example and
 maximise the sum over all neurons of how far each one's pre-activations stay from zero.
 
 One margin m^l_j ≥ 0 per neuron, shared by all examples. With δ the grid of z (10^-4 in the first

@@ -1,4 +1,4 @@
-"""Min-hinge (Thorbjarnarson & Yorke-Smith 2023, §2.5 of paper-method.md): minimise the squared hinge
+"""Min-hinge (Thorbjarnarson & Yorke-Smith 2023, docs/method.md §4.5): minimise the squared hinge
 loss of the normalised outputs, as an exact convex epigraph.
 
 With Ω the output scale and o_kj = Y_kj ẑ_kj = 2 Y_kj z_kj / Ω, the paper's loss is
@@ -14,7 +14,7 @@ minimised, so it needs neither SOS nor binaries: one t_kj ≥ 0 above every segm
 At the optimum t_kj = f(o_kj); t is bounded from below only, so an incumbent's t may sit above it
 (``exact_incumbents`` is False).
 
-Range (paper-method.md §9.9). The reference code puts its breakpoints on o ∈ [−1, 1] and lets
+Range (docs/method.md §4.5). The reference code puts its breakpoints on o ∈ [−1, 1] and lets
 Gurobi extend the end segments as rays, although o reaches ±2 behind a hidden layer (|z| ≤ Ω):
 below o = −1 its loss grows linearly, 1 below the squared hinge at o = −2, so a confidently wrong
 output costs less than the loss the paper states and the gradient baseline minimises. Here the

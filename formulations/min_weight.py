@@ -1,4 +1,4 @@
-"""Min-weight (Toro Icarte et al., CP 2019; §2.1 of paper-method.md): fit every training example with
+"""Min-weight (Toro Icarte et al., CP 2019; docs/method.md §4.1): fit every training example with
 as few non-zero parameters as possible.
 
 One binary a per free weight and bias, 1 when the parameter may be non-zero. For a parameter w
@@ -10,7 +10,7 @@ with box [lb, ub] (the paper's [−P, P]):
     minimise  Σ a + (number of fixed non-zero parameters)             (``nonzero``)
 
 The reference code writes a ≥ w and a ≥ −w with a binary, which forces |w| ≤ 1: any P > 1
-silently became P = 1 (paper-method.md §7). Scaling the indicator by the box keeps every value in
+silently became P = 1 (docs/method.md §4.1). Scaling the indicator by the box keeps every value in
 [−P, P] reachable. a is bounded from below only, so an incumbent may count a zero parameter
 (``exact_incumbents`` is False); at the optimum a = [w ≠ 0].
 

@@ -1,5 +1,5 @@
-"""Optimising the number of neurons while training (Thorbjarnarson & Yorke-Smith 2023, §3 of
-paper-method.md): a soft-loss model with neuron switches (:mod:`formulations.neuron_switches`)
+"""Optimising the number of neurons while training (Thorbjarnarson & Yorke-Smith 2023, docs/method.md
+§6): a soft-loss model with neuron switches (:mod:`formulations.neuron_switches`)
 whose objective also counts the neurons it keeps.
 
 * :class:`NeuronPenalty`, the paper's weighted objective, for a penalty α ≥ 0:

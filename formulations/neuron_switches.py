@@ -1,4 +1,4 @@
-"""Neuron switches (Thorbjarnarson & Yorke-Smith 2023, §3 of paper-method.md): the MIP chooses the
+"""Neuron switches (Thorbjarnarson & Yorke-Smith 2023, docs/method.md §6): the MIP chooses the
 network's width as well as its weights.
 
 One binary H^l_j per neuron j of hidden layer l (``switch``). H = 0 switches the neuron off: its

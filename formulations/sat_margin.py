@@ -1,4 +1,4 @@
-"""Sat-margin (Thorbjarnarson & Yorke-Smith 2023, §2.4 of paper-method.md): minimise the number of
+"""Sat-margin (Thorbjarnarson & Yorke-Smith 2023, docs/method.md §4.4): minimise the number of
 (example, output neuron) pairs whose output misses a margin of the correct sign.
 
 With Y_kj = ±1 (+1 for the true class), Ω the output scale (:attr:`TrainingProblem.output_scale`)

@@ -70,7 +70,7 @@ def first_layers(problem, chunk=64):
 def enumerated_optima(problem, names, alphas, rescale=True):
     """{(name, alpha): (objective, every number of neurons counted at it)}: the smallest objective
     ``name`` + alpha·neurons over every network with one hidden layer in the problem's box, computed
-    here in numpy from the definitions (paper-method.md §3): a neuron counts when any of its
+    here in numpy from the definitions (docs/method.md §6): a neuron counts when any of its
     parameters is non-zero, the last hidden layer counts at least min(C, width), and the margin is
     τ = (counted + 1)·P/4, or the constant (width + 1)·P/4 when not ``rescale``."""
     (width,), P, C, bounds = problem.hidden, problem.P, problem.n_classes, problem.bounds
