@@ -182,3 +182,45 @@ def test_an_interrupted_write_leaves_neither_file_nor_temporary(tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         model_file(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- data files: duplicated columns (item 8) and text in a numeric column (item 12) ------------
+
+
+def train_args(tmp_path, data):
+    return ["train", "--data", data, "--label", "y", "--out", tmp_path / "m.parquet",
+            "--checkpoints", tmp_path / "runs", "--time-limit", "1"]
+
+
+@pytest.mark.parametrize("duplicated", ["x", "y"])
+def test_training_on_a_file_with_two_columns_of_one_name_is_refused(tmp_path, capsys, duplicated):
+    data = tmp_path / "rows.csv"
+    header = ",".join(["x", "c", "y", duplicated])
+    data.write_text(header + "\n0,a,no,1\n1,b,yes,1\n2,a,no,0\n3,b,yes,0\n")
+    assert_refused(capsys, train_args(tmp_path, data), f"2 columns named '{duplicated}'", "rename or drop",
+                   written=tmp_path / "m.parquet")
+
+
+@pytest.mark.parametrize("duplicated", ["x", "notes"])
+def test_predicting_on_a_file_with_two_columns_of_one_name_is_refused_even_if_unused(tmp_path, capsys, duplicated):
+    data = tmp_path / "rows.parquet"
+    rows = raw_rows().append_column("notes", pa.array(["n"] * 4))
+    pq.write_table(rows.append_column(duplicated, rows.column(duplicated)), data)
+    out = tmp_path / "predictions.csv"
+    assert_refused(capsys, ["predict", model_file(tmp_path), "--data", data, "--out", out],
+                   f"2 columns named '{duplicated}'", written=out)
+
+
+def test_a_typo_in_a_numeric_csv_column_is_refused_naming_the_value(tmp_path, capsys):
+    data = tmp_path / "rows.csv"
+    data.write_text("age,c,y\n40,a,no\n4O,b,yes\n35,a,no\n,b,yes\n51.5,a,yes\n")
+    assert_refused(capsys, train_args(tmp_path, data), "column 'age'", "1 value(s)", "'4O' in row 2",
+                   "fix them", "Parquet", written=tmp_path / "m.parquet")
+
+
+def test_a_text_column_with_some_numbers_is_still_categorical(tmp_path):
+    from pipeline.datasets import load_file
+
+    data = tmp_path / "rows.csv"
+    data.write_text("size,y\nsmall,no\nlarge,yes\n3,no\nsmall,yes\n")
+    assert load_file(data, "y").preprocessor.feature_names == ["size=3", "size=large", "size=small"]
