@@ -29,11 +29,11 @@ MAX_PARAMETERS = 10_000_000
 MAX_LAYERS = 1_000
 
 
-def _is_count(value: Any) -> bool:
+def is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _is_number_or_null(value: Any) -> bool:
+def is_number_or_null(value: Any) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
@@ -43,15 +43,15 @@ PROVENANCE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "formulation": (lambda value: isinstance(value, str), "a string"),
     "dataset": (lambda value: isinstance(value, str), "a string"),
     "config": (lambda value: isinstance(value, dict), "a JSON object"),
-    "n_train": (_is_count, "a count"),
+    "n_train": (is_count, "a count"),
     "sizes_before_strip": (
-        lambda value: isinstance(value, list) and len(value) >= 2 and all(_is_count(n) and n > 0 for n in value),
+        lambda value: isinstance(value, list) and len(value) >= 2 and all(is_count(n) and n > 0 for n in value),
         "a list of layer widths",
     ),
-    "size_bits_before_strip": (_is_count, "a count"),
+    "size_bits_before_strip": (is_count, "a count"),
     "accuracy": (
         lambda value: isinstance(value, dict) and all(
-            isinstance(split, dict) and all(_is_number_or_null(a) for a in split.values()) for split in value.values()
+            isinstance(split, dict) and all(is_number_or_null(a) for a in split.values()) for split in value.values()
         ),
         "an object of {split: accuracy or null} objects",
     ),

@@ -145,7 +145,7 @@ def solve_batches(
 
     missing = []
     for task in tasks:
-        stored = store.load(task.epoch, task.batch_id) if store is not None and resume else None
+        stored = store.load(task, context) if store is not None and resume else None
         if stored is None:
             missing.append(task)
         else:
