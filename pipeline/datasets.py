@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from pipeline.errors import DataError
+from pipeline.errors import DataError, one_line
 from pipeline.preprocessing import NumericColumn, Preprocessor, as_strings, sorted_categories
 
 BUILTIN_DATASETS = ("heart", "adult", "mnist")
@@ -122,9 +122,8 @@ def read_table(path: str | Path) -> pa.Table:
         else:
             table = pa_csv.read_csv(path)
     except (pa.ArrowException, OSError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(
-            f"cannot read data file '{path}' as {kind} ({reason}); check that it is a valid {kind} file"
+            f"cannot read data file '{path}' as {kind} ({one_line(error)}); check that it is a valid {kind} file"
         ) from None
     names = [name.lstrip("\ufeff") for name in table.column_names]
     _refuse_duplicate_columns(path, names)

@@ -19,3 +19,8 @@ def brief(value: Any, limit: int = 60) -> str:
     """``repr(value)`` shortened to fit a one-line message (a bad value may be a whole JSON object)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message (arrow's run over several), for a one-line message."""
+    return (str(error).splitlines() or [type(error).__name__])[0]

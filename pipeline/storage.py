@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from formulations import IntegerNetwork
-from pipeline.errors import NetworkFileError, brief
+from pipeline.errors import NetworkFileError, brief, one_line
 
 FORMAT_VERSION = 1
 MAX_P = 127  # parameters are stored as int8
@@ -193,13 +193,15 @@ def open_parquet(path: Path):
     try:
         return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as error:
-        raise NetworkFileError(f"{path}: not a Parquet file ({error})") from None
+        raise NetworkFileError(f"{path}: not a Parquet file ({one_line(error)})") from None
 
 
 def read_layers(path: Path, parquet, P: int) -> IntegerNetwork:
     """The network in a file of the network file's columns (a network file or a checkpoint), with
     parameters in [-P, P]. The row and value counts in the footer are checked before any list is
     read, so memory stays within what :data:`MAX_PARAMETERS` allows whatever a layer declares."""
+    import pyarrow as pa
+
     schema = parquet.schema_arrow
     for field in _schema():
         if field.name not in schema.names:
@@ -216,7 +218,10 @@ def read_layers(path: Path, parquet, P: int) -> IntegerNetwork:
         raise NetworkFileError(
             f"{path}: {stored_values:,} parameters stored; intnet reads networks of at most {MAX_PARAMETERS:,}"
         )
-    table = parquet.read(columns=[field.name for field in _schema()]).sort_by("layer")
+    try:
+        table = parquet.read(columns=[field.name for field in _schema()]).sort_by("layer")
+    except (pa.ArrowException, OSError) as error:  # an intact footer over damaged pages
+        raise NetworkFileError(f"{path}: its layers cannot be read ({one_line(error)})") from None
     layers = table.column("layer").to_pylist()
     if layers != list(range(len(layers))):
         raise NetworkFileError(f"{path}: layers must be numbered 0, 1, ... without gaps")

@@ -77,6 +77,14 @@ def test_a_small_file_declaring_a_huge_layer_is_refused_before_its_lists_are_rea
     assert_refused(capsys, ["info", path], "10,000,004 parameters stored", "at most 10,000,000")
 
 
+def test_damaged_pages_under_an_intact_footer_are_a_one_line_error(tmp_path, capsys):
+    path = model_file(tmp_path)
+    content = bytearray(path.read_bytes())
+    content[8:60] = bytes(b ^ 0xFF for b in content[8:60])  # the first page, after the magic bytes
+    path.write_bytes(bytes(content))
+    assert_refused(capsys, ["info", path], str(path), "its layers cannot be read")
+
+
 # --- metadata: every value intnet reads is checked on read (item 10) ---------------------------
 
 
