@@ -2,11 +2,16 @@
 re-solves only the batches it has no result for.
 
 A run's results live under ``<checkpoints>/<run key>/``, the run key being a hash of every setting
-that shapes a result (:func:`run_key`: not the output path, the worker count or the executor). One
-Parquet file per solved batch, ``epoch-<e>/batch-<b>.parquet``: the batch's network in the
-network file's columns (one row per layer) and its record (:meth:`BatchResult.record`) with the
-run key, epoch and batch as JSON metadata. Written atomically like a network file, so a kill
-never leaves half a result to resume from. Failed batches are not stored: resuming retries them.
+that shapes a result and, for a data file, of the file's bytes (:func:`run_key`: not the output
+path, the worker count or the executor). One Parquet file per solved batch,
+``epoch-<e>/batch-<b>.parquet``: the batch's network in the network file's columns (one row per
+layer) and its record (:meth:`BatchResult.record`) with the run key, epoch and batch as JSON
+metadata. Written atomically like a network file, so a kill never leaves half a result to resume
+from. Failed batches are not stored: resuming retries them.
+
+A stored result is not trusted: :meth:`BatchStore.load` checks it against the batch the run asks
+for and recomputes what the merge reads from it; one that fails a check is reported as a warning
+and its batch solved again.
 """
 
 from __future__ import annotations
@@ -14,25 +19,49 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import fields
+import warnings
+from dataclasses import MISSING, fields
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-from formulations import IntegerNetwork
-from pipeline.batches import BatchResult
+from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, batch_problem
 from pipeline.config import TrainConfig
-from pipeline.storage import network_table, write_atomically
+from pipeline.errors import DataError, NetworkFileError, brief
+from pipeline.solve import SolveStatus
+from pipeline.storage import is_count, is_number_or_null, network_table, open_parquet, read_layers, write_atomically
 
-# Settings that change where or how fast batches are solved, not what a batch result is.
-NOT_IN_RUN_KEY = ("out", "workers", "executor", "checkpoints", "resume")
+# Settings that change where or how fast batches are solved, or what the result is scored on (the
+# test file), not what a batch result is.
+NOT_IN_RUN_KEY = ("out", "workers", "executor", "checkpoints", "resume", "test_data")
 RECORD_KEY = b"intnet.batch"
+# What a record's JSON value may be for each type of BatchResult field (null: a NaN or infinite float).
+RECORD_TYPES = {
+    "int": is_count,
+    "float": is_number_or_null,
+    "bool": lambda value: isinstance(value, bool),
+    "str": lambda value: isinstance(value, str),
+    "str | None": lambda value: value is None or isinstance(value, str),
+    "SolveStatus": lambda value: value in set(SolveStatus),
+}
 
 
 def run_key(config: TrainConfig) -> str:
-    """16 hex digits naming the run's configuration."""
+    """16 hex digits naming the run's configuration and its data: the content of a data file, not
+    only its path, so that results of a file since changed are not resumed. (The built-in datasets
+    ship with intnet and do not change.)"""
     settings = config.model_dump(mode="json", exclude=set(NOT_IN_RUN_KEY))
+    if config.data is not None:
+        settings["data_sha256"] = file_sha256(config.data)
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of the file's bytes, read in blocks (a data file may be large)."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as error:
+        raise DataError(f"cannot read data file '{path}' ({error.strerror}); check the path") from None
 
 
 class BatchStore:
@@ -53,33 +82,85 @@ class BatchStore:
         table = network_table(result.network).replace_schema_metadata({RECORD_KEY: json.dumps(record).encode()})
         write_atomically(table, self.path(epoch, result.batch_id))
 
-    def load(self, epoch: int, batch_id: int) -> BatchResult | None:
-        """The stored result of a batch, or None when there is none (or it cannot be read)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        path = self.path(epoch, batch_id)
+    def load(self, task: BatchTask, context: RunContext, epoch: EpochStart) -> BatchResult | None:
+        """The stored result of ``task`` in the run ``context``, in the epoch that starts as ``epoch``
+        (the one its batches are solved in), or None when there is none or it cannot be trusted. A stored file that
+        cannot be read or is not what this batch could have produced is reported as a warning and
+        None returned, so that the batch is solved again."""
+        path = self.path(task.epoch, task.batch_id)
         if not path.is_file():
             return None
         try:
-            table = pq.read_table(path)
-            record = json.loads(table.schema.metadata[RECORD_KEY])
-        except (pa.ArrowException, OSError, KeyError, ValueError):
-            return None  # unreadable: solve the batch again rather than trust it
-        if record.get("run") != self.key or record.get("epoch") != epoch:
+            return self._checked(path, task, context, epoch)
+        except NetworkFileError as problem:
+            warnings.warn(f"checkpoint not used, its batch is solved again: {problem}", stacklevel=2)
             return None
-        rows = table.sort_by("layer").to_pylist()
-        network = IntegerNetwork(
-            tuple(np.array(r["weight"], dtype=np.int64).reshape(r["out_features"], r["in_features"]) for r in rows),
-            tuple(np.array(r["bias"], dtype=np.int64) for r in rows),
-            record["P"],
-        )
-        values = {}
-        for field in fields(BatchResult):
-            # A field newer than the checkpoint keeps its default.
-            if field.name == "network" or field.name not in record:
-                continue
-            value = record[field.name]
-            # record() writes NaN and infinity as null; every such field is a float.
-            values[field.name] = math.nan if value is None and field.type == "float" else value
+
+    def _checked(self, path: Path, task: BatchTask, context: RunContext, epoch: EpochStart) -> BatchResult:
+        """The stored result, checked: the record's fields of their types and naming this run, epoch,
+        batch and size; the network of the run's architecture and inside the batch's bounds (so
+        within [-P, P]), and, when it is not the batch's start, accepted as the batch's rule says.
+        The validation accuracies are computed here (the merge's weights), not read."""
+        with open_parquet(path) as parquet:
+            record = _record(path, parquet.schema_arrow.metadata or {})
+            values = _record_values(path, record)
+            expected = {"run": self.key, "P": context.P, "epoch": task.epoch, "batch_id": task.batch_id,
+                        "size": len(task.indices)}
+            for key, value in expected.items():
+                if record.get(key) != value:
+                    raise NetworkFileError(f"{path}: the record's '{key}' is {brief(record.get(key))}, "
+                                           f"this run's batch has {value!r}")
+            network = read_layers(path, parquet, context.P)
+        if network.sizes != epoch.start.sizes:
+            raise NetworkFileError(f"{path}: a {'-'.join(map(str, network.sizes))} network, this run trains "
+                                   f"{'-'.join(map(str, epoch.start.sizes))}")
+        problem, _ = batch_problem(context, epoch, task.indices)
+        if not problem.bounds.contains(network):
+            raise NetworkFileError(f"{path}: the network leaves the bounds of this batch's epoch")
+        start = problem.bounds.clip(epoch.start)
+        accuracy = network.accuracy(context.val_x, context.val_y)
+        start_accuracy = start.accuracy(context.val_x, context.val_y)
+        if not network.equals(start):
+            if not values["accepted"]:
+                raise NetworkFileError(f"{path}: a batch that kept its start stores another network")
+            if context.accept == "validation" and accuracy < start_accuracy:
+                raise NetworkFileError(f"{path}: the network is worse on validation than the batch's start "
+                                       f"({accuracy:.4f} < {start_accuracy:.4f}), so it was not accepted")
+        values["start_validation_accuracy"] = start_accuracy
+        if values["accepted"]:
+            values["validation_accuracy"] = accuracy
+        # else the solved network was not kept; its accuracy (reported, never merged) stays as stored
         return BatchResult(**values, network=network)
+
+
+def _record(path: Path, metadata: dict[bytes, bytes]) -> dict[str, Any]:
+    raw = metadata.get(RECORD_KEY)
+    if raw is None:
+        raise NetworkFileError(f"{path}: no batch record; not an intnet checkpoint")
+    try:
+        record = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise NetworkFileError(f"{path}: the batch record is not UTF-8 JSON") from None
+    if not isinstance(record, dict):
+        raise NetworkFileError(f"{path}: the batch record is not a JSON object")
+    return record
+
+
+def _record_values(path: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """BatchResult's fields (but the network) from the record, each of its field's type."""
+    values = {}
+    for field in fields(BatchResult):
+        if field.name == "network":
+            continue
+        if field.name not in record:
+            if field.default is MISSING:
+                raise NetworkFileError(f"{path}: the batch record has no '{field.name}'")
+            continue  # a field newer than the checkpoint keeps its default
+        value = record[field.name]
+        if not RECORD_TYPES[field.type](value):
+            raise NetworkFileError(f"{path}: the batch record's '{field.name}' should be {field.type}, "
+                                   f"got {brief(value)}")
+        if field.type == "SolveStatus":
+            value = SolveStatus(value)
+        values[field.name] = math.nan if value is None and field.type == "float" else value
+    return values

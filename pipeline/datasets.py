@@ -9,6 +9,7 @@ The preprocessing is docs/method.md §9.
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
@@ -21,12 +22,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from pipeline.errors import DataConversionWarning, DataError
+from pipeline.errors import DataConversionWarning, DataError, one_line
 from pipeline.preprocessing import NumericColumn, Preprocessor, as_strings, sorted_categories
 
 BUILTIN_DATASETS = ("heart", "adult", "mnist")
 
 FILE_KINDS = (".csv", ".csv.gz", ".parquet")
+
+# A decimal number as arrow's CSV reader infers one (it reads "NaN", "NA" and "" as missing).
+NUMBER_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 HEART_CATEGORICAL = ("cp", "slope", "thal")
 
@@ -83,6 +87,8 @@ def load_file(path: str | Path, label: str) -> Dataset:
     features = table.drop_columns([label])
     if features.num_columns == 0:
         raise DataError(f"data file '{path}' has no feature columns besides the label '{label}'; add feature columns")
+    if _file_kind(path) != ".parquet":
+        _refuse_numbers_read_as_text(path, features)
     labels = label_strings(label, table.column(label))
     classes = sorted_categories(set(pc.unique(labels).to_pylist()))
     if len(classes) < 2:
@@ -112,13 +118,46 @@ def read_table(path: str | Path) -> pa.Table:
     if path.stat().st_size == 0:
         raise DataError(f"data file '{path}' is empty; give a file with a header row and data rows")
     try:
-        table = pq.read_table(path) if kind == ".parquet" else pa_csv.read_csv(path)
+        if kind == ".parquet":
+            _refuse_duplicate_columns(path, pq.read_schema(path).names)  # reading would fail, unclearly
+            table = pq.read_table(path)
+        else:
+            table = pa_csv.read_csv(path)
     except (pa.ArrowException, OSError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(
-            f"cannot read data file '{path}' as {kind} ({reason}); check that it is a valid {kind} file"
+            f"cannot read data file '{path}' as {kind} ({one_line(error)}); check that it is a valid {kind} file"
         ) from None
-    return table.rename_columns([name.lstrip("\ufeff") for name in table.column_names])
+    names = [name.lstrip("\ufeff") for name in table.column_names]
+    _refuse_duplicate_columns(path, names)
+    return table.rename_columns(names)
+
+
+def _refuse_duplicate_columns(path: Path, names: list[str]) -> None:
+    """Which of two same-named columns a name means would be arbitrary, for training and prediction
+    alike, so a file with them is refused even when the model does not use that column."""
+    name, count = Counter(names).most_common(1)[0] if names else ("", 0)
+    if count > 1:
+        raise DataError(f"data file '{path}' has {count} columns named '{name}'; rename or drop all but one")
+
+
+def _refuse_numbers_read_as_text(path: Path, features: pa.Table) -> None:
+    """A CSV column that holds numbers but for a few values (a typo such as "4O" for 40) is read as
+    text, and one-hot encoding it would silently make every number its own category."""
+    for name in features.column_names:
+        values = features.column(name)
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            continue
+        present = pc.filter(values, pc.not_equal(values, ""))  # also drops nulls
+        is_number = pc.match_substring_regex(present, NUMBER_TEXT)
+        numbers = pc.sum(is_number).as_py() or 0
+        if len(present) / 2 < numbers < len(present):
+            text = pc.filter(present, pc.invert(is_number))[0].as_py()
+            row = pc.index(values, text).as_py() + 1
+            raise DataError(
+                f"column '{name}' of data file '{path}' holds numbers but {len(present) - numbers} value(s) that are "
+                f"not, such as '{text}' in row {row}; fix them, or if '{name}' is categorical give the data as "
+                f"Parquet with '{name}' a string column"
+            )
 
 
 def _file_kind(path: Path) -> str:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,16 +14,17 @@ import numpy as np
 from formulations import IntegerNetwork
 from pipeline.config import TrainConfig
 from pipeline.datasets import class_indices, feature_table, label_strings, load_builtin, read_table
-from pipeline.errors import DataError, NetworkFileError
+from pipeline.errors import DataError, NetworkFileError, brief
 from pipeline.preprocessing import Preprocessor
 from pipeline.splits import split_dataset
-from pipeline.storage import StoredNetwork, read_network
+from pipeline.storage import StoredNetwork, read_network, replacing
 
 
 @dataclass(frozen=True)
 class LoadedModel:
     stored: StoredNetwork
     preprocessor: Preprocessor
+    path: Path
 
     @property
     def network(self) -> IntegerNetwork:
@@ -44,13 +43,19 @@ class LoadedModel:
 
 def load_model(path: str | Path) -> LoadedModel:
     stored = read_network(path)
-    preprocessor = Preprocessor.from_json(stored.preprocessing)
+    try:
+        preprocessor = Preprocessor.from_json(stored.preprocessing)
+    except NetworkFileError as error:
+        raise NetworkFileError(f"{path}: {error}") from None
+    label = stored.preprocessing.get("label")
+    if label is not None and not isinstance(label, str):
+        raise NetworkFileError(f"{path}: intnet.preprocessing key 'label' must be a string, got {brief(label)}")
     if len(preprocessor.feature_names) != stored.network.sizes[0]:
         raise NetworkFileError(
             f"{path}: the preprocessing makes {len(preprocessor.feature_names)} inputs, the network takes "
             f"{stored.network.sizes[0]}"
         )
-    return LoadedModel(stored, preprocessor)
+    return LoadedModel(stored, preprocessor, Path(path))
 
 
 def _check_inputs(model: LoadedModel, x: np.ndarray, source: str) -> None:
@@ -86,7 +91,7 @@ def _builtin_sets(model: LoadedModel, name: str) -> dict[str, tuple[np.ndarray, 
     provenance = model.stored.provenance
     sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if provenance.get("dataset") == name and "config" in provenance:
-        config = TrainConfig.model_validate(provenance["config"])
+        config = stored_config(model)
         split = split_dataset(dataset, train_size=config.train_size, per_class=config.per_class,
                               seed=config.seed, validation_size=config.validation_size)
         sets["train"] = (split.train_x, split.train_y)
@@ -98,6 +103,22 @@ def _builtin_sets(model: LoadedModel, name: str) -> dict[str, tuple[np.ndarray, 
         if dataset.test_x is not None:
             sets["test"] = (dataset.test_x, dataset.test_y)
     return sets
+
+
+def stored_config(model: LoadedModel) -> TrainConfig:
+    """The training configuration in the model's provenance (what rebuilds the run's split). Checked
+    here, where it is used, not on read: ``predict`` and ``info`` do not need it."""
+    from pydantic import ValidationError
+
+    try:
+        return TrainConfig.model_validate(model.stored.provenance["config"])
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(map(str, problem["loc"])) or "config"
+        raise NetworkFileError(
+            f"{model.path}: intnet.provenance key 'config' is not a training configuration: {where}: "
+            f"{problem['msg']} (got {brief(problem.get('input'))})"
+        ) from None
 
 
 def accuracies(network: IntegerNetwork, sets: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
@@ -130,16 +151,8 @@ def write_predictions(labels: list[str], out: str | Path | None) -> None:
     if out is None:
         sys.stdout.write(buffer.getvalue())
         return
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(out) as handle:
+        handle.write(buffer.getvalue().encode())
 
 
 def describe(model: LoadedModel) -> dict[str, Any]:

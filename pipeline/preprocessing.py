@@ -12,17 +12,23 @@ still matches when the same value arrives as a float or a string at prediction t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.errors import DataError, NetworkFileError
+from pipeline.errors import DataError, NetworkFileError, brief
 
 MISSING_CATEGORY = ""
 """The category that missing (null) values of a categorical column fall into."""
+
+MAX_DECIMALS = 6
+"""With at most 10^7 inputs (the network file's limit) and |parameters| <= 127, the first layer's
+sums on the integer scale (inputs times 10^decimals) stay below 2^53, so float64 computes them exactly."""
 
 
 @dataclass(frozen=True)
@@ -99,14 +105,18 @@ class Preprocessor:
 
     @classmethod
     def from_json(cls, data: dict) -> Preprocessor:
-        """Rebuild a preprocessor stored by `to_json` (for example inside a network file)."""
-        try:
-            columns = tuple(_column_from_json(entry) for entry in data["columns"])
-            return cls(columns=columns, decimals=int(data["decimals"]))
-        except (KeyError, TypeError, ValueError) as error:
+        """Rebuild a preprocessor stored by `to_json` (for example inside a network file); a value
+        that is not what `to_json` writes is a NetworkFileError naming its key."""
+        decimals = data.get("decimals")
+        if not _is_json_integer(decimals) or not 0 <= decimals <= MAX_DECIMALS:
             raise NetworkFileError(
-                f"the stored preprocessing description is malformed ({error!r}); re-train or re-save the network"
-            ) from None
+                f"intnet.preprocessing key 'decimals' must be an integer in 0..{MAX_DECIMALS}, got {brief(decimals)}"
+            )
+        columns = data.get("columns")
+        if not isinstance(columns, list):
+            raise NetworkFileError(f"intnet.preprocessing key 'columns' must be a list, got {brief(columns)}")
+        return cls(columns=tuple(_column_from_json(index, entry) for index, entry in enumerate(columns)),
+                   decimals=decimals)
 
     def _check_columns_present(self, table: pa.Table) -> None:
         available = set(table.column_names)
@@ -225,10 +235,31 @@ def _column_to_json(column: Column) -> dict:
     return {"kind": "categorical", "name": column.name, "categories": list(column.categories)}
 
 
-def _column_from_json(entry: dict) -> Column:
-    kind = entry["kind"]
+def _column_from_json(index: int, entry: Any) -> Column:
+    where = f"intnet.preprocessing column {index}"
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise NetworkFileError(f"{where} must be an object with a string 'name', got {brief(entry)}")
+    where += f" ('{entry['name']}')"
+    kind = entry.get("kind")
     if kind == "numeric":
-        return NumericColumn(name=str(entry["name"]), low=float(entry["low"]), high=float(entry["high"]))
+        low, high = entry.get("low"), entry.get("high")
+        for key, value in (("low", low), ("high", high)):
+            if not _is_json_number(value) or not math.isfinite(value):
+                raise NetworkFileError(f"{where}: '{key}' must be a finite number, got {brief(value)}")
+        if low > high:
+            raise NetworkFileError(f"{where}: 'low' {low!r} is above 'high' {high!r}")
+        return NumericColumn(name=entry["name"], low=float(low), high=float(high))
     if kind == "categorical":
-        return CategoricalColumn(name=str(entry["name"]), categories=tuple(str(c) for c in entry["categories"]))
-    raise ValueError(f"unknown column kind {kind!r}")
+        categories = entry.get("categories")
+        if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+            raise NetworkFileError(f"{where}: 'categories' must be a list of strings, got {brief(categories)}")
+        return CategoricalColumn(name=entry["name"], categories=tuple(categories))
+    raise NetworkFileError(f"{where}: 'kind' must be 'numeric' or 'categorical', got {brief(kind)}")
+
+
+def _is_json_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_json_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

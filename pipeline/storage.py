@@ -1,19 +1,21 @@
 """The network file: one Parquet file, one row per layer, metadata as UTF-8 JSON (README, "The
-network file"). Written atomically; read back only after every part of the contract is checked."""
+network file"). Written atomically; read back only after every part of the contract is checked,
+and its sizes before its lists are read, so a small file cannot make a reader allocate gigabytes."""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from formulations import IntegerNetwork
-from pipeline.errors import NetworkFileError
+from pipeline.errors import NetworkFileError, brief, one_line
 
 FORMAT_VERSION = 1
 MAX_P = 127  # parameters are stored as int8
@@ -21,6 +23,41 @@ ACTIVATION = "sign"
 OUTPUT = "argmax"
 REQUIRED_KEYS = ("intnet.format", "intnet.P", "intnet.activation", "intnet.output", "intnet.classes",
                  "intnet.preprocessing", "intnet.provenance")
+# Far beyond anything a MIP trains (MNIST's 784-16-10 has 12,730 parameters), small enough that a
+# network at the limit costs about 100 MB in memory.
+MAX_PARAMETERS = 10_000_000
+MAX_LAYERS = 1_000
+
+
+def is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def is_number_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+# The provenance keys intnet reads back (info, evaluate, improve), each optional; the rest of the
+# provenance is a record for people. The configuration's content is checked where a command uses it.
+PROVENANCE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "formulation": (lambda value: isinstance(value, str), "a string"),
+    "dataset": (lambda value: isinstance(value, str), "a string"),
+    "config": (lambda value: isinstance(value, dict), "a JSON object"),
+    "n_train": (is_count, "a count"),
+    "sizes_before_strip": (
+        lambda value: isinstance(value, list) and len(value) >= 2 and all(is_count(n) and n > 0 for n in value),
+        "a list of layer widths",
+    ),
+    "size_bits_before_strip": (is_count, "a count"),
+    "accuracy": (
+        lambda value: isinstance(value, dict) and all(
+            isinstance(split, dict) and all(is_number_or_null(a) for a in split.values()) for split in value.values()
+        ),
+        "an object of {split: accuracy or null} objects",
+    ),
+    "batches": (lambda value: isinstance(value, list), "a list"),
+    "improved": (lambda value: isinstance(value, list), "a list"),
+}
 
 
 @dataclass(frozen=True)
@@ -63,22 +100,57 @@ def network_table(network: IntegerNetwork):
     )
 
 
-def write_atomically(table, path: str | Path) -> Path:
-    """Write a Parquet table through a temporary file and a rename, so a reader never sees half a
-    file and a failed (or killed) write leaves nothing behind."""
-    import pyarrow.parquet as pq
-
+@contextmanager
+def replacing(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file whose content replaces ``path`` when the block ends without an exception, so a
+    reader never sees half a file. The content goes to ``.<name>.<pid>.tmp`` beside ``path``,
+    created with the umask's permissions like any other file; it is removed on any exception, and
+    one left by a process that was killed (its pid no longer running) is removed by the next write."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    _remove_stale_temporaries(path)
+    tmp = _temporary(path, os.getpid())
+    tmp.unlink(missing_ok=True)  # one from an earlier process with this pid
+    # O_EXCL: never write through a link planted at the temporary's name.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def _temporary(path: Path, pid: int | str) -> Path:
+    return path.with_name(f".{path.name}.{pid}.tmp")
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    prefix = f".{path.name}."
+    for leftover in path.parent.iterdir():
+        pid = leftover.name.removeprefix(prefix).removesuffix(".tmp")
+        if leftover.name == _temporary(path, pid).name and pid.isdigit() and not _running(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's process
+        pass
+    return True
+
+
+def write_atomically(table, path: str | Path) -> Path:
+    """Write a Parquet table so that a reader never sees half a file (:func:`replacing`)."""
+    import pyarrow.parquet as pq
+
+    with replacing(path) as handle:
+        pq.write_table(table, handle, compression="zstd")
+    return Path(path)
 
 
 def write_network(path: str | Path, stored: StoredNetwork) -> Path:
@@ -101,44 +173,78 @@ def write_network(path: str | Path, stored: StoredNetwork) -> Path:
 
 def read_network(path: str | Path) -> StoredNetwork:
     """Read and validate a network file; any departure from the contract is a NetworkFileError."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     path = Path(path)
     if not path.is_file():
         raise NetworkFileError(f"{path}: no such file")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as error:
-        raise NetworkFileError(f"{path}: not a Parquet file ({error})") from None
-    metadata = _read_metadata(path, table.schema.metadata or {})
-    for field in _schema():
-        if field.name not in table.column_names:
-            raise NetworkFileError(f"{path}: column '{field.name}' is missing")
-        if not table.schema.field(field.name).type.equals(field.type):
-            raise NetworkFileError(
-                f"{path}: column '{field.name}' has type {table.schema.field(field.name).type}, expected {field.type}"
-            )
-    rows = table.sort_by("layer").to_pylist()
-    if [row["layer"] for row in rows] != list(range(len(rows))) or not rows:
-        raise NetworkFileError(f"{path}: layers must be numbered 0, 1, ... without gaps")
-    weights, biases = [], []
-    for row in rows:
-        n_in, n_out = row["in_features"], row["out_features"]
-        if row["weight"] is None or row["bias"] is None or len(row["weight"]) != n_in * n_out or len(row["bias"]) != n_out:
-            raise NetworkFileError(
-                f"{path}: layer {row['layer']} should hold {n_out}×{n_in} weights and {n_out} biases"
-            )
-        weights.append(np.array(row["weight"], dtype=np.int64).reshape(n_out, n_in))
-        biases.append(np.array(row["bias"], dtype=np.int64))
-    try:
-        network = IntegerNetwork(tuple(weights), tuple(biases), metadata["intnet.P"])
-    except ValueError as error:
-        raise NetworkFileError(f"{path}: {error}") from None
+    with open_parquet(path) as parquet:
+        metadata = _read_metadata(path, parquet.schema_arrow.metadata or {})
+        network = read_layers(path, parquet, metadata["intnet.P"])
     classes = tuple(metadata["intnet.classes"])
     if len(classes) != network.sizes[-1]:
         raise NetworkFileError(f"{path}: {len(classes)} classes for {network.sizes[-1]} output neurons")
     return StoredNetwork(network, classes, metadata["intnet.preprocessing"], metadata["intnet.provenance"])
+
+
+def open_parquet(path: Path):
+    """The file's Parquet reader, which has read only the footer (schema, metadata, row counts)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as error:
+        raise NetworkFileError(f"{path}: not a Parquet file ({one_line(error)})") from None
+
+
+def read_layers(path: Path, parquet, P: int) -> IntegerNetwork:
+    """The network in a file of the network file's columns (a network file or a checkpoint), with
+    parameters in [-P, P]. The row and value counts in the footer are checked before any list is
+    read, so memory stays within what :data:`MAX_PARAMETERS` allows whatever a layer declares."""
+    import pyarrow as pa
+
+    schema = parquet.schema_arrow
+    for field in _schema():
+        if field.name not in schema.names:
+            raise NetworkFileError(f"{path}: column '{field.name}' is missing")
+        if not schema.field(field.name).type.equals(field.type):
+            raise NetworkFileError(
+                f"{path}: column '{field.name}' has type {schema.field(field.name).type}, expected {field.type}"
+            )
+    if not 1 <= parquet.metadata.num_rows <= MAX_LAYERS:
+        raise NetworkFileError(f"{path}: {parquet.metadata.num_rows} layers; a network has 1 to {MAX_LAYERS}")
+    # A null or empty list counts as one value too: allow one per layer beyond the cap.
+    stored_values = _list_values(parquet, "weight") + _list_values(parquet, "bias")
+    if stored_values > MAX_PARAMETERS + 2 * parquet.metadata.num_rows:
+        raise NetworkFileError(
+            f"{path}: {stored_values:,} parameters stored; intnet reads networks of at most {MAX_PARAMETERS:,}"
+        )
+    try:
+        table = parquet.read(columns=[field.name for field in _schema()]).sort_by("layer")
+    except (pa.ArrowException, OSError) as error:  # an intact footer over damaged pages
+        raise NetworkFileError(f"{path}: its layers cannot be read ({one_line(error)})") from None
+    layers = table.column("layer").to_pylist()
+    if layers != list(range(len(layers))):
+        raise NetworkFileError(f"{path}: layers must be numbered 0, 1, ... without gaps")
+    weights, biases = [], []
+    for layer, n_in, n_out, weight, bias in zip(layers, *(table.column(name) for name in
+                                                         ("in_features", "out_features", "weight", "bias"))):
+        n_in, n_out = n_in.as_py(), n_out.as_py()
+        if (n_in is None or n_out is None or n_in < 1 or n_out < 1 or not weight.is_valid or not bias.is_valid
+                or len(weight) != n_in * n_out or len(bias) != n_out):
+            raise NetworkFileError(f"{path}: layer {layer} should hold {n_out}×{n_in} weights and {n_out} biases")
+        weights.append(weight.values.to_numpy(zero_copy_only=False).astype(np.int64).reshape(n_out, n_in))
+        biases.append(bias.values.to_numpy(zero_copy_only=False).astype(np.int64))
+    try:
+        return IntegerNetwork(tuple(weights), tuple(biases), P)
+    except ValueError as error:
+        raise NetworkFileError(f"{path}: {error}") from None
+
+
+def _list_values(parquet, column: str) -> int:
+    """Values of a list column over every row group, from the footer alone."""
+    metadata = parquet.metadata
+    (index,) = [j for j in range(metadata.num_columns) if metadata.schema.column(j).path.split(".")[0] == column]
+    return sum(metadata.row_group(g).column(index).num_values for g in range(metadata.num_row_groups))
 
 
 def _read_metadata(path: Path, raw: dict[bytes, bytes]) -> dict[str, Any]:
@@ -149,7 +255,7 @@ def _read_metadata(path: Path, raw: dict[bytes, bytes]) -> dict[str, Any]:
             raise NetworkFileError(f"{path}: metadata key '{key}' is missing; is this an intnet network file?")
         try:
             metadata[key] = json.loads(value.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, an integer too long, nested too deep
             raise NetworkFileError(f"{path}: metadata key '{key}' is not UTF-8 JSON") from None
     if metadata["intnet.format"] != FORMAT_VERSION:
         raise NetworkFileError(
@@ -168,4 +274,8 @@ def _read_metadata(path: Path, raw: dict[bytes, bytes]) -> dict[str, Any]:
         raise NetworkFileError(f"{path}: intnet.classes must be a list of strings")
     if not isinstance(metadata["intnet.preprocessing"], dict) or not isinstance(metadata["intnet.provenance"], dict):
         raise NetworkFileError(f"{path}: intnet.preprocessing and intnet.provenance must be JSON objects")
+    for key, value in metadata["intnet.provenance"].items():
+        is_valid, expected = PROVENANCE_KEYS.get(key, (None, ""))
+        if is_valid is not None and not is_valid(value):
+            raise NetworkFileError(f"{path}: intnet.provenance key '{key}' must be {expected}, got {brief(value)}")
     return metadata

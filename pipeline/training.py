@@ -139,13 +139,14 @@ def opened(executor: Executor, context: RunContext):
 
 
 def solve_batches(
-    executor: Executor, epoch: EpochStart, tasks: list[BatchTask],
+    executor: Executor, context: RunContext, epoch: EpochStart, tasks: list[BatchTask],
     on_result: Callable[[BatchResult, int, int], None] | None = None,
     store: BatchStore | None = None, resume: bool = False,
 ) -> list[BatchResult]:
-    """Run every batch on an opened executor; ``on_result(result, done, total)`` is called as each
-    one finishes. Every solved batch is saved to ``store``; with ``resume`` a batch already stored
-    there is taken from it instead of solved again."""
+    """Run every batch on an executor opened with ``context``; ``on_result(result, done, total)`` is
+    called as each one finishes. Every solved batch is saved to ``store``; with ``resume`` a batch
+    already stored there (and checked against ``context`` and ``epoch``) is taken from it instead
+    of solved again."""
     results = []
 
     def finished(result: BatchResult) -> None:
@@ -155,7 +156,7 @@ def solve_batches(
 
     missing = []
     for task in tasks:
-        stored = store.load(task.epoch, task.batch_id) if store is not None and resume else None
+        stored = store.load(task, context, epoch) if store is not None and resume else None
         if stored is None:
             missing.append(task)
         else:
@@ -467,12 +468,13 @@ def train(
     merged, results, records, networks = start, [], [], []
     executor = make_executor(config.executor, config.workers, config.threads)
     where = "on Ray actors" if config.use_ray else "in process"
-    with opened(executor, run_context(config, split, n_classes)):
+    context = run_context(config, split, n_classes)
+    with opened(executor, context):
         for epoch in range(config.n_epochs):
             epoch_began = time.perf_counter()
             tasks = run_step("partition", make_tasks, config, split, epoch, retry_safe=True)
             observer.epoch_started(epoch, config.n_epochs, len(tasks), where)
-            epoch_results = run_step("solve batches", solve_batches, executor, epoch_start(config, merged, epoch),
+            epoch_results = run_step("solve batches", solve_batches, executor, context, epoch_start(config, merged, epoch),
                                      tasks, observer.batch_finished, store, config.resume)
             merged = run_step("merge", merge_results, epoch_results, merged, config.merge,
                               config.neuron_penalty is not None, retry_safe=True)

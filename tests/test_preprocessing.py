@@ -102,8 +102,8 @@ def test_json_round_trip_is_exact():
     np.testing.assert_array_equal(restored.transform(table), preprocessor.transform(table))
 
 
-def test_malformed_json_is_a_network_file_error():
-    with pytest.raises(NetworkFileError, match="malformed"):
+def test_malformed_json_is_a_network_file_error_naming_the_key():
+    with pytest.raises(NetworkFileError, match="column 0 \\('x'\\): 'low' must be a finite number"):
         Preprocessor.from_json({"decimals": 4, "columns": [{"kind": "numeric", "name": "x"}]})
 
 
