@@ -1,4 +1,4 @@
-"""The ``intnet`` command: train, serve, evaluate, predict, improve, info.
+"""The ``intnet`` command: train, serve, evaluate, predict, improve, info, export.
 
 Heavy packages (Prefect, Ray, Pyomo) are imported inside the commands that need them, so
 ``intnet --help`` stays instant. Every user error is one line on stderr and exit code 2, with
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 EXIT_USAGE = 2
+EXPORT_SUFFIXES = {"c": ".h", "onnx": ".onnx"}
 
 
 class UsageError(Exception):
@@ -89,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", metavar="MODEL")
     info.add_argument("--json", action="store_true")
     info.set_defaults(command=run_info, command_name="info")
+
+    export = commands.add_parser("export", help="a network as a C99 header or an ONNX model")
+    export.add_argument("model", metavar="MODEL")
+    export.add_argument("--format", choices=EXPORT_SUFFIXES, required=True,
+                        help="c: one header, integer arithmetic only; onnx: standard operators, opset 17")
+    export.add_argument("--out", metavar="FILE", help="file to write (default: MODEL with .h or .onnx for .parquet)")
+    export.set_defaults(command=run_export, command_name="export")
     return parser
 
 
@@ -328,6 +336,29 @@ def run_info(args: argparse.Namespace) -> int:
         width = max(map(len, description))
         for key, value in description.items():
             print(f"{key:>{width}}: {value}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pipeline.export_c import export_c
+    from pipeline.export_onnx import export_onnx
+    from pipeline.inference import load_model
+    from pipeline.storage import write_bytes_atomically
+
+    model = load_model(args.model)
+    out = Path(args.out or Path(args.model).with_suffix(EXPORT_SUFFIXES[args.format]))
+    if out.is_dir():
+        raise UsageError(f"--out: {out} is a directory; name the file to write")
+    if args.format == "c":
+        header = export_c(model.stored)
+        write_bytes_atomically(header.text.encode("utf-8"), out)
+        parameters = model.network.n_parameters
+        print(f"wrote {out}: {header.weight_bytes} bytes of weights and biases for {parameters} parameters "
+              f"({8 * header.weight_bytes / parameters:.2f} bits each)")
+    else:
+        data = export_onnx(model.stored)
+        write_bytes_atomically(data, out)
+        print(f"wrote {out}: {len(data)} bytes")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Two jobs need it: every MIP solve starts from a good feasible network (HiGHS rarely finds one on its own
 at realistic N), and the paper compares its MIP models with this gradient baseline (``gd_nn``,
-section 2.6 of the reference digest). The model is the paper's:
+docs/method.md §5). The model is the paper's:
 
 * latent real weights and biases, drawn from a normal with std P/2 truncated at two std;
 * the forward pass uses round(clip(w, -P, P)); the gradient passes straight through the rounding and is

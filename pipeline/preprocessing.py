@@ -1,7 +1,7 @@
 """Raw table rows -> network inputs in [0, 1] on a fixed decimal grid.
 
 The MIP formulations treat inputs as exact constants, so every input must lie on the
-10**-decimals grid (default 1e-4, as in the reference paper). A fitted `Preprocessor`
+10**-decimals grid (default 1e-4, as in the paper; docs/method.md §9). A fitted `Preprocessor`
 is stored as JSON next to a trained network, so that `predict` can take raw rows
 and transform them exactly as the training data was transformed.
 

@@ -153,6 +153,21 @@ def write_atomically(table, path: str | Path) -> Path:
     return Path(path)
 
 
+def write_bytes_atomically(data: bytes, path: str | Path) -> Path:
+    """Write ``data`` through a temporary file and a rename, as :func:`write_atomically` does."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_network(path: str | Path, stored: StoredNetwork) -> Path:
     """Write ``stored`` to ``path`` atomically (:func:`write_atomically`)."""
     network = stored.network
