@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline import training
 from pipeline.config import TrainConfig
 from support.report import machine_line, pyplot, save_figure, write_results
 
@@ -52,12 +53,10 @@ def runs(quick: bool) -> list[tuple[str, dict]]:
 
 
 def run(name: str, settings: dict, scratch: Path) -> dict:
-    from flows.train import train
-
     config = TrainConfig(**settings, out=scratch / f"{name.replace(' ', '-')}-{settings['train_size']}.parquet",
                          checkpoints=scratch / "runs")
     began = time.perf_counter()
-    summary = train(config)
+    summary = training.train(config)
     wall = time.perf_counter() - began
     batches = summary.batches
     return {

@@ -28,30 +28,27 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import training
-from pipeline.batches import BatchContext, BatchTask, solve_batch
+from pipeline.batches import BatchTask, EpochStart, solve_batch
 from pipeline.config import TrainConfig
 from pipeline.ray_executor import RayExecutor, ensure_ray
-from pipeline.splits import Split
 from support.report import machine_line, pyplot, save_figure, write_results
 
 DATASET, MODEL, P = "adult", "sat_margin", 3
 
 
-def setting(train_size: int, batch_size: int, seconds: float) -> tuple[TrainConfig, Split, BatchContext]:
-    """A run's config, split and the batch context its batches share."""
+def setting(train_size: int, batch_size: int, seconds: float) -> tuple[TrainConfig, training.Prepared]:
+    """A run's config, and the run prepared up to its first epoch."""
     config = TrainConfig(dataset=DATASET, formulation=MODEL, train_size=train_size, batch_size=batch_size, P=P,
                          time_limit=seconds, threads=1, seed=0, executor="local")
-    data = training.load_dataset(config)
-    split = training.split_data(config, data)
-    start = training.start_network(config, split, len(data.classes))
-    return config, split, training.batch_context(config, split, len(data.classes), start)
+    return config, training.prepare(config)
 
 
 def time_split(sizes: list[int], repeats: int, seconds: float) -> list[dict]:
     rows = []
     for size in sizes:
-        config, split, context = setting(size * repeats, size, seconds)
-        results = [solve_batch(context, task) for task in training.make_tasks(config, split)[:repeats]]
+        config, run = setting(size * repeats, size, seconds)
+        epoch = EpochStart(run.start)
+        results = [solve_batch(run.context, epoch, task) for task in training.make_tasks(config, run.split)[:repeats]]
         rows.append({
             "batch_size": size, "batches": len(results), "time_limit": seconds,
             "build_seconds": statistics.median(r.build_seconds for r in results),
@@ -64,13 +61,14 @@ def time_split(sizes: list[int], repeats: int, seconds: float) -> list[dict]:
 
 
 def speed_up(batches: int, batch_size: int, seconds: float) -> dict:
-    config, split, context = setting(batches * batch_size, batch_size, seconds)
-    tasks: list[BatchTask] = training.make_tasks(config, split)
+    config, run = setting(batches * batch_size, batch_size, seconds)
+    tasks: list[BatchTask] = training.make_tasks(config, run.split)
     ensure_ray(2)
     walls, peaks = {}, {}
     for workers in (1, 2):
         began = time.perf_counter()
-        results = list(RayExecutor(workers=workers, threads=1).run(context, tasks))
+        with training.opened(RayExecutor(workers=workers, threads=1), run.context) as executor:
+            results = list(executor.run(EpochStart(run.start), tasks))
         walls[workers] = time.perf_counter() - began
         by_worker: dict[str, float] = {}
         for r in results:
@@ -84,11 +82,11 @@ def speed_up(batches: int, batch_size: int, seconds: float) -> dict:
 
 
 def inference(repeats: int) -> list[dict]:
-    config, split, context = setting(200, 200, 1.0)
-    network = context.start
+    _, run = setting(200, 200, 1.0)
+    network = run.start
     rows = []
     for rows_per_call in (1, 1_000, 100_000):
-        x = np.resize(split.test_x, (rows_per_call, split.test_x.shape[1]))
+        x = np.resize(run.split.test_x, (rows_per_call, run.split.test_x.shape[1]))
         calls = max(1, 20_000 // rows_per_call)
         times = []
         for _ in range(repeats):

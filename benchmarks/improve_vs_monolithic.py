@@ -29,12 +29,10 @@ QUICK_GRID = [("heart", 40), ("heart", 120)]
 
 def run_instance(dataset: str, n: int, P: int, formulation_name: str, seconds: float, seed: int) -> dict:
     config = TrainConfig(dataset=dataset, train_size=n, P=P, seed=seed, executor="local")
-    data = training.load_dataset(config)
-    split = training.split_data(config, data)
-    n_classes = len(data.classes)
-    began = time.perf_counter()
-    start = training.start_network(config, split, n_classes)
-    ste_seconds = time.perf_counter() - began
+    timings: dict[str, float] = {}
+    run = training.prepare(config, timings=timings)
+    split, start, n_classes = run.split, run.start, len(run.dataset.classes)
+    ste_seconds = timings["start_network"]
     problem = TrainingProblem(split.train_x, split.train_y, n_classes, config.hidden, P)
     formulation = FORMULATIONS[formulation_name]()
 

@@ -46,9 +46,8 @@ PUBLISHED = [
 
 def setting(per_class: int, seed: int) -> tuple[TrainConfig, Dataset, Split, IntegerNetwork, np.ndarray, np.ndarray]:
     config = TrainConfig(dataset="mnist", per_class=per_class, hidden=(16,), P=1, seed=seed, executor="local")
-    data = training.load_dataset(config)
-    split = training.split_data(config, data)
-    start = training.start_network(config, split, len(data.classes))
+    run = training.prepare(config)
+    data, split, start = run.dataset, run.split, run.start
     # Every image of the subset that training did not use (rows are unique images).
     used = {row.tobytes() for row in split.train_x}
     unused = np.array([row.tobytes() not in used for row in data.x])

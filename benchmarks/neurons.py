@@ -23,6 +23,7 @@ import argparse
 import collections
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,10 @@ from formulations import training_model
 from formulations.network import strip_neurons
 from formulations.neuron_switches import neurons_on
 from pipeline import training
-from pipeline.batches import batch_problem
+from pipeline.batches import EpochStart, batch_problem
 from pipeline.config import TrainConfig
 from pipeline.improve import improve
-from pipeline.solve import SolverOptions, solve_mip
+from pipeline.solve import solve_mip
 from support.report import machine_line, pyplot, save_figure, write_results
 
 PAPER = {
@@ -55,14 +56,11 @@ def run_alpha(dataset: str, n: int, P: int, alpha: float, seconds: float, thread
         dataset=dataset, train_size=n, P=P, hidden=(16,), seed=seed, executor="local", time_limit=seconds,
         threads=threads, neuron_penalty=alpha or None, dead_inputs="zero",
     )
-    data = training.load_dataset(config)
-    split = training.split_data(config, data)
-    n_classes = len(data.classes)
-    start = training.start_network(config, split, n_classes)
-    context = training.batch_context(config, split, n_classes, start)
-    problem, _ = batch_problem(context, np.arange(len(split.train_y)))
+    run = training.prepare(config)
+    split, context = run.split, run.context
+    problem, _ = batch_problem(context, EpochStart(run.start), np.arange(len(split.train_y)))
     formulation = training_model(config.formulation, neuron_penalty=config.neuron_penalty)
-    start = problem.bounds.clip(start)
+    start = problem.bounds.clip(run.start)
 
     def describe(network, wall):
         stripped = strip_neurons(network)
@@ -80,11 +78,10 @@ def run_alpha(dataset: str, n: int, P: int, alpha: float, seconds: float, thread
     row["monolithic"] = describe(outcome.network, time.perf_counter() - began) | {
         "status": outcome.status, "bound": outcome.bound}
     began = time.perf_counter()
-    local = improve(formulation, problem, start, seconds, SolverOptions(threads=1), seed=seed)
+    local = improve(formulation, problem, start, seconds, replace(context.solver, threads=1), seed=seed)
     # Which neighbourhoods ran and which gained: whether the search reached its drop steps at all.
-    kinds = collections.Counter(step.neighbourhood.split()[0] for step in local.steps)
-    gains = collections.Counter(step.neighbourhood.split()[0] for step in local.steps
-                                if step.objective_after < step.objective_before)
+    kinds = collections.Counter(step.kind for step in local.steps)
+    gains = collections.Counter(step.kind for step in local.steps if step.objective_after < step.objective_before)
     row["improve"] = describe(local.network, time.perf_counter() - began) | {
         "steps": len(local.steps), "improving_steps": local.improving_steps,
         "steps_by_kind": dict(kinds), "gains_by_kind": dict(gains)}

@@ -99,12 +99,10 @@ def run_cell(dataset: str, n: int, P: int, seed: int, models: list[str], with_fl
     """The gradient start and every model's MIP on one split (and the float references, once per
     split); ``method`` "local search" runs intnet's MIP local search from the start instead."""
     config = TrainConfig(dataset=dataset, train_size=n, P=P, seed=seed, executor="local")
-    data = training.load_dataset(config)
-    split = training.split_data(config, data)
-    n_classes = len(data.classes)
-    began = time.perf_counter()
-    start = training.start_network(config, split, n_classes)
-    rows = [{"model": "gradient", "P": P, "status": "–", "seconds": time.perf_counter() - began,
+    timings: dict[str, float] = {}
+    run = training.prepare(config, timings=timings)
+    split, start, n_classes = run.split, run.start, len(run.dataset.classes)
+    rows = [{"model": "gradient", "P": P, "status": "–", "seconds": timings["start_network"],
              "time_to_target": None, **training.evaluate(start, split).as_dict()}]
     if with_floats:
         for name, fit in (("logistic", logistic_regression), ("float_mlp", float_mlp)):

@@ -33,7 +33,7 @@ def instance(kind: str, seed: int, P: int) -> TrainingProblem:
         rng = np.random.default_rng(seed)
         return TrainingProblem(np.round(rng.random((20, 5)), 4), rng.integers(0, 2, 20), 2, (3,), P)
     config = TrainConfig(dataset="heart", train_size=40, seed=seed, P=P, executor="local")
-    split = training.split_data(config, training.load_dataset(config))
+    split = training.prepare(config.model_copy(update={"heuristic_steps": 0})).split
     return TrainingProblem(split.train_x, split.train_y, 2, (16,), P)
 
 

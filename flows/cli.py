@@ -143,8 +143,10 @@ def flag_settings(field) -> dict:
 
 def add_labelled_source(command: argparse.ArgumentParser) -> None:
     """The labelled data a stored network is measured or polished on: a built-in dataset or a file."""
+    from pipeline.datasets import BUILTIN_DATASETS
+
     source = command.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", choices=("heart", "adult", "mnist"))
+    source.add_argument("--dataset", choices=BUILTIN_DATASETS)
     source.add_argument("--data", metavar="FILE")
     command.add_argument("--label", metavar="COLUMN", help="label column of --data (default: the one the model was trained on)")
 

@@ -68,6 +68,7 @@ class Neighbourhood:
 @dataclass(frozen=True)
 class ImproveStep:
     neighbourhood: str
+    kind: NeighbourhoodKind
     objective_before: float
     objective_after: float
     status: str
@@ -192,7 +193,7 @@ def improve(
                 formulation, problem, current, objective, area, replace(sub_options, time_limit=limit)
             )
             better = candidate_objective < objective
-            step = ImproveStep(area.name, objective, candidate_objective if better else objective,
+            step = ImproveStep(area.name, area.kind, objective, candidate_objective if better else objective,
                                status, time.perf_counter() - step_began)
             steps.append(step)
             if better:

@@ -154,18 +154,10 @@ def write_atomically(table, path: str | Path) -> Path:
 
 
 def write_bytes_atomically(data: bytes, path: str | Path) -> Path:
-    """Write ``data`` through a temporary file and a rename, as :func:`write_atomically` does."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``data`` so that a reader never sees half a file (:func:`replacing`)."""
+    with replacing(path) as handle:
+        handle.write(data)
+    return Path(path)
 
 
 def write_network(path: str | Path, stored: StoredNetwork) -> Path:

@@ -434,6 +434,32 @@ def check_outputs(config: TrainConfig) -> None:
         raise DataError(f"--checkpoints {checkpoints}: {existing} is not a writable folder; choose another path")
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A run up to its first epoch: what benchmarks of single solves start from, too."""
+
+    dataset: Dataset
+    split: Split
+    start: IntegerNetwork
+    context: RunContext
+
+
+def prepare(
+    config: TrainConfig, data: Dataset | None = None, run_step: StepRunner = run_directly,
+    timings: dict[str, float] | None = None,
+) -> Prepared:
+    """The data (``data`` if given, else what ``config`` names), its split, the start network and
+    the context every batch shares; ``timings`` gets the seconds of ``data`` and ``start_network``."""
+    began = time.perf_counter()
+    dataset = data if data is not None else run_step("load data", load_dataset, config, retry_safe=True)
+    split = run_step("split", split_data, config, dataset, retry_safe=True)
+    loaded = time.perf_counter()
+    start = run_step("start network", start_network, config, split, len(dataset.classes))
+    if timings is not None:
+        timings |= {"data": loaded - began, "start_network": time.perf_counter() - loaded}
+    return Prepared(dataset, split, start, run_context(config, split, len(dataset.classes)))
+
+
 def train(
     config: TrainConfig,
     data: Dataset | None = None,
@@ -457,18 +483,13 @@ def train(
         timings[name] = now - since
         return now
 
-    t = began
-    dataset = data if data is not None else run_step("load data", load_dataset, config, retry_safe=True)
-    split = run_step("split", split_data, config, dataset, retry_safe=True)
-    n_classes = len(dataset.classes)
-    t = lap("data", t)
-    start = run_step("start network", start_network, config, split, n_classes)
-    t = lap("start_network", t)
+    prepared = prepare(config, data, run_step, timings)
+    dataset, split, start, context = prepared.dataset, prepared.split, prepared.start, prepared.context
+    t = time.perf_counter()
     store = BatchStore(config.checkpoints, run_key(config)) if persist else None
     merged, results, records, networks = start, [], [], []
     executor = make_executor(config.executor, config.workers, config.threads)
     where = "on Ray actors" if config.use_ray else "in process"
-    context = run_context(config, split, n_classes)
     with opened(executor, context):
         for epoch in range(config.n_epochs):
             epoch_began = time.perf_counter()

@@ -11,7 +11,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.cli import main
-from formulations import IntegerNetwork
 from pipeline.preprocessing import Preprocessor
 from pipeline.storage import MAX_PARAMETERS, StoredNetwork, write_network
 from networks import random_network
