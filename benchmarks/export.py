@@ -41,7 +41,7 @@ def trained(name: str, P: int, steps: int) -> tuple[StoredNetwork, np.ndarray]:
     dataset = training.load_dataset(config)
     split = training.split_data(config, dataset)
     network = training.start_network(config, split, len(dataset.classes))
-    stored = StoredNetwork(network, dataset.classes, {**dataset.preprocessor.to_json(), "label": dataset.label}, {})
+    stored = StoredNetwork.single(network, dataset.classes, {**dataset.preprocessor.to_json(), "label": dataset.label}, {})
     return stored, split.test_x
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Literal, get_args, get_origin
@@ -198,9 +199,19 @@ def checked_config(args: argparse.Namespace):
 
 def run_train(args: argparse.Namespace) -> int:
     config = checked_config(args)
-    from flows.train import train
+    show_progress = sys.stdout.isatty() and not args.json
+    if show_progress:
+        # The display says what Prefect's INFO lines would; they would break its bar.
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.train import train, watched
 
-    summary = train(config)
+    if show_progress:
+        from flows.progress import TerminalProgress
+
+        with TerminalProgress() as progress, watched(progress):
+            summary = train(config)
+    else:
+        summary = train(config)
     if args.json:
         print(json.dumps(summary.to_json(), default=_json_default))
     else:
@@ -229,18 +240,28 @@ def format_summary(summary) -> str:
         return "  n/a" if value is None else f"{100 * value:5.1f}%"
 
     t = summary.timings
+    members = len(summary.members)
+    what = (f"network {'-'.join(map(str, summary.sizes))}" if members == 1 else
+            f"{summary.model.kind} ensemble of {members} networks like {'-'.join(map(str, summary.sizes))}")
+    kept = f"epoch {summary.best_epoch}" if summary.best_epoch is not None else "each member's best epoch"
     rows = [
         f"intnet: {summary.config.dataset_name}, {summary.config.formulation}, P = {summary.config.P}, "
-        f"network {'-'.join(map(str, summary.sizes))}, {summary.n_train} training examples, "
+        f"{what}, {summary.n_train} training examples, "
         f"{len(summary.epochs)} epoch(s) of {summary.epochs[0].batches if summary.epochs else 0} batch(es)",
         "",
-        "                      train  validation   test",
-        f"  start (STE)        {pct(summary.start.train)}   {pct(summary.start.validation)}   {pct(summary.start.test)}",
-        f"  merged, epoch {summary.best_epoch:<4} {pct(summary.merged.train)}   {pct(summary.merged.validation)}   {pct(summary.merged.test)}",
-        f"  final ({summary.final_source:6})     {pct(summary.final.train)}   {pct(summary.final.validation)}   {pct(summary.final.test)}",
+        f"  {'':33} train  validation   test",
+        f"  {'start (gradient, STE)':32} {pct(summary.start.train)}   {pct(summary.start.validation)}   {pct(summary.start.test)}",
+        f"  {'merged, ' + kept:32} {pct(summary.merged.train)}   {pct(summary.merged.validation)}   {pct(summary.merged.test)}",
+        f"  {'final (' + summary.final_source + ')':32} {pct(summary.final.train)}   {pct(summary.final.validation)}   {pct(summary.final.test)}",
         "",
         f"  size: {summary.n_parameters} parameters × {summary.size_bits // max(summary.n_parameters, 1)} bits = {summary.size_bits} bits",
     ]
+    if members > 1:
+        tied = summary.tied_votes
+        rows.append(f"  votes tied (decided by the lowest class index): train {tied['train']}, "
+                    f"validation {tied['validation']}, test {tied['test'] if tied['test'] is not None else 'n/a'}")
+        rows.append("  members' test accuracy on their classes, start -> final: " + ", ".join(
+            f"{pct(m.start.test).strip()}->{pct(m.final.test).strip()}" for m in summary.members))
     if summary.trained_sizes != summary.sizes:
         kept = ", ".join(f"{n} of {m}" for n, m in zip(summary.sizes[1:-1], summary.trained_sizes[1:-1]))
         rows.append(f"  neurons kept per hidden layer: {kept}; trained {'-'.join(map(str, summary.trained_sizes))}, "

@@ -7,6 +7,7 @@ as a plain function (``train(config)``) or from a deployment; it returns a
 # No `from __future__ import annotations` here: Prefect validates a deployment's parameters
 # against the flow's signature, which needs TrainConfig itself, not the string "TrainConfig".
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -26,9 +27,25 @@ def as_task(name: str, function: Callable[..., Any], *args: Any, retry_safe: boo
     return step(*args)
 
 
+WATCHERS: list[training.RunObserver] = []
+"""Observers of the flows run in this process beside the run's log (the CLI's terminal display):
+a flow's parameters travel through Prefect's API, so an observer cannot be one."""
+
+
+@contextmanager
+def watched(observer: training.RunObserver):
+    """Flows run in this block report to ``observer`` too."""
+    WATCHERS.append(observer)
+    try:
+        yield observer
+    finally:
+        WATCHERS.remove(observer)
+
+
 @flow(name="train", description="Train an integer network by MIP batch training and write it to Parquet.")
 def train(config: TrainConfig) -> training.TrainSummary:
-    summary = training.train(config, run_step=as_task, observer=training.RunObserver(get_run_logger()))
+    observer = training.Observers(training.LogObserver(get_run_logger()), *WATCHERS)
+    summary = training.train(config, run_step=as_task, observer=observer)
     create_markdown_artifact(
         key="train-epochs", markdown=training.epoch_table(summary.epochs, summary.best_epoch),
         description=f"intnet train: {config.dataset_name}, {config.formulation}, P = {config.P}",

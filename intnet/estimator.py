@@ -15,6 +15,7 @@ import numpy as np
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.datasets import dataset_from_arrays, feature_table
+from pipeline.ensembles import Ensemble
 from pipeline.inference import LoadedModel, load_model
 
 NOT_ESTIMATOR_OPTIONS = ("dataset", "data", "label", "test_data", "test_size", "train_size", "per_class", "out",
@@ -34,7 +35,9 @@ class IntegerNetworkClassifier:
     ``intnet train``, with the same names, defaults and checks (``intnet train --help`` describes
     each): formulation, P, hidden, batch_size, epochs, time_limit, improve, workers, seed, ...
 
-    After ``fit``: ``network_`` (the integer network), ``classes_``, ``n_features_in_``,
+    ``ensemble=K`` (bagging) or ``ensemble="ovo"`` (one-vs-one) trains networks that vote.
+
+    After ``fit``: ``network_`` (the integer network, or the ensemble), ``classes_``, ``n_features_in_``,
     ``feature_names_in_`` (for a table or DataFrame), ``summary_`` (the run's summary, as
     ``intnet train --json`` reports it)."""
 
@@ -111,10 +114,11 @@ class IntegerNetworkClassifier:
         return preprocessor.transform(feature_table(X, [column.name for column in preprocessor.columns]))
 
     def decision_function(self, X) -> np.ndarray:
-        """The output layer's pre-activations, one column per class; for two classes, as
-        scikit-learn expects, one column: class 1's minus class 0's (> 0 predicts class 1)."""
+        """The output layer's pre-activations (an ensemble's: its votes), one column per class; for
+        two classes, as scikit-learn expects, one column: class 1's minus class 0's (> 0 predicts
+        class 1)."""
         inputs = self._inputs(X)
-        scores = self.network_.output(inputs)
+        scores = self.network_.votes(inputs) if isinstance(self.network_, Ensemble) else self.network_.output(inputs)
         return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
     def predict(self, X) -> np.ndarray:
@@ -130,7 +134,7 @@ class IntegerNetworkClassifier:
         self._check_fitted()
         summary = self.summary_
         config = summary.config.model_copy(update={"out": Path(path)})
-        return training.save_network(config, summary.dataset, summary.network, summary)
+        return training.save_network(config, summary.dataset, summary.model, summary)
 
 
 IntegerNetworkClassifier.__init__.__signature__ = inspect.Signature(

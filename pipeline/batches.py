@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from formulations import IntegerNetwork, ParameterBounds, TrainingProblem, training_model
+from pipeline.ensembles import member_labels
 from pipeline.improve import improve
 from pipeline.solve import SolveOutcome, SolverOptions, SolveStatus, configured, relative_gap, solve_mip
 
@@ -75,6 +76,20 @@ class RunContext:
     improve_step_seconds: float = configured("improve_step_limit")
     symmetry_breaking: bool = configured("symmetry_breaking")
     neuron_penalty: float | str | None = configured("neuron_penalty")
+    member_classes: tuple[tuple[int, ...], ...] = ()
+    """The classes each ensemble member separates (its output o stands for class ``[m][o]``);
+    empty: every member has every class as an output."""
+
+    def member_classes_of(self, member: int) -> tuple[int, ...]:
+        return self.member_classes[member] if self.member_classes else tuple(range(self.n_classes))
+
+    def member_validation(self, member: int) -> tuple[np.ndarray, np.ndarray]:
+        """The validation examples that judge ``member``: those of its classes, labelled by its outputs."""
+        classes = self.member_classes_of(member)
+        if len(classes) == self.n_classes:
+            return self.val_x, self.val_y
+        mine = np.isin(self.val_y, classes)
+        return self.val_x[mine], member_labels(self.val_y[mine], classes)
 
 
 @dataclass(frozen=True)
@@ -88,9 +103,12 @@ class EpochStart:
 
 @dataclass(frozen=True)
 class BatchTask:
+    """One batch: its examples (indices into the run's training set), epoch, and ensemble member."""
+
     batch_id: int
     indices: np.ndarray
     epoch: int = 0
+    member: int = 0
 
 
 @dataclass
@@ -120,6 +138,7 @@ class BatchResult:
     finished: float
     worker: str
     epoch: int = 0
+    member: int = 0
     node: str = ""
     """The Ray node that solved the batch ("" when solved in process)."""
     start_feasible: bool = True
@@ -151,16 +170,20 @@ class BatchResult:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
 
 
-def batch_problem(context: RunContext, epoch: EpochStart, indices: np.ndarray) -> tuple[TrainingProblem, int]:
-    """The batch's training problem, with first-layer weights of inputs that are zero in every
-    example of the batch pinned (the batch says nothing about them; the solver would set them at
-    whim). Returns the problem and the number of pinned inputs."""
+def batch_problem(
+    context: RunContext, epoch: EpochStart, indices: np.ndarray, member: int = 0
+) -> tuple[TrainingProblem, int]:
+    """The batch's training problem (labelled by the member's outputs), with first-layer weights of
+    inputs that are zero in every example of the batch pinned (the batch says nothing about them;
+    the solver would set them at whim). Returns the problem and the number of pinned inputs."""
     x = context.train_x[indices]
-    sizes = [x.shape[1], *context.hidden, context.n_classes]
+    classes = context.member_classes_of(member)
+    sizes = [x.shape[1], *context.hidden, len(classes)]
     bounds = epoch.bounds or ParameterBounds.box(sizes, context.P)
     dead = ~np.any(x != 0, axis=0)
     bounds = bounds.fix_inputs(dead, DEAD_INPUT_VALUES[context.dead_inputs](epoch.start))
-    problem = TrainingProblem(x, context.train_y[indices], context.n_classes, context.hidden, context.P, bounds)
+    problem = TrainingProblem(x, member_labels(context.train_y[indices], classes), len(classes), context.hidden,
+                              context.P, bounds)
     return problem, int(dead.sum())
 
 
@@ -170,9 +193,10 @@ def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> Batc
     started = time.time()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        problem, fixed = batch_problem(context, epoch, task.indices)
+        problem, fixed = batch_problem(context, epoch, task.indices, task.member)
+        val_x, val_y = context.member_validation(task.member)
         start = problem.bounds.clip(epoch.start)
-        start_val = start.accuracy(context.val_x, context.val_y)
+        start_val = start.accuracy(val_x, val_y)
         formulation = training_model(
             context.formulation, symmetry_breaking=context.symmetry_breaking, neuron_penalty=context.neuron_penalty
         )
@@ -188,7 +212,7 @@ def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> Batc
         return failed_batch(task, started, worker, f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")
     network = outcome.network if polished is None else polished.network
     objective = outcome.objective if polished is None else polished.objective
-    solved_val = network.accuracy(context.val_x, context.val_y)
+    solved_val = network.accuracy(val_x, val_y)
     accepted = ACCEPT_RULES[context.accept](Verdict(start_val, solved_val, outcome.start_objective, objective))
     return BatchResult(
         batch_id=task.batch_id, size=len(task.indices), status=outcome.status, objective=objective,
@@ -199,7 +223,7 @@ def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> Batc
         improve_seconds=0.0 if polished is None else polished.seconds,
         build_seconds=outcome.build_seconds, setup_seconds=outcome.setup_seconds,
         solve_seconds=outcome.solve_seconds, started=started, finished=time.time(), worker=worker,
-        epoch=task.epoch, start_feasible=outcome.start_feasible, message=outcome.message,
+        epoch=task.epoch, member=task.member, start_feasible=outcome.start_feasible, message=outcome.message,
         worker_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KB
         network=None if outcome.status in RETURNED_NO_NETWORK else network if accepted else start,
     )
@@ -213,7 +237,7 @@ def failed_batch(task: BatchTask, started: float, worker: str, error: str) -> Ba
         start_objective=nan, accepted=False, start_validation_accuracy=nan, validation_accuracy=nan,
         fixed_inputs=0, monolithic_objective=nan, improving_steps=0, improve_seconds=0.0,
         build_seconds=nan, setup_seconds=nan, solve_seconds=nan, started=started, finished=time.time(), worker=worker,
-        epoch=task.epoch, error=error,
+        epoch=task.epoch, member=task.member, error=error,
     )
 
 

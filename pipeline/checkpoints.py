@@ -105,7 +105,8 @@ class BatchStore:
             record = _record(path, parquet.schema_arrow.metadata or {})
             values = _record_values(path, record)
             expected = {"run": self.key, "P": context.P, "epoch": task.epoch, "batch_id": task.batch_id,
-                        "size": len(task.indices)}
+                        "size": len(task.indices), "member": task.member}
+            record.setdefault("member", 0)  # written before ensembles: a single network's batch
             for key, value in expected.items():
                 if record.get(key) != value:
                     raise NetworkFileError(f"{path}: the record's '{key}' is {brief(record.get(key))}, "
@@ -114,12 +115,13 @@ class BatchStore:
         if network.sizes != epoch.start.sizes:
             raise NetworkFileError(f"{path}: a {'-'.join(map(str, network.sizes))} network, this run trains "
                                    f"{'-'.join(map(str, epoch.start.sizes))}")
-        problem, _ = batch_problem(context, epoch, task.indices)
+        problem, _ = batch_problem(context, epoch, task.indices, task.member)
         if not problem.bounds.contains(network):
             raise NetworkFileError(f"{path}: the network leaves the bounds of this batch's epoch")
         start = problem.bounds.clip(epoch.start)
-        accuracy = network.accuracy(context.val_x, context.val_y)
-        start_accuracy = start.accuracy(context.val_x, context.val_y)
+        val_x, val_y = context.member_validation(task.member)
+        accuracy = network.accuracy(val_x, val_y)
+        start_accuracy = start.accuracy(val_x, val_y)
         if not network.equals(start):
             if not values["accepted"]:
                 raise NetworkFileError(f"{path}: a batch that kept its start stores another network")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from formulations import FORMULATIONS
 from pipeline.batches import ACCEPT_RULES, DEAD_INPUT_VALUES
 from pipeline.datasets import BUILTIN_DATASETS
+from pipeline.ensembles import ONE_VS_ONE
 from pipeline.executors import AUTO, EXECUTORS
 from pipeline.merge import BATCH_STARTS, MERGE_RULES
 from pipeline.storage import MAX_P
@@ -59,6 +60,13 @@ class TrainConfig(BaseModel):
     P: int = Field(3, ge=1, le=MAX_P, description="parameters are integers in [-P, P]")
     hidden: tuple[int, ...] = Field((16,), description="hidden layer widths, a comma list: 16 or 16,16",
                                     json_schema_extra={"metavar": "WIDTHS"})
+    ensemble: int | Literal["ovo"] | None = Field(
+        None,
+        description="train an ensemble that votes by majority: K members, each on its own stratified bootstrap resample "
+        "of the training set from its own start (bagging), or ovo, a member per pair of classes trained on those "
+        "two classes only; default: one network",
+        json_schema_extra={"metavar": "K|ovo"},
+    )
     batch_size: int | None = Field(None, ge=1, description="examples per batch MIP; default: one batch of all",
                                    json_schema_extra={"metavar": "B"})
     epochs: int | None = Field(
@@ -140,6 +148,23 @@ class TrainConfig(BaseModel):
         if max(value) > MAX_HIDDEN:
             raise ValueError(f"a hidden layer of {max(value)} neurons is far beyond what a MIP can train; "
                              f"use at most {MAX_HIDDEN}")
+        return value
+
+    @field_validator("ensemble", mode="before")
+    @classmethod
+    def _parse_ensemble(cls, value):
+        if isinstance(value, str) and value.strip() != ONE_VS_ONE:
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"must be a number of members >= 2 or '{ONE_VS_ONE}'") from None
+        return value
+
+    @field_validator("ensemble")
+    @classmethod
+    def _check_ensemble(cls, value):
+        if isinstance(value, int) and value < 2:
+            raise ValueError(f"an ensemble needs at least 2 members (got {value}); leave it out for one network")
         return value
 
     @field_validator("target_error", mode="before")

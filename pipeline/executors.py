@@ -1,6 +1,7 @@
 """Where batches are solved. An executor lives for one run: it takes the run's shared context once
-(:meth:`Executor.open`), then solves the batches of each epoch from that epoch's start, yielding
-results as they finish so callers can report progress. :class:`InProcessExecutor` is the Ray-free
+(:meth:`Executor.open`), then solves the batches of each epoch, every ensemble member's together,
+each from its member's start for the epoch, yielding results as they finish so callers can report
+progress. :class:`InProcessExecutor` is the Ray-free
 path for tests, notebooks and debugging; :mod:`pipeline.ray_executor` the parallel one."""
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ class Executor(Protocol):
     def open(self, context: RunContext) -> None:
         """Take the run's data and settings (and start workers) once, before the first epoch."""
 
-    def run(self, epoch: EpochStart, tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
-        """Solve every task from ``epoch``; yield each result when it is done (in any order)."""
+    def run(self, epochs: Sequence[EpochStart], tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
+        """Solve every task from its member's start, ``epochs[task.member]``; yield each result
+        when it is done (in any order)."""
 
     def close(self) -> None:
         """Stop the workers; the executor is not used again."""
@@ -31,9 +33,9 @@ class InProcessExecutor:
     def open(self, context: RunContext) -> None:
         self.context = context
 
-    def run(self, epoch: EpochStart, tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
+    def run(self, epochs: Sequence[EpochStart], tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
         for task in tasks:
-            yield solve_batch(self.context, epoch, task)
+            yield solve_batch(self.context, epochs[task.member], task)
 
     def close(self) -> None:
         self.context = None

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from formulations import IntegerNetwork
+from pipeline.ensembles import Ensemble, EnsembleKind
 from pipeline.storage import StoredNetwork
 
 INT32_MAX = 2**31 - 1
@@ -40,16 +41,17 @@ class CHeader:
 
 
 def export_c(stored: StoredNetwork) -> CHeader:
-    """The C99 header for ``stored`` (README, "Exporting a network")."""
-    network = stored.network
+    """The C99 header for ``stored`` (README, "Exporting a network"): a function per member
+    network, and ``intnet_predict``, which votes when there is more than one."""
+    ensemble = stored.ensemble
     scale = 10 ** int(stored.preprocessing["decimals"])
-    arrays = _parameter_arrays(network)
+    arrays = [array for m, network in enumerate(ensemble.networks) for array in _parameter_arrays(network, m)]
     parts = [
         _preamble(stored, scale),
         "\n".join(array.definition() for array in arrays),
         _helpers(stored),
-        *_network_code(network, scale, index=0),
-        _predict(),
+        *[code for m, network in enumerate(ensemble.networks) for code in _network_code(network, scale, index=m)],
+        _predict(ensemble),
         "#endif /* INTNET_MODEL_H */\n",
     ]
     return CHeader("\n".join(parts), sum(array.size for array in arrays))
@@ -91,10 +93,11 @@ def bit_planes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.packbits(values < 0, axis=-1, bitorder="little"))
 
 
-def _parameter_arrays(network: IntegerNetwork) -> list[_Array]:
+def _parameter_arrays(network: IntegerNetwork, index: int) -> list[_Array]:
+    """Member ``index``'s arrays, named intnet_n<index>_l<layer>_*."""
     arrays = []
     for layer, (w, b) in enumerate(zip(network.weights, network.biases)):
-        prefix = f"intnet_n0_l{layer}"
+        prefix = f"intnet_n{index}_l{layer}"
         if layer == 0:
             # input-major (module docstring); the bias is the row of a last input that is always
             # INTNET_INPUT_SCALE, so it is added by the same code as any input
@@ -136,18 +139,21 @@ def _c_string(text: str) -> str:
 
 
 def _preamble(stored: StoredNetwork, scale: int) -> str:
-    network = stored.network
+    ensemble = stored.ensemble
+    network = ensemble.networks[0]
     sizes = "-".join(map(str, network.sizes))
+    what = (f"network {sizes}" if ensemble.is_single else
+            f"{ensemble.kind} ensemble of {len(ensemble.networks)} networks like {sizes}, voting")
     storage = ("2 bits per parameter: bit-planes nonzero (1 where the parameter is +1 or -1) and negative "
                "(1 where it is -1)" if network.P == 1 else "one int8 per parameter")
-    return f"""/* intnet network {sizes}, P = {network.P}, exported by `intnet export --format c`.
+    return f"""/* intnet {what}, P = {network.P}, exported by `intnet export --format c`.
  *
  * Usage: int intnet_predict(const int32_t *x) returns the index of the predicted class
  * (intnet_class_name gives its label). x holds INTNET_INPUTS integers, input i on the integer scale
  * round(input * INTNET_INPUT_SCALE) of the network file, each in 0..INTNET_INPUT_SCALE. The
  * arithmetic is integer only and exact: a hidden neuron outputs +1 when its pre-activation is >= 0,
  * else -1; the class is the output neuron with the largest pre-activation, the lowest index winning
- * ties. Parameters: {storage}.
+ * ties.{_vote_text(ensemble)} Parameters: {storage}.
  *
  * From a raw row to x, column by column in the order below:
  *   numeric column: one input, x[i] = intnet_scale_numeric(value, low, high) with the low and high
@@ -166,7 +172,7 @@ def _preamble(stored: StoredNetwork, scale: int) -> str:
 #include <stdint.h>
 
 #define INTNET_INPUTS {network.sizes[0]}
-#define INTNET_CLASSES {network.sizes[-1]}
+#define INTNET_CLASSES {ensemble.n_classes}
 #define INTNET_INPUT_SCALE {scale}
 """
 
@@ -347,8 +353,37 @@ def _deeper_layer(network: IntegerNetwork, layer: int, index: int) -> str:
     }}"""
 
 
-def _predict() -> str:
-    return """/* The predicted class index for x (see the top of this file). intnet stores one network; an
- * ensemble would be voted on here, each member's intnet_network<m>(x) casting one vote. */
+def _vote_text(ensemble: Ensemble) -> str:
+    if ensemble.is_single:
+        return ""
+    rule = ("member m's output 0 votes for class pair[m][0], output 1 for pair[m][1]"
+            if ensemble.kind == EnsembleKind.ONE_VS_ONE else "each member votes for the class it predicts")
+    return (f"\n * An ensemble of {len(ensemble.networks)} networks: {rule}; the class with the most votes "
+            "wins,\n * the lowest index on a tie.")
+
+
+def _predict(ensemble: Ensemble) -> str:
+    if ensemble.is_single:
+        return """/* The predicted class index for x (see the top of this file). */
 static inline int intnet_predict(const int32_t *x) { return intnet_network0(x); }
+"""
+    members = len(ensemble.networks)
+    classes = ",\n".join("    {" + ", ".join(map(str, c)) + "}" for c in ensemble.member_classes)
+    width = len(ensemble.member_classes[0])
+    calls = "\n".join(f"    votes[intnet_member_classes[{m}][intnet_network{m}(x)]]++;" for m in range(members))
+    return f"""/* The class member m's output o votes for. */
+static const uint16_t intnet_member_classes[{members}][{width}] = {{
+{classes}
+}};
+
+/* The predicted class index for x (see the top of this file): every member votes, the class with
+ * the most votes wins, the lowest index on a tie. */
+static inline int intnet_predict(const int32_t *x)
+{{
+    int votes[INTNET_CLASSES] = {{0}};
+    int c, best = 0;
+{calls}
+    for (c = 1; c < INTNET_CLASSES; c++) best = votes[c] > votes[best] ? c : best;
+    return best;
+}}
 """

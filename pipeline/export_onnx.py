@@ -22,11 +22,13 @@ IR_VERSION = 8
 
 
 def export_onnx(stored: StoredNetwork) -> bytes:
-    """The serialised ONNX model for ``stored`` (README, "Exporting a network")."""
+    """The serialised ONNX model for ``stored`` (README, "Exporting a network"): each member's
+    layers, and for an ensemble the vote (a one-hot of each member's class, summed, then ArgMax,
+    the first maximum winning, as the contract's lowest class index)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    network = stored.network
+    ensemble = stored.ensemble
     scale = float(10 ** int(stored.preprocessing["decimals"]))
     initializers = [
         numpy_helper.from_array(np.array(scale), "input_scale"),
@@ -39,39 +41,74 @@ def export_onnx(stored: StoredNetwork) -> bytes:
         helper.make_node("Mul", ["x_double", "input_scale"], ["x_scaled"]),
         helper.make_node("Round", ["x_scaled"], ["a0"]),  # the contract's integer inputs
     ]
-    for layer, (w, b) in enumerate(zip(network.weights, network.biases)):
-        # int8 in the file, double in the arithmetic: stored small, cast once at load
-        initializers += [numpy_helper.from_array(w.T.astype(np.int8), f"weight{layer}"),
-                         numpy_helper.from_array(b.astype(np.int8), f"bias{layer}")]
-        nodes += [
-            helper.make_node("Cast", [f"weight{layer}"], [f"weight{layer}_double"], to=TensorProto.DOUBLE),
-            helper.make_node("Cast", [f"bias{layer}"], [f"bias{layer}_double"], to=TensorProto.DOUBLE),
-            helper.make_node("MatMul", [f"a{layer}", f"weight{layer}_double"], [f"product{layer}"]),
-        ]
-        if layer == 0:  # the bias on the inputs' integer scale
-            nodes.append(helper.make_node("Mul", ["bias0_double", "input_scale"], ["bias0_scaled"]))
-            nodes.append(helper.make_node("Add", ["product0", "bias0_scaled"], ["z0"]))
-        else:
-            nodes.append(helper.make_node("Add", [f"product{layer}", f"bias{layer}_double"], [f"z{layer}"]))
-        if layer < len(network.weights) - 1:
+    outputs = []
+    for m, network in enumerate(ensemble.networks):
+        prefix = "" if ensemble.is_single else f"m{m}_"
+        last = _member_layers(network, prefix, nodes, initializers)
+        outputs.append(last)
+    if ensemble.is_single:
+        nodes.append(helper.make_node("ArgMax", [outputs[0]], ["label"], axis=1, keepdims=0, select_last_index=0))
+    else:
+        initializers += [numpy_helper.from_array(np.array(ensemble.n_classes, dtype=np.int64), "n_classes"),
+                         numpy_helper.from_array(np.array([0.0, 1.0], dtype=np.float32), "off_on")]
+        for m, (last, classes) in enumerate(zip(outputs, ensemble.member_classes)):
+            initializers.append(numpy_helper.from_array(np.array(classes, dtype=np.int64), f"m{m}_classes"))
             nodes += [
-                helper.make_node("GreaterOrEqual", [f"z{layer}", "zero"], [f"nonnegative{layer}"]),
-                helper.make_node("Where", [f"nonnegative{layer}", "plus_one", "minus_one"], [f"a{layer + 1}"]),
+                helper.make_node("ArgMax", [last], [f"m{m}_output"], axis=1, keepdims=0, select_last_index=0),
+                helper.make_node("Gather", [f"m{m}_classes", f"m{m}_output"], [f"m{m}_class"]),
+                helper.make_node("OneHot", [f"m{m}_class", "n_classes", "off_on"], [f"m{m}_vote"], axis=-1),
             ]
-    last = len(network.weights) - 1
-    nodes.append(helper.make_node("ArgMax", [f"z{last}"], ["label"], axis=1, keepdims=0, select_last_index=0))
+        nodes += [
+            helper.make_node("Sum", [f"m{m}_vote" for m in range(len(outputs))], ["votes"]),
+            helper.make_node("ArgMax", ["votes"], ["label"], axis=1, keepdims=0, select_last_index=0),
+        ]
+    network = ensemble.networks[0]
+    what = (f"network {'-'.join(map(str, network.sizes))}" if ensemble.is_single else
+            f"{ensemble.kind} ensemble of {len(ensemble.networks)} networks")
     graph = helper.make_graph(
         nodes, "intnet",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", network.sizes[0]])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", ensemble.n_inputs])],
         [helper.make_tensor_value_info("label", TensorProto.INT64, ["N"])],
         initializers,
     )
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION, producer_name="intnet",
-        doc_string=f"intnet network {'-'.join(map(str, network.sizes))}, P = {network.P}: x holds preprocessed "
+        doc_string=f"intnet {what}, P = {ensemble.P}: x holds preprocessed "
                    "inputs in [0, 1] (metadata intnet.preprocessing), label the class index (intnet.classes).",
     )
     helper.set_model_props(model, {"intnet.classes": json.dumps(list(stored.classes)),
                                    "intnet.preprocessing": json.dumps(stored.preprocessing)})
     onnx.checker.check_model(model, full_check=True)
     return model.SerializeToString()
+
+
+def _member_layers(network, prefix: str, nodes: list, initializers: list) -> str:
+    """Append one network's layers (names prefixed by ``prefix``) reading ``a0``; the name of its
+    output pre-activations."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    layers = len(network.weights)
+    for layer, (w, b) in enumerate(zip(network.weights, network.biases)):
+        def name(kind: str) -> str:
+            return f"{prefix}{kind}{layer}"
+
+        source = "a0" if layer == 0 else f"{prefix}a{layer}"
+        # int8 in the file, double in the arithmetic: stored small, cast once at load
+        initializers += [numpy_helper.from_array(w.T.astype(np.int8), name("weight")),
+                         numpy_helper.from_array(b.astype(np.int8), name("bias"))]
+        nodes += [
+            helper.make_node("Cast", [name("weight")], [name("weight_double")], to=TensorProto.DOUBLE),
+            helper.make_node("Cast", [name("bias")], [name("bias_double")], to=TensorProto.DOUBLE),
+            helper.make_node("MatMul", [source, name("weight_double")], [name("product")]),
+        ]
+        if layer == 0:  # the bias on the inputs' integer scale
+            nodes.append(helper.make_node("Mul", [name("bias_double"), "input_scale"], [name("bias_scaled")]))
+            nodes.append(helper.make_node("Add", [name("product"), name("bias_scaled")], [name("z")]))
+        else:
+            nodes.append(helper.make_node("Add", [name("product"), name("bias_double")], [name("z")]))
+        if layer < layers - 1:
+            nodes += [
+                helper.make_node("GreaterOrEqual", [name("z"), "zero"], [name("nonnegative")]),
+                helper.make_node("Where", [name("nonnegative"), "plus_one", "minus_one"], [f"{prefix}a{layer + 1}"]),
+            ]
+    return f"{prefix}z{layers - 1}"

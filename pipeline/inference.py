@@ -13,6 +13,7 @@ import numpy as np
 
 from formulations import IntegerNetwork
 from pipeline.config import TrainConfig
+from pipeline.ensembles import Ensemble, EnsembleKind
 from pipeline.datasets import class_indices, feature_table, label_strings, load_builtin, read_table
 from pipeline.errors import DataError, NetworkFileError, brief
 from pipeline.preprocessing import Preprocessor
@@ -28,7 +29,13 @@ class LoadedModel:
 
     @property
     def network(self) -> IntegerNetwork:
+        """The network of a single-network file (an error for an ensemble's)."""
         return self.stored.network
+
+    @property
+    def ensemble(self) -> Ensemble:
+        """What predicts: the file's ensemble, a single network being one member."""
+        return self.stored.ensemble
 
     @property
     def label(self) -> str | None:
@@ -38,7 +45,7 @@ class LoadedModel:
         """Class names for raw rows: a table, a DataFrame, or a 2-D array in the file's column order."""
         x = self.preprocessor.transform(feature_table(rows, [c.name for c in self.preprocessor.columns]))
         _check_inputs(self, x, "the rows")
-        return np.array(self.stored.classes, dtype=object)[self.network.predict(x)]
+        return np.array(self.stored.classes, dtype=object)[self.ensemble.predict(x)]
 
 
 def load_model(path: str | Path) -> LoadedModel:
@@ -50,17 +57,17 @@ def load_model(path: str | Path) -> LoadedModel:
     label = stored.preprocessing.get("label")
     if label is not None and not isinstance(label, str):
         raise NetworkFileError(f"{path}: intnet.preprocessing key 'label' must be a string, got {brief(label)}")
-    if len(preprocessor.feature_names) != stored.network.sizes[0]:
+    if len(preprocessor.feature_names) != stored.ensemble.n_inputs:
         raise NetworkFileError(
             f"{path}: the preprocessing makes {len(preprocessor.feature_names)} inputs, the network takes "
-            f"{stored.network.sizes[0]}"
+            f"{stored.ensemble.n_inputs}"
         )
     return LoadedModel(stored, preprocessor, Path(path))
 
 
 def _check_inputs(model: LoadedModel, x: np.ndarray, source: str) -> None:
-    if x.shape[1] != model.network.sizes[0]:
-        raise DataError(f"{source} has {x.shape[1]} inputs, the network takes {model.network.sizes[0]}")
+    if x.shape[1] != model.ensemble.n_inputs:
+        raise DataError(f"{source} has {x.shape[1]} inputs, the network takes {model.ensemble.n_inputs}")
 
 
 def labelled_data(
@@ -121,8 +128,14 @@ def stored_config(model: LoadedModel) -> TrainConfig:
         ) from None
 
 
-def accuracies(network: IntegerNetwork, sets: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
-    return {name: {"rows": int(len(y)), "accuracy": network.accuracy(x, y)} for name, (x, y) in sets.items()}
+def accuracies(model: IntegerNetwork | Ensemble, sets: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    """Each set's accuracy; for an ensemble of several members also each member's (on the rows of
+    its classes) and the rows whose vote was tied."""
+    report = {name: {"rows": int(len(y)), "accuracy": model.accuracy(x, y)} for name, (x, y) in sets.items()}
+    if isinstance(model, Ensemble) and not model.is_single:
+        for name, (x, y) in sets.items():
+            report[name] |= {"tied_votes": model.tied_votes(x), "members": model.member_accuracies(x, y)}
+    return report
 
 
 def evaluate(
@@ -131,7 +144,7 @@ def evaluate(
     """Accuracy on each set of :func:`labelled_data`."""
     sets = labelled_data(model, dataset, data, label)
     return {"model": str(model.stored.provenance.get("dataset")), "dataset": dataset or str(data),
-            "splits": accuracies(model.network, sets)}
+            "splits": accuracies(model.ensemble, sets)}
 
 
 def predict_file(model: LoadedModel, path: str | Path) -> list[str]:
@@ -139,7 +152,7 @@ def predict_file(model: LoadedModel, path: str | Path) -> list[str]:
     table = read_table(path)
     x = model.preprocessor.transform(table)
     _check_inputs(model, x, str(path))
-    return [model.stored.classes[i] for i in model.network.predict(x)]
+    return [model.stored.classes[i] for i in model.ensemble.predict(x)]
 
 
 def write_predictions(labels: list[str], out: str | Path | None) -> None:
@@ -159,11 +172,22 @@ def describe(model: LoadedModel) -> dict[str, Any]:
     """What ``intnet info`` shows. ``neurons_kept`` and ``neurons_trained`` are the hidden widths
     stored and trained (they differ once switched-off neurons were stripped); ``size_bits_before_strip``
     the size of the architecture trained. A file written without neuron optimisation has both the same."""
-    network = model.network
+    ensemble = model.ensemble
+    network = ensemble.networks[0]
     provenance = model.stored.provenance
     accuracy = provenance.get("accuracy", {}).get("final", {})
     trained = provenance.get("sizes_before_strip", network.sizes)
-    return {
+    members = {}
+    if not ensemble.is_single:
+        members = {
+            "ensemble": str(ensemble.kind), "members": len(ensemble.networks),
+            "member_architectures": ["-".join(map(str, n.sizes)) for n in ensemble.networks],
+            "member_classes": ensemble.pairs if ensemble.kind == EnsembleKind.ONE_VS_ONE else None,
+            "ensemble_parameters": ensemble.n_parameters, "ensemble_size_bits": ensemble.size_bits,
+            "tied_votes": provenance.get("tied_votes"),
+            "member_accuracies": [m.get("final") for m in provenance.get("members", [])],
+        }
+    return members | {
         "architecture": "-".join(map(str, network.sizes)),
         "P": network.P,
         "parameters": network.n_parameters,

@@ -45,6 +45,6 @@ def polish(
         "after": accuracies(outcome.network, sets),
     }
     provenance = model.stored.provenance | {"improved": model.stored.provenance.get("improved", []) + [report]}
-    stored = StoredNetwork(outcome.network, model.stored.classes, model.stored.preprocessing, provenance)
+    stored = StoredNetwork.single(outcome.network, model.stored.classes, model.stored.preprocessing, provenance)
     report["model_path"] = str(write_network(out, stored))
     return report

@@ -56,13 +56,13 @@ class _BatchSolver:
         self.context: RunContext | None = None
         self.context_id: str | None = None
 
-    def solve(self, context_ref: list, epoch: EpochStart, task: BatchTask) -> BatchResult:
+    def solve(self, context_ref: list, epochs: tuple[EpochStart, ...], task: BatchTask) -> BatchResult:
         import ray
 
         (ref,) = context_ref
         if self.context_id != ref.hex():
             self.context, self.context_id = ray.get(ref), ref.hex()
-        result = solve_batch(self.context, epoch, task)
+        result = solve_batch(self.context, epochs[task.member], task)
         result.node = ray.get_runtime_context().get_node_id()
         return result
 
@@ -85,9 +85,9 @@ class RayExecutor:
         self.context_ref = [self.ray.put(context)]
         self.actors = [self.actor_class.remote() for _ in range(self.workers)]
 
-    def run(self, epoch: EpochStart, tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
+    def run(self, epochs: Sequence[EpochStart], tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
         ray = self.ray
-        epoch_ref = ray.put(epoch)
+        epoch_ref = ray.put(tuple(epochs))
         queue = list(tasks)
         idle = list(self.actors)
         pending: dict = {}

@@ -15,9 +15,13 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from formulations import IntegerNetwork
-from pipeline.errors import NetworkFileError, brief, one_line
+from pipeline.ensembles import Ensemble, EnsembleKind
+from pipeline.errors import DataError, NetworkFileError, brief, one_line
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
+"""Format 2 added ensembles (a ``member`` column, the ``intnet.ensemble`` key); a format-1 file is
+one network, member 0."""
 MAX_P = 127  # parameters are stored as int8
 ACTIVATION = "sign"
 OUTPUT = "argmax"
@@ -27,6 +31,8 @@ REQUIRED_KEYS = ("intnet.format", "intnet.P", "intnet.activation", "intnet.outpu
 # network at the limit costs about 100 MB in memory.
 MAX_PARAMETERS = 10_000_000
 MAX_LAYERS = 1_000
+"""Rows of a file (layers, over every member of an ensemble)."""
+MEMBER_FIELD = "member"
 
 
 def is_count(value: Any) -> bool:
@@ -62,12 +68,25 @@ PROVENANCE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
 
 @dataclass(frozen=True)
 class StoredNetwork:
-    """A network with what it needs to be used: class labels and the raw-row preprocessing."""
+    """A network, or an ensemble of them, with what it needs to be used: class labels and the
+    raw-row preprocessing."""
 
-    network: IntegerNetwork
+    ensemble: Ensemble
     classes: tuple[str, ...]
     preprocessing: dict[str, Any]
     provenance: dict[str, Any]
+
+    @classmethod
+    def single(cls, network: IntegerNetwork, classes, preprocessing, provenance) -> StoredNetwork:
+        return cls(Ensemble.single(network), tuple(classes), preprocessing, provenance)
+
+    @property
+    def network(self) -> IntegerNetwork:
+        """The network of a single-network file; an ensemble has no one network."""
+        if not self.ensemble.is_single:
+            raise DataError(f"this file holds an ensemble of {len(self.ensemble.networks)} networks "
+                            f"({self.ensemble.kind}); this command takes a file of one network")
+        return self.ensemble.networks[0]
 
 
 def _schema():
@@ -98,6 +117,22 @@ def network_table(network: IntegerNetwork):
         },
         schema=_schema(),
     )
+
+
+def ensemble_table(ensemble: Ensemble):
+    """Every member's layers, one row per (member, layer), with the ``member`` column."""
+    import pyarrow as pa
+
+    tables = [network_table(network) for network in ensemble.networks]
+    members = [pa.array(np.full(t.num_rows, m, dtype=np.int32)) for m, t in enumerate(tables)]
+    return pa.concat_tables(tables).append_column(MEMBER_FIELD, pa.chunked_array(members, pa.int32()))
+
+
+def ensemble_metadata(ensemble: Ensemble) -> dict[str, Any]:
+    description: dict[str, Any] = {"kind": str(ensemble.kind), "members": len(ensemble.networks)}
+    if ensemble.kind == EnsembleKind.ONE_VS_ONE:
+        description["pairs"] = ensemble.pairs
+    return description
 
 
 @contextmanager
@@ -162,13 +197,14 @@ def write_bytes_atomically(data: bytes, path: str | Path) -> Path:
 
 def write_network(path: str | Path, stored: StoredNetwork) -> Path:
     """Write ``stored`` to ``path`` atomically (:func:`write_atomically`)."""
-    network = stored.network
-    if len(stored.classes) != network.sizes[-1]:
-        raise ValueError(f"{len(stored.classes)} class labels for {network.sizes[-1]} outputs")
-    table = network_table(network)
+    ensemble = stored.ensemble
+    if len(stored.classes) != ensemble.n_classes:
+        raise ValueError(f"{len(stored.classes)} class labels for an ensemble of {ensemble.n_classes} classes")
+    table = ensemble_table(ensemble)
     metadata = {
         "intnet.format": FORMAT_VERSION,
-        "intnet.P": network.P,
+        "intnet.ensemble": ensemble_metadata(ensemble),
+        "intnet.P": ensemble.P,
         "intnet.activation": ACTIVATION,
         "intnet.output": OUTPUT,
         "intnet.classes": list(stored.classes),
@@ -185,11 +221,35 @@ def read_network(path: str | Path) -> StoredNetwork:
         raise NetworkFileError(f"{path}: no such file")
     with open_parquet(path) as parquet:
         metadata = _read_metadata(path, parquet.schema_arrow.metadata or {})
-        network = read_layers(path, parquet, metadata["intnet.P"])
+        networks = read_members(path, parquet, metadata["intnet.P"])
     classes = tuple(metadata["intnet.classes"])
-    if len(classes) != network.sizes[-1]:
-        raise NetworkFileError(f"{path}: {len(classes)} classes for {network.sizes[-1]} output neurons")
-    return StoredNetwork(network, classes, metadata["intnet.preprocessing"], metadata["intnet.provenance"])
+    ensemble = _ensemble(path, metadata.get("intnet.ensemble"), networks, len(classes))
+    return StoredNetwork(ensemble, classes, metadata["intnet.preprocessing"], metadata["intnet.provenance"])
+
+
+def _ensemble(path: Path, description: Any, networks: list[IntegerNetwork], n_classes: int) -> Ensemble:
+    """The file's networks as the ensemble ``intnet.ensemble`` describes (a format-1 file: one network)."""
+    if description is None:
+        description = {"kind": EnsembleKind.SINGLE, "members": 1}
+    if not isinstance(description, dict) or description.get("kind") not in set(EnsembleKind):
+        raise NetworkFileError(f"{path}: intnet.ensemble must be an object whose kind is one of "
+                               f"{', '.join(EnsembleKind)}, got {brief(description)}")
+    kind = EnsembleKind(description["kind"])
+    if description.get("members") != len(networks):
+        raise NetworkFileError(f"{path}: intnet.ensemble says {brief(description.get('members'))} members, "
+                               f"the file holds {len(networks)}")
+    if kind == EnsembleKind.ONE_VS_ONE:
+        pairs = description.get("pairs")
+        if (not isinstance(pairs, list) or len(pairs) != len(networks)
+                or not all(isinstance(p, list) and len(p) == 2 and all(is_count(c) for c in p) for p in pairs)):
+            raise NetworkFileError(f"{path}: intnet.ensemble's pairs must be one [i, j] of class indices per member")
+        member_classes = tuple(tuple(p) for p in pairs)
+    else:
+        member_classes = tuple(tuple(range(n_classes)) for _ in networks)
+    try:
+        return Ensemble(kind, tuple(networks), member_classes, n_classes)
+    except ValueError as error:
+        raise NetworkFileError(f"{path}: {error}") from None
 
 
 def open_parquet(path: Path):
@@ -204,13 +264,25 @@ def open_parquet(path: Path):
 
 
 def read_layers(path: Path, parquet, P: int) -> IntegerNetwork:
-    """The network in a file of the network file's columns (a network file or a checkpoint), with
-    parameters in [-P, P]. The row and value counts in the footer are checked before any list is
-    read, so memory stays within what :data:`MAX_PARAMETERS` allows whatever a layer declares."""
+    """The one network in a file of the network file's columns (a format-1 network file or a
+    checkpoint), with parameters in [-P, P]."""
+    (network,) = read_members(path, parquet, P, allow_members=False)
+    return network
+
+
+def read_members(path: Path, parquet, P: int, allow_members: bool = True) -> list[IntegerNetwork]:
+    """The networks in a file of the network file's columns, one per ``member`` (one network when
+    there is no such column), with parameters in [-P, P]. The row and value counts in the footer
+    are checked before any list is read, so memory stays within what :data:`MAX_PARAMETERS` allows
+    whatever a layer declares."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     schema = parquet.schema_arrow
-    for field in _schema():
+    expected = list(_schema()) + ([pa.field(MEMBER_FIELD, pa.int32())] if MEMBER_FIELD in schema.names else [])
+    if MEMBER_FIELD in schema.names and not allow_members:
+        raise NetworkFileError(f"{path}: a '{MEMBER_FIELD}' column where one network is expected")
+    for field in expected:
         if field.name not in schema.names:
             raise NetworkFileError(f"{path}: column '{field.name}' is missing")
         if not schema.field(field.name).type.equals(field.type):
@@ -218,7 +290,7 @@ def read_layers(path: Path, parquet, P: int) -> IntegerNetwork:
                 f"{path}: column '{field.name}' has type {schema.field(field.name).type}, expected {field.type}"
             )
     if not 1 <= parquet.metadata.num_rows <= MAX_LAYERS:
-        raise NetworkFileError(f"{path}: {parquet.metadata.num_rows} layers; a network has 1 to {MAX_LAYERS}")
+        raise NetworkFileError(f"{path}: {parquet.metadata.num_rows} layers; a file holds 1 to {MAX_LAYERS}")
     # A null or empty list counts as one value too: allow one per layer beyond the cap.
     stored_values = _list_values(parquet, "weight") + _list_values(parquet, "bias")
     if stored_values > MAX_PARAMETERS + 2 * parquet.metadata.num_rows:
@@ -226,25 +298,38 @@ def read_layers(path: Path, parquet, P: int) -> IntegerNetwork:
             f"{path}: {stored_values:,} parameters stored; intnet reads networks of at most {MAX_PARAMETERS:,}"
         )
     try:
-        table = parquet.read(columns=[field.name for field in _schema()]).sort_by("layer")
+        table = parquet.read(columns=[field.name for field in expected])
     except (pa.ArrowException, OSError) as error:  # an intact footer over damaged pages
         raise NetworkFileError(f"{path}: its layers cannot be read ({one_line(error)})") from None
+    if MEMBER_FIELD not in table.column_names:
+        return [_network(path, table.sort_by("layer"), P, "")]
+    if table.column(MEMBER_FIELD).null_count:
+        raise NetworkFileError(f"{path}: column '{MEMBER_FIELD}' has missing values")
+    members = sorted(set(table.column(MEMBER_FIELD).to_pylist()))
+    if members != list(range(len(members))):
+        raise NetworkFileError(f"{path}: members must be numbered 0, 1, ... without gaps")
+    return [_network(path, table.filter(pc.equal(table.column(MEMBER_FIELD), m)).sort_by("layer"), P, f"member {m}, ")
+            for m in members]
+
+
+def _network(path: Path, table, P: int, where: str) -> IntegerNetwork:
+    """One network from its rows, sorted by layer; ``where`` names the member in messages."""
     layers = table.column("layer").to_pylist()
     if layers != list(range(len(layers))):
-        raise NetworkFileError(f"{path}: layers must be numbered 0, 1, ... without gaps")
+        raise NetworkFileError(f"{path}: {where}layers must be numbered 0, 1, ... without gaps")
     weights, biases = [], []
     for layer, n_in, n_out, weight, bias in zip(layers, *(table.column(name) for name in
                                                          ("in_features", "out_features", "weight", "bias"))):
         n_in, n_out = n_in.as_py(), n_out.as_py()
         if (n_in is None or n_out is None or n_in < 1 or n_out < 1 or not weight.is_valid or not bias.is_valid
                 or len(weight) != n_in * n_out or len(bias) != n_out):
-            raise NetworkFileError(f"{path}: layer {layer} should hold {n_out}×{n_in} weights and {n_out} biases")
+            raise NetworkFileError(f"{path}: {where}layer {layer} should hold {n_out}×{n_in} weights and {n_out} biases")
         weights.append(weight.values.to_numpy(zero_copy_only=False).astype(np.int64).reshape(n_out, n_in))
         biases.append(bias.values.to_numpy(zero_copy_only=False).astype(np.int64))
     try:
         return IntegerNetwork(tuple(weights), tuple(biases), P)
     except ValueError as error:
-        raise NetworkFileError(f"{path}: {error}") from None
+        raise NetworkFileError(f"{path}: {where}{error}") from None
 
 
 def _list_values(parquet, column: str) -> int:
@@ -264,10 +349,19 @@ def _read_metadata(path: Path, raw: dict[bytes, bytes]) -> dict[str, Any]:
             metadata[key] = json.loads(value.decode("utf-8"))
         except (ValueError, RecursionError):  # not UTF-8, not JSON, an integer too long, nested too deep
             raise NetworkFileError(f"{path}: metadata key '{key}' is not UTF-8 JSON") from None
-    if metadata["intnet.format"] != FORMAT_VERSION:
+    if metadata["intnet.format"] not in READABLE_FORMATS:
         raise NetworkFileError(
-            f"{path}: file format {metadata['intnet.format']!r}, this intnet reads format {FORMAT_VERSION}"
+            f"{path}: file format {metadata['intnet.format']!r}, this intnet reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}"
         )
+    if metadata["intnet.format"] >= 2:
+        value = raw.get(b"intnet.ensemble")
+        if value is None:
+            raise NetworkFileError(f"{path}: metadata key 'intnet.ensemble' is missing (file format 2)")
+        try:
+            metadata["intnet.ensemble"] = json.loads(value.decode("utf-8"))
+        except (ValueError, RecursionError):
+            raise NetworkFileError(f"{path}: metadata key 'intnet.ensemble' is not UTF-8 JSON") from None
     P = metadata["intnet.P"]
     if not isinstance(P, int) or isinstance(P, bool) or not 1 <= P <= MAX_P:
         raise NetworkFileError(f"{path}: intnet.P must be an integer in 1..{MAX_P}, got {P!r}")

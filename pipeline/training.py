@@ -36,6 +36,7 @@ from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext
 from pipeline.checkpoints import BatchStore, run_key
 from pipeline.config import TrainConfig
 from pipeline.datasets import Dataset, load_builtin, load_file, with_test_file
+from pipeline.ensembles import Ensemble, EnsembleKind, Member, ensemble_kind, make_members, member_labels
 from pipeline.errors import DataError, IntnetError
 from pipeline.executors import Executor, make_executor
 from pipeline.heuristic import SteSettings, train_ste
@@ -75,25 +76,42 @@ def split_data(config: TrainConfig, dataset: Dataset) -> Split:
     )
 
 
-def start_network(config: TrainConfig, split: Split, n_classes: int) -> IntegerNetwork:
-    """The shared start of every batch: a straight-through-estimator network trained on the whole
-    training set (cheap, and a shared start is what makes the batches' hidden neurons correspond
-    when their weights are averaged), or the all-zero network when ``heuristic_steps`` is 0."""
+def start_network(config: TrainConfig, split: Split, n_classes: int, member: Member | None = None) -> IntegerNetwork:
+    """The shared start of every batch (of ``member``'s, in an ensemble): a straight-through-
+    estimator network trained on the member's training examples, judged on its validation examples
+    (cheap, and a shared start is what makes the batches' hidden neurons correspond when their
+    weights are averaged), or the all-zero network when ``heuristic_steps`` is 0."""
+    member = member or whole_training_set(config, split, n_classes)
+    outputs = len(member.classes)
     if config.heuristic_steps == 0:
-        return IntegerNetwork.zeros([split.train_x.shape[1], *config.hidden, n_classes], config.P)
+        return IntegerNetwork.zeros([split.train_x.shape[1], *config.hidden, outputs], config.P)
+    mine = np.isin(split.val_y, member.classes)
     return train_ste(
-        split.train_x, split.train_y, n_classes, config.hidden, config.P, seed=config.seed,
-        settings=SteSettings(steps=config.heuristic_steps), x_val=split.val_x, y_val=split.val_y,
+        split.train_x[member.indices], member_labels(split.train_y[member.indices], member.classes), outputs,
+        config.hidden, config.P, seed=member.seed, settings=SteSettings(steps=config.heuristic_steps),
+        x_val=split.val_x[mine], y_val=member_labels(split.val_y[mine], member.classes),
     )
 
 
-def make_tasks(config: TrainConfig, split: Split, epoch: int = 0) -> list[BatchTask]:
-    """The batches of ``epoch``: a fresh stratified partition every epoch (seeded by seed + epoch)."""
-    n = len(split.train_y)
-    if config.batch_size is None or config.batch_size >= n:
-        return [BatchTask(0, np.arange(n), epoch)]
-    batches = stratified_batches(split.train_y, config.batch_size, config.seed + epoch)
-    return [BatchTask(i, indices, epoch) for i, indices in enumerate(batches)]
+def whole_training_set(config: TrainConfig, split: Split, n_classes: int) -> Member:
+    """The one member of a run that trains a single network."""
+    return Member(np.arange(len(split.train_y)), tuple(range(n_classes)), config.seed)
+
+
+def make_tasks(config: TrainConfig, split: Split, epoch: int = 0, members: list[Member] | None = None) -> list[BatchTask]:
+    """The batches of ``epoch`` for every member (one member, the whole training set, if none are
+    given), numbered across members: a fresh stratified partition of the member's examples every
+    epoch, seeded by the member's seed + epoch."""
+    members = members or [Member(np.arange(len(split.train_y)), (), config.seed)]
+    tasks: list[BatchTask] = []
+    for m, member in enumerate(members):
+        n = len(member.indices)
+        if config.batch_size is None or config.batch_size >= n:
+            parts = [np.arange(n)]
+        else:
+            parts = stratified_batches(split.train_y[member.indices], config.batch_size, member.seed + epoch)
+        tasks += [BatchTask(len(tasks) + i, member.indices[part], epoch, m) for i, part in enumerate(parts)]
+    return tasks
 
 
 def epoch_radius(P: int, epoch: int) -> int | None:
@@ -117,13 +135,15 @@ def solver_options(config: TrainConfig) -> SolverOptions:
                          target_error=config.target_error, solver=config.solver)
 
 
-def run_context(config: TrainConfig, split: Split, n_classes: int) -> RunContext:
+def run_context(config: TrainConfig, split: Split, n_classes: int, members: list[Member] | None = None) -> RunContext:
+    partial = [member.classes for member in members or ()]
     return RunContext(
         train_x=split.train_x, train_y=split.train_y, val_x=split.val_x, val_y=split.val_y,
         n_classes=n_classes, hidden=config.hidden, P=config.P, formulation=config.formulation,
         solver=solver_options(config), symmetry_breaking=config.symmetry_breaking,
         neuron_penalty=config.neuron_penalty, accept=config.accept, dead_inputs=config.dead_inputs,
         improve_seconds=config.improve, improve_step_seconds=config.improve_step_limit,
+        member_classes=tuple(partial) if any(len(c) != n_classes for c in partial) else (),
     )
 
 
@@ -139,14 +159,14 @@ def opened(executor: Executor, context: RunContext):
 
 
 def solve_batches(
-    executor: Executor, context: RunContext, epoch: EpochStart, tasks: list[BatchTask],
+    executor: Executor, context: RunContext, epochs: list[EpochStart], tasks: list[BatchTask],
     on_result: Callable[[BatchResult, int, int], None] | None = None,
     store: BatchStore | None = None, resume: bool = False,
 ) -> list[BatchResult]:
-    """Run every batch on an executor opened with ``context``; ``on_result(result, done, total)`` is
-    called as each one finishes. Every solved batch is saved to ``store``; with ``resume`` a batch
-    already stored there (and checked against ``context`` and ``epoch``) is taken from it instead
-    of solved again."""
+    """Run every batch on an executor opened with ``context``, each from its member's start
+    ``epochs[task.member]``; ``on_result(result, done, total)`` is called as each one finishes.
+    Every solved batch is saved to ``store``; with ``resume`` a batch already stored there (and
+    checked against ``context`` and its epoch start) is taken from it instead of solved again."""
     results = []
 
     def finished(result: BatchResult) -> None:
@@ -156,12 +176,12 @@ def solve_batches(
 
     missing = []
     for task in tasks:
-        stored = store.load(task, context, epoch) if store is not None and resume else None
+        stored = store.load(task, context, epochs[task.member]) if store is not None and resume else None
         if stored is None:
             missing.append(task)
         else:
             finished(stored)
-    for result in executor.run(epoch, missing) if missing else ():
+    for result in executor.run(epochs, missing) if missing else ():
         if store is not None:
             store.save(result.epoch, result)
         finished(result)
@@ -185,7 +205,15 @@ def merge_results(
     return merged
 
 
-def evaluate(network: IntegerNetwork, split: Split) -> Accuracies:
+def merge_members(
+    results: list[BatchResult], merged: list[IntegerNetwork], rule: str, neuron_vote: bool
+) -> list[IntegerNetwork]:
+    """Every member's batches merged into the member's network (:func:`merge_results`)."""
+    return [merge_results([r for r in results if r.member == m], network, rule, neuron_vote)
+            for m, network in enumerate(merged)]
+
+
+def evaluate(network: IntegerNetwork | Ensemble, split: Split) -> Accuracies:
     test = None if split.test_x is None else network.accuracy(split.test_x, split.test_y)
     return Accuracies(
         train=network.accuracy(split.train_x, split.train_y),
@@ -211,7 +239,7 @@ class EpochRecord:
                 "accepted": self.accepted, "merged": self.merged.as_dict(), "seconds": self.seconds}
 
 
-def epoch_record(epoch: int, P: int, results: list[BatchResult], merged: IntegerNetwork, split: Split,
+def epoch_record(epoch: int, P: int, results: list[BatchResult], merged: IntegerNetwork | Ensemble, split: Split,
                  seconds: float) -> EpochRecord:
     return EpochRecord(
         epoch=epoch, radius=epoch_radius(P, epoch), batches=len(results),
@@ -220,12 +248,12 @@ def epoch_record(epoch: int, P: int, results: list[BatchResult], merged: Integer
     )
 
 
-def best_epoch(records: list[EpochRecord]) -> int:
+def best_epoch(validation: list[float]) -> int:
     """Index of the epoch whose merged network is best on validation (the earliest of equals)."""
-    return max(range(len(records)), key=lambda i: (records[i].merged.validation, -i))
+    return max(range(len(validation)), key=lambda i: (validation[i], -i))
 
 
-def epoch_table(records: list[EpochRecord], best: int) -> str:
+def epoch_table(records: list[EpochRecord], best: int | None) -> str:
     """The epochs as a Markdown table (the run's Prefect artifact)."""
     def pct(value):
         return "–" if value is None else f"{100 * value:.1f}"
@@ -240,11 +268,13 @@ def epoch_table(records: list[EpochRecord], best: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def choose_final(merged: IntegerNetwork, start: IntegerNetwork, split: Split) -> tuple[IntegerNetwork, str]:
+def choose_final(
+    merged: IntegerNetwork, start: IntegerNetwork, val_x: np.ndarray, val_y: np.ndarray
+) -> tuple[IntegerNetwork, str]:
     """The merged network, unless it is worse than the start on validation accuracy (the same rule
     a batch's solution passes before it replaces its start). The source says ``start`` whenever the
     network kept is the start itself, so a user sees at a glance whether the MIP changed anything."""
-    if merged.equals(start) or merged.accuracy(split.val_x, split.val_y) < start.accuracy(split.val_x, split.val_y):
+    if merged.equals(start) or merged.accuracy(val_x, val_y) < start.accuracy(val_x, val_y):
         return start, "start"
     return merged, "merged"
 
@@ -265,9 +295,30 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+@dataclass(frozen=True)
+class MemberRecord:
+    """One ensemble member: what it was trained on and how it did on the rows of its own classes."""
+
+    member: int
+    classes: tuple[int, ...]
+    examples: int
+    start: Accuracies
+    final: Accuracies
+    final_source: str
+    best_epoch: int
+    sizes: list[int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"member": self.member, "classes": list(self.classes), "examples": self.examples,
+                "start": self.start.as_dict(), "final": self.final.as_dict(), "final_source": self.final_source,
+                "best_epoch": self.best_epoch, "sizes": self.sizes}
+
+
 @dataclass
 class TrainSummary:
-    """What a run did, for the terminal, ``--json`` and the file's provenance."""
+    """What a run did, for the terminal, ``--json`` and the file's provenance. For an ensemble the
+    accuracies are the vote's, and ``start`` is the vote of the members' gradient starts: the
+    gradient ensemble of the same members, on the same resamples."""
 
     config: TrainConfig
     sizes: list[int]
@@ -286,17 +337,36 @@ class TrainSummary:
     batches: list[BatchResult]
     timings: dict[str, float]
     epochs: list[EpochRecord] = field(default_factory=list)
-    best_epoch: int = 0
+    best_epoch: int | None = 0
+    """The epoch kept (None for an ensemble: each member keeps its own, in ``members``)."""
     model_path: str | None = None
-    network: IntegerNetwork | None = field(default=None, repr=False)
-    """The network stored (or, without a file, the one the run returns)."""
+    model: Ensemble | None = field(default=None, repr=False)
+    """The model stored (or, without a file, the one the run returns); one member for a single network."""
+    start_model: Ensemble | None = field(default=None, repr=False)
+    """The gradient starts, voting: what the MIP started from (``start``'s accuracies are its)."""
+    members: list[MemberRecord] = field(default_factory=list)
+    tied_votes: dict[str, int | None] = field(default_factory=dict)
     dataset: Dataset | None = field(default=None, repr=False)
     """The data it was trained on, with the preprocessing that raw rows go through."""
+
+    @property
+    def network(self) -> IntegerNetwork | Ensemble | None:
+        """The single network trained, or the ensemble."""
+        if self.model is None:
+            return None
+        return self.model.networks[0] if self.model.is_single else self.model
 
     @property
     def batches_at_target_from_start(self) -> int:
         """Batches whose start already met the target error, so that no MIP was built for them."""
         return sum(r.message == START_MEETS_TARGET for r in self.batches)
+
+    def ensemble_json(self) -> dict[str, Any]:
+        model = self.model
+        description = {"kind": str(model.kind), "members": len(model.networks)} if model else {}
+        if model is not None and model.kind == EnsembleKind.ONE_VS_ONE:
+            description["pairs"] = model.pairs
+        return description | {"tied_votes": self.tied_votes}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -322,28 +392,49 @@ class TrainSummary:
             "timings": self.timings,
             "epochs": [e.as_dict() for e in self.epochs],
             "best_epoch": self.best_epoch,
+            "ensemble": self.ensemble_json(),
+            "members": [m.as_dict() for m in self.members],
             "batches": [r.record() for r in self.batches],
         }
 
 
+def tied_votes(model: Ensemble, split: Split) -> dict[str, int | None]:
+    """Rows of each split whose vote was tied (decided by the lowest class index)."""
+    return {"train": model.tied_votes(split.train_x), "validation": model.tied_votes(split.val_x),
+            "test": None if split.test_x is None else model.tied_votes(split.test_x)}
+
+
+def member_accuracies(network: IntegerNetwork, classes: tuple[int, ...], split: Split) -> Accuracies:
+    """A member's accuracies on the rows of its classes, labelled by its outputs."""
+    def on(x, y):
+        if x is None:
+            return None
+        mine = np.isin(y, classes)
+        return network.accuracy(x[mine], member_labels(y[mine], classes)) if mine.any() else None
+
+    return Accuracies(train=on(split.train_x, split.train_y), validation=on(split.val_x, split.val_y),
+                      test=on(split.test_x, split.test_y))
+
+
 def summarize(
-    config: TrainConfig, split: Split, start: IntegerNetwork, merged: IntegerNetwork,
-    final: IntegerNetwork, final_source: str, results: list[BatchResult], timings: dict[str, float],
-    epochs: list[EpochRecord] | None = None, best: int = 0,
+    config: TrainConfig, split: Split, start: Ensemble, merged: Ensemble, final: Ensemble, final_source: str,
+    results: list[BatchResult], timings: dict[str, float], epochs: list[EpochRecord] | None = None,
+    best: int | None = 0, members: list[MemberRecord] | None = None,
 ) -> TrainSummary:
-    """``merged`` is the kept epoch's merged network; ``results`` every epoch's batches; ``final``
-    is the network stored; ``start`` has the architecture every batch trained."""
+    """``merged`` is the kept epochs' merged networks; ``results`` every epoch's batches; ``final``
+    is the model stored; ``start`` has the architecture every batch trained."""
     return TrainSummary(
-        config=config, sizes=final.sizes, n_train=len(split.train_y), n_validation=len(split.val_y),
+        config=config, sizes=final.networks[0].sizes, n_train=len(split.train_y), n_validation=len(split.val_y),
         n_test=0 if split.test_y is None else len(split.test_y),
         final=evaluate(final, split), start=evaluate(start, split), merged=evaluate(merged, split),
         final_source=final_source, size_bits=final.size_bits, n_parameters=final.n_parameters,
-        trained_sizes=start.sizes, trained_size_bits=start.size_bits,
-        batches=results, timings=timings, epochs=list(epochs or []), best_epoch=best,
+        trained_sizes=start.networks[0].sizes, trained_size_bits=start.size_bits,
+        batches=results, timings=timings, epochs=list(epochs or []), best_epoch=best, model=final, start_model=start,
+        members=list(members or []), tied_votes=tied_votes(final, split),
     )
 
 
-def save_network(config: TrainConfig, dataset: Dataset, network: IntegerNetwork, summary: TrainSummary) -> Path:
+def save_network(config: TrainConfig, dataset: Dataset, model: Ensemble, summary: TrainSummary) -> Path:
     provenance = {
         "formulation": config.formulation,
         "dataset": config.dataset_name,
@@ -362,12 +453,14 @@ def save_network(config: TrainConfig, dataset: Dataset, network: IntegerNetwork,
         "final_source": summary.final_source,
         "epochs": [e.as_dict() for e in summary.epochs],
         "best_epoch": summary.best_epoch,
+        "members": [m.as_dict() for m in summary.members],
+        "tied_votes": summary.tied_votes,
         "batches": [r.record() for r in summary.batches],
         "timings": summary.timings,
         "created": time.time(),
     }
     stored = StoredNetwork(
-        network=network, classes=dataset.classes,
+        ensemble=model, classes=dataset.classes,
         preprocessing=dataset.preprocessor.to_json() | {"label": dataset.label}, provenance=provenance,
     )
     return write_network(config.out, stored)
@@ -390,9 +483,18 @@ def run_directly(name: str, function: Callable[..., T], *args: Any, retry_safe: 
     return function(*args)
 
 
-class RunObserver:
-    """What a run reports as it goes; this one logs to ``logger`` (the ``intnet`` logger unless
-    given one, e.g. Prefect's run logger). Epochs are numbered from 0 everywhere, as in the JSON."""
+class RunObserver(Protocol):
+    """What a run reports as it goes. Epochs are numbered from 0 everywhere, as in the JSON."""
+
+    def epoch_started(self, epoch: int, n_epochs: int, n_batches: int, where: str) -> None: ...
+
+    def batch_finished(self, result: BatchResult, done: int, total: int) -> None: ...
+
+    def epoch_finished(self, record: EpochRecord) -> None: ...
+
+
+class LogObserver:
+    """Reports to ``logger`` (the ``intnet`` logger unless given one, e.g. Prefect's run logger)."""
 
     def __init__(self, logger: logging.Logger | logging.LoggerAdapter | None = None):
         self.logger = logger or logging.getLogger("intnet")
@@ -402,20 +504,43 @@ class RunObserver:
 
     def batch_finished(self, result: BatchResult, done: int, total: int) -> None:
         if result.message:
-            self.logger.warning("batch #%d: %s", result.batch_id, result.message)
+            # A start at the target already is the ordinary case of an easy batch, not a warning.
+            level = logging.INFO if result.message == START_MEETS_TARGET else logging.WARNING
+            self.logger.log(level, "batch #%d (member %d): %s", result.batch_id, result.member, result.message)
         if result.ok:
             self.logger.info(
-                "batch %d/%d (#%d, %d examples): %s, objective %g (start %g), validation %.3f (start %.3f)%s, %.1f s",
-                done, total, result.batch_id, result.size, result.status, result.objective,
+                "batch %d/%d (#%d, member %d, %d examples): %s, objective %g (start %g), validation %.3f "
+                "(start %.3f)%s, %d local-search steps improved, %.1f s",
+                done, total, result.batch_id, result.member, result.size, result.status, result.objective,
                 result.start_objective, result.validation_accuracy, result.start_validation_accuracy,
-                "" if result.accepted else ", kept the start", result.seconds,
+                "" if result.accepted else ", kept the start", result.improving_steps, result.seconds,
             )
         else:
-            self.logger.error("batch %d/%d (#%d) failed: %s", done, total, result.batch_id, result.error)
+            self.logger.error("batch %d/%d (#%d, member %d) failed: %s", done, total, result.batch_id,
+                              result.member, result.error)
 
     def epoch_finished(self, record: EpochRecord) -> None:
         self.logger.info("epoch %d merged: train %.3f, validation %.3f", record.epoch, record.merged.train,
                          record.merged.validation)
+
+
+class Observers:
+    """Several observers as one."""
+
+    def __init__(self, *observers: RunObserver):
+        self.observers = observers
+
+    def epoch_started(self, epoch: int, n_epochs: int, n_batches: int, where: str) -> None:
+        for observer in self.observers:
+            observer.epoch_started(epoch, n_epochs, n_batches, where)
+
+    def batch_finished(self, result: BatchResult, done: int, total: int) -> None:
+        for observer in self.observers:
+            observer.batch_finished(result, done, total)
+
+    def epoch_finished(self, record: EpochRecord) -> None:
+        for observer in self.observers:
+            observer.epoch_finished(record)
 
 
 def check_outputs(config: TrainConfig) -> None:
@@ -440,24 +565,33 @@ class Prepared:
 
     dataset: Dataset
     split: Split
-    start: IntegerNetwork
+    members: list[Member]
+    starts: list[IntegerNetwork]
+    """Each member's start network (one member, the whole training set, for a single network)."""
     context: RunContext
+
+    @property
+    def start(self) -> IntegerNetwork:
+        return self.starts[0]
 
 
 def prepare(
     config: TrainConfig, data: Dataset | None = None, run_step: StepRunner = run_directly,
     timings: dict[str, float] | None = None,
 ) -> Prepared:
-    """The data (``data`` if given, else what ``config`` names), its split, the start network and
-    the context every batch shares; ``timings`` gets the seconds of ``data`` and ``start_network``."""
+    """The data (``data`` if given, else what ``config`` names), its split, the ensemble's members
+    (one for a single network), their start networks and the context every batch shares;
+    ``timings`` gets the seconds of ``data`` and ``start_network``."""
     began = time.perf_counter()
     dataset = data if data is not None else run_step("load data", load_dataset, config, retry_safe=True)
     split = run_step("split", split_data, config, dataset, retry_safe=True)
+    n_classes = len(dataset.classes)
+    members = make_members(config.ensemble, split.train_y, n_classes, config.seed)
     loaded = time.perf_counter()
-    start = run_step("start network", start_network, config, split, len(dataset.classes))
+    starts = [run_step("start network", start_network, config, split, n_classes, member) for member in members]
     if timings is not None:
         timings |= {"data": loaded - began, "start_network": time.perf_counter() - loaded}
-    return Prepared(dataset, split, start, run_context(config, split, len(dataset.classes)))
+    return Prepared(dataset, split, members, starts, run_context(config, split, n_classes, members))
 
 
 def train(
@@ -469,10 +603,11 @@ def train(
     persist: bool = True,
 ) -> TrainSummary:
     """The whole run: the data (``data`` if given, else what ``config`` names), its split, the start
-    network, every epoch on one executor, the final choice, stripping and, with ``persist``, the
-    network file at ``config.out`` and a checkpoint per solved batch (else nothing is written).
-    Returns the summary with timings; the summary's ``network`` is the network stored."""
-    observer = observer or RunObserver()
+    networks, every epoch on one executor (every ensemble member's batches solved together), each
+    member's final choice, stripping and, with ``persist``, the network file at ``config.out`` and a
+    checkpoint per solved batch (else nothing is written). Returns the summary with timings; the
+    summary's ``model`` is the model stored."""
+    observer = observer or LogObserver()
     if persist:
         check_outputs(config)
     timings: dict[str, float] = {}
@@ -483,43 +618,65 @@ def train(
         timings[name] = now - since
         return now
 
-    prepared = prepare(config, data, run_step, timings)
-    dataset, split, start, context = prepared.dataset, prepared.split, prepared.start, prepared.context
+    run = prepare(config, data, run_step, timings)
+    dataset, split, members, context = run.dataset, run.split, run.members, run.context
+    n_classes = len(dataset.classes)
+    kind = ensemble_kind(config.ensemble)
+
+    def as_model(networks: list[IntegerNetwork]) -> Ensemble:
+        return Ensemble(kind, tuple(networks), tuple(m.classes for m in members), n_classes)
+
     t = time.perf_counter()
     store = BatchStore(config.checkpoints, run_key(config)) if persist else None
-    merged, results, records, networks = start, [], [], []
+    merged, results, records = list(run.starts), [], []
+    history: list[list[IntegerNetwork]] = [[] for _ in members]  # every epoch's merged network, per member
     executor = make_executor(config.executor, config.workers, config.threads)
     where = "on Ray actors" if config.use_ray else "in process"
     with opened(executor, context):
         for epoch in range(config.n_epochs):
             epoch_began = time.perf_counter()
-            tasks = run_step("partition", make_tasks, config, split, epoch, retry_safe=True)
+            tasks = run_step("partition", make_tasks, config, split, epoch, members, retry_safe=True)
             observer.epoch_started(epoch, config.n_epochs, len(tasks), where)
-            epoch_results = run_step("solve batches", solve_batches, executor, context, epoch_start(config, merged, epoch),
-                                     tasks, observer.batch_finished, store, config.resume)
-            merged = run_step("merge", merge_results, epoch_results, merged, config.merge,
+            epochs = [epoch_start(config, network, epoch) for network in merged]
+            epoch_results = run_step("solve batches", solve_batches, executor, context, epochs, tasks,
+                                     observer.batch_finished, store, config.resume)
+            merged = run_step("merge", merge_members, epoch_results, merged, config.merge,
                               config.neuron_penalty is not None, retry_safe=True)
-            record = run_step("evaluate", epoch_record, epoch, config.P, epoch_results, merged, split,
+            record = run_step("evaluate", epoch_record, epoch, config.P, epoch_results, as_model(merged), split,
                               time.perf_counter() - epoch_began, retry_safe=True)
             observer.epoch_finished(record)
             records.append(record)
             results += epoch_results
-            networks.append(merged)
+            for m, network in enumerate(merged):
+                history[m].append(network)
     if all(r.status == SolveStatus.ERROR for r in results):
         # Writing the start as if trained would hide it (e.g. a solver that fails on every batch).
         raise IntnetError("every batch MIP failed, so no network was trained; the first error: "
                           + results[0].error.splitlines()[0])
     t = lap("solve", t)
-    best = best_epoch(records)
-    final, source = choose_final(networks[best], start, split)
-    final = stored_network(config, final)
+    kept, finals, member_records = [], [], []
+    for m, member in enumerate(members):
+        val_x, val_y = context.member_validation(m)
+        best = best_epoch([network.accuracy(val_x, val_y) for network in history[m]])
+        final, source = choose_final(history[m][best], run.starts[m], val_x, val_y)
+        final = stored_network(config, final)
+        kept.append(history[m][best])
+        finals.append(final)
+        member_records.append(MemberRecord(
+            member=m, classes=member.classes, examples=len(member.indices),
+            start=member_accuracies(run.starts[m], member.classes, split),
+            final=member_accuracies(final, member.classes, split), final_source=source, best_epoch=best,
+            sizes=final.sizes))
+    sources = {r.final_source for r in member_records}
     t = lap("merge", t)
-    summary = summarize(config, split, start, networks[best], final, source, results, timings, records, best)
-    summary.network, summary.dataset = final, dataset
+    summary = summarize(config, split, as_model(run.starts), as_model(kept), as_model(finals),
+                        sources.pop() if len(sources) == 1 else "merged", results, timings, records,
+                        member_records[0].best_epoch if kind == EnsembleKind.SINGLE else None, member_records)
+    summary.dataset = dataset
     timings["total"] = time.perf_counter() - began
     if persist:
         # The file's provenance records the time up to writing it; the summary returned adds the write.
-        path = run_step("write network", save_network, config, dataset, final, summary)
+        path = run_step("write network", save_network, config, dataset, summary.model, summary)
         summary.model_path = str(path)
         lap("write", t)
         timings["total"] = time.perf_counter() - began

@@ -24,7 +24,7 @@ def model_file(tmp_path, preprocessor=None, provenance=None, classes=("no", "yes
     """A network file for ``raw_rows`` (or for ``preprocessor``), made without training."""
     preprocessor = preprocessor or Preprocessor.fit(raw_rows().drop_columns(["y"]))
     network = random_network(np.random.default_rng(0), [len(preprocessor.feature_names), 3, len(classes)], 3)
-    stored = StoredNetwork(network, tuple(classes), preprocessor.to_json() | {"label": "y"},
+    stored = StoredNetwork.single(network, tuple(classes), preprocessor.to_json() | {"label": "y"},
                            provenance or {"formulation": "sat_margin", "dataset": "rows.csv"})
     return write_network(tmp_path / "model.parquet", stored)
 

@@ -56,7 +56,7 @@ def test_a_failing_batch_is_a_record_not_a_crash():
     ctx, epoch = context(np.random.default_rng(2))
     executor = InProcessExecutor()
     executor.open(replace(ctx, formulation="no_such_model"))
-    results = list(executor.run(epoch, [BatchTask(0, np.arange(10)), BatchTask(1, np.arange(10, 20))]))
+    results = list(executor.run([epoch], [BatchTask(0, np.arange(10)), BatchTask(1, np.arange(10, 20))]))
     assert [r.status for r in results] == ["error", "error"]
     assert all(not r.ok and "no_such_model" in r.error for r in results)
     record = results[0].record()

@@ -28,10 +28,12 @@ def heart_raw_csv(tmp_path):
 
 
 def contract_forward(path, raw_rows):
-    """Predictions from the network file using only pyarrow, numpy and the README's contract."""
+    """Predictions from the network file using only pyarrow, numpy and the README's contract: every
+    member's argmax is a vote (format 1: one network; format 2: the `member` column and
+    `intnet.ensemble`), the most-voted class wins, the lowest class index on a tie."""
     table = pq.read_table(path)
     meta = {k.decode(): json.loads(v) for k, v in table.schema.metadata.items()}
-    assert meta["intnet.format"] == 1 and meta["intnet.activation"] == "sign" and meta["intnet.output"] == "argmax"
+    assert meta["intnet.format"] in (1, 2) and meta["intnet.activation"] == "sign" and meta["intnet.output"] == "argmax"
     prep = meta["intnet.preprocessing"]
     scale = 10 ** prep["decimals"]
     features = []
@@ -46,14 +48,22 @@ def contract_forward(path, raw_rows):
             text = ["" if x is None else (str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)) for x in values]
             for category in column["categories"]:
                 features.append(np.array([scale * (t == category) for t in text], dtype=float))
-    a = np.stack(features, axis=1)  # scaled by 10^decimals: exact integers
-    rows = sorted(table.to_pylist(), key=lambda r: r["layer"])
-    for n, row in enumerate(rows):
-        w = np.array(row["weight"], dtype=float).reshape(row["out_features"], row["in_features"])
-        b = np.array(row["bias"], dtype=float)
-        z = a @ w.T + (scale * b if n == 0 else b)
-        a = np.where(z >= 0, 1.0, -1.0) if n < len(rows) - 1 else z
-    return [meta["intnet.classes"][i] for i in np.argmax(a, axis=1)]
+    inputs = np.stack(features, axis=1)  # scaled by 10^decimals: exact integers
+    ensemble = meta.get("intnet.ensemble", {"kind": "single", "members": 1})
+    n_classes = len(meta["intnet.classes"])
+    votes = np.zeros((len(inputs), n_classes), dtype=int)
+    for member in range(ensemble["members"]):
+        a = inputs
+        rows = sorted((r for r in table.to_pylist() if r.get("member", 0) == member), key=lambda r: r["layer"])
+        for n, row in enumerate(rows):
+            w = np.array(row["weight"], dtype=float).reshape(row["out_features"], row["in_features"])
+            b = np.array(row["bias"], dtype=float)
+            z = a @ w.T + (scale * b if n == 0 else b)
+            a = np.where(z >= 0, 1.0, -1.0) if n < len(rows) - 1 else z
+        output = np.argmax(a, axis=1)  # the lowest index on a tie
+        voted = np.array(ensemble["pairs"][member])[output] if ensemble["kind"] == "one_vs_one" else output
+        votes[np.arange(len(inputs)), voted] += 1
+    return [meta["intnet.classes"][i] for i in np.argmax(votes, axis=1)]
 
 
 def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefect_server, ray_session):

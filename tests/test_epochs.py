@@ -64,7 +64,7 @@ def test_the_kept_epoch_is_the_best_on_validation_the_earliest_of_equals():
     def record(epoch, validation):
         return training.EpochRecord(epoch, None, 1, 0, 1, training.Accuracies(0.5, validation, None), 1.0)
 
-    assert training.best_epoch([record(0, 0.7), record(1, 0.8), record(2, 0.8), record(3, 0.6)]) == 1
+    assert training.best_epoch([0.7, 0.8, 0.8, 0.6]) == 1
     table = training.epoch_table([record(0, 0.7), record(1, 0.8)], 1)
     assert "| 1 (kept) |" in table and table.count("\n") == 4
 
@@ -83,9 +83,9 @@ class CountingExecutor(InProcessExecutor):
         self.open(context)
         self.solved = []
 
-    def run(self, epoch, tasks):
+    def run(self, epochs, tasks):
         self.solved += [t.batch_id for t in tasks]
-        yield from super().run(epoch, tasks)
+        yield from super().run(epochs, tasks)
 
 
 def context_for(split, P=2):
@@ -104,12 +104,12 @@ def test_a_resumed_epoch_solves_only_the_batches_it_has_no_result_for(tmp_path):
     store = BatchStore(tmp_path, "run0")
 
     first = CountingExecutor(context)
-    solved = training.solve_batches(first, context, epoch, tasks, store=store)
+    solved = training.solve_batches(first, context, [epoch], tasks, store=store)
     assert first.solved == [0, 1, 2] and all(r.ok for r in solved)
     store.path(1, 1).unlink()  # as if the run had been killed before batch 1 was written
 
     again = CountingExecutor(context)
-    resumed = training.solve_batches(again, context, epoch, tasks, store=store, resume=True)
+    resumed = training.solve_batches(again, context, [epoch], tasks, store=store, resume=True)
     assert again.solved == [1]
     for before, after in zip(solved, resumed):
         assert after.batch_id == before.batch_id and after.epoch == 1
@@ -118,7 +118,7 @@ def test_a_resumed_epoch_solves_only_the_batches_it_has_no_result_for(tmp_path):
         assert resumed[i].record() == solved[i].record()
 
     without = CountingExecutor(context)
-    training.solve_batches(without, context, epoch, tasks, store=store)
+    training.solve_batches(without, context, [epoch], tasks, store=store)
     assert without.solved == [0, 1, 2]  # without --resume every batch is solved again
 
 
@@ -127,7 +127,7 @@ def test_a_damaged_or_foreign_checkpoint_is_solved_again(tmp_path):
     context, epoch = context_for(split)
     tasks = [BatchTask(0, np.arange(30)), BatchTask(1, np.arange(30, 60))]
     store = BatchStore(tmp_path, "run0")
-    training.solve_batches(CountingExecutor(context), context, epoch, tasks, store=store)
+    training.solve_batches(CountingExecutor(context), context, [epoch], tasks, store=store)
     store.path(0, 0).write_bytes(b"not parquet")
     other = BatchStore(tmp_path, "run1")
     other.root.mkdir(parents=True)
@@ -151,7 +151,7 @@ def test_a_checkpoint_from_before_a_new_record_field_loads_with_the_fields_defau
     split = tiny_split(np.random.default_rng(3))
     store = BatchStore(tmp_path, "run0")
     task, (context, epoch) = BatchTask(0, np.arange(30)), context_for(split)
-    (saved,) = training.solve_batches(CountingExecutor(context), context, epoch, [task], store=store)
+    (saved,) = training.solve_batches(CountingExecutor(context), context, [epoch], [task], store=store)
     path = store.path(0, 0)
     table = pq.read_table(path)
     record = json.loads(table.schema.metadata[RECORD_KEY])
@@ -182,7 +182,7 @@ def solved_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     context, epoch = context_for(tiny_split(np.random.default_rng(5)))
     tasks = [BatchTask(0, np.arange(30)), BatchTask(1, np.arange(30, 60))]
-    results = training.solve_batches(CountingExecutor(context), context, epoch, tasks, store=BatchStore(root, "run0"))
+    results = training.solve_batches(CountingExecutor(context), context, [epoch], tasks, store=BatchStore(root, "run0"))
     assert any(not r.network.equals(epoch.start) for r in results)
     return BatchStore(root, "run0"), (context, epoch), tasks, results
 
@@ -252,7 +252,7 @@ def test_a_checkpoint_that_does_not_fit_the_run_is_reported_and_solved_again(tmp
         assert store.load(tasks[0], context, epoch) is None
     again = CountingExecutor(context)
     with pytest.warns(UserWarning, match=message):
-        training.solve_batches(again, context, epoch, tasks[:1], store=store, resume=True)
+        training.solve_batches(again, context, [epoch], tasks[:1], store=store, resume=True)
     assert again.solved == [0]
 
 

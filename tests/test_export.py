@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from networks import random_network
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.datasets import _shipped_file, load_builtin, read_adult_file, read_table
+from pipeline.ensembles import Ensemble, EnsembleKind
 from pipeline.export_c import export_c
 from pipeline.export_onnx import export_onnx
 from pipeline.splits import split_dataset
@@ -48,7 +50,7 @@ def datasets():
 
 
 def stored_for(network: IntegerNetwork, dataset) -> StoredNetwork:
-    return StoredNetwork(network, dataset.classes, {**dataset.preprocessor.to_json(), "label": dataset.label},
+    return StoredNetwork.single(network, dataset.classes, {**dataset.preprocessor.to_json(), "label": dataset.label},
                          {"dataset": dataset.name})
 
 
@@ -112,6 +114,27 @@ def test_random_networks_agree_on_every_test_row(cc, datasets, tmp_path, name, P
     np.testing.assert_array_equal(onnx_predictions(export_onnx(stored), x), expected)
 
 
+@pytest.mark.parametrize("kind", [EnsembleKind.BAGGING, EnsembleKind.ONE_VS_ONE])
+@pytest.mark.parametrize("P", [1, 3])
+def test_an_ensemble_votes_inside_intnet_predict_and_the_onnx_graph(cc, datasets, tmp_path, kind, P):
+    dataset = datasets["mnist"]
+    x = held_out_rows(dataset)
+    classes = len(dataset.classes)
+    if kind == EnsembleKind.ONE_VS_ONE:
+        member_classes = tuple(combinations(range(classes), 2))
+    else:
+        member_classes = ((*range(classes),),) * 5
+    networks = tuple(random_network(np.random.default_rng(m), [x.shape[1], 8, len(c)], P)
+                     for m, c in enumerate(member_classes))
+    ensemble = Ensemble(kind, networks, member_classes, classes)
+    stored = StoredNetwork(ensemble, dataset.classes, {**dataset.preprocessor.to_json(), "label": dataset.label}, {})
+    expected = ensemble.predict(x)
+    assert ensemble.tied_votes(x) > 0  # the tie rule is exercised, not assumed
+    indices, labels = c_predictions(cc, export_c(stored).text, integer_inputs(x), tmp_path)
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_array_equal(onnx_predictions(export_onnx(stored), x), expected)
+
+
 def ties_network(P: int) -> IntegerNetwork:
     """A 6-4-4-3 network whose pre-activations are often exactly 0 and whose outputs tie:
     layer 0 neuron 0 is P·x0 - P·x1 and neuron 1 is x2 + x3 - x4 (0 whenever x4 = x2 + x3);
@@ -154,7 +177,7 @@ def test_exact_zero_preactivations_and_ties(cc, tmp_path, P):
 
     preprocessing = {"decimals": 4, "columns": [{"kind": "numeric", "name": f"v{i}", "low": 0.0, "high": 1.0}
                                                 for i in range(6)], "label": "y"}
-    stored = StoredNetwork(network, ("a", "b", "c"), preprocessing, {})
+    stored = StoredNetwork.single(network, ("a", "b", "c"), preprocessing, {})
     expected = network.predict(x)
     indices, _ = c_predictions(cc, export_c(stored).text, integer_inputs(x), tmp_path)
     np.testing.assert_array_equal(indices, expected)

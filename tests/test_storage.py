@@ -19,7 +19,7 @@ def stored_example(P=7):
         biases=(rng.integers(-P, P + 1, 4), rng.integers(-P, P + 1, 2)),
         P=P,
     )
-    return StoredNetwork(network, ("no", "yes"), {"decimals": 4, "columns": []}, {"formulation": "sat_margin"})
+    return StoredNetwork.single(network, ("no", "yes"), {"decimals": 4, "columns": []}, {"formulation": "sat_margin"})
 
 
 def test_round_trip_is_exact(tmp_path):
@@ -35,13 +35,15 @@ def test_round_trip_is_exact(tmp_path):
     # row-major by neuron: weight[o * in_features + i] multiplies input i into neuron o
     w = np.array(table.column("weight")[0].as_py()).reshape(4, 3)
     assert np.array_equal(w, stored.network.weights[0])
-    assert json.loads(table.schema.metadata[b"intnet.format"]) == 1
+    assert json.loads(table.schema.metadata[b"intnet.format"]) == 2
+    assert json.loads(table.schema.metadata[b"intnet.ensemble"]) == {"kind": "single", "members": 1}
+    assert table.column("member").to_pylist() == [0, 0]  # a single network is member 0
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
 
 
 def test_a_failed_write_leaves_nothing(tmp_path):
     stored = stored_example()
-    bad = StoredNetwork(stored.network, ("only one class",), {}, {})
+    bad = StoredNetwork.single(stored.network, ("only one class",), {}, {})
     with pytest.raises(ValueError):
         write_network(tmp_path / "m.parquet", bad)
     assert list(tmp_path.iterdir()) == []
@@ -63,11 +65,11 @@ def rewrite(tmp_path, table, **metadata_changes):
 @pytest.mark.parametrize(
     "change,message",
     [
-        ({"intnet_format": "2"}, "file format 2"),
+        ({"intnet_format": "3"}, "file format 3"),
         ({"intnet_P": "200"}, "intnet.P must be an integer"),
         ({"intnet_P": "1"}, "outside [-1, 1]"),
         ({"intnet_activation": '"relu"'}, "not supported"),
-        ({"intnet_classes": '["a"]'}, "1 classes for 2 output neurons"),
+        ({"intnet_classes": '["a"]'}, "member 0 has 2 outputs for 1 classes"),
         ({"intnet_classes": "not json"}, "not UTF-8 JSON"),
         ({"intnet_provenance": None}, "'intnet.provenance' is missing"),
     ],
