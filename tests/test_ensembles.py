@@ -14,6 +14,7 @@ from flows.cli import main
 from formulations import IntegerNetwork
 from intnet import IntegerNetworkClassifier
 from networks import random_network
+from pipeline.datasets import feature_table
 from pipeline.ensembles import Ensemble, EnsembleKind, make_members, stratified_bootstrap
 from pipeline.storage import StoredNetwork, network_table, read_network, write_network
 from test_cli import contract_forward
@@ -163,3 +164,18 @@ def test_the_estimator_trains_an_ensemble_whose_start_is_the_gradient_ensemble_o
     assert summary.start.train == gradient.accuracy(run.split.train_x, run.split.train_y)
     assert summary.start.validation == gradient.accuracy(run.split.val_x, run.split.val_y)
     assert [m.examples for m in summary.members] == [summary.n_train] * 3
+
+
+def test_one_vs_one_members_can_use_the_staged_lexicographic_model():
+    rng = np.random.default_rng(4)
+    y = np.arange(90) % 3
+    x = rng.normal(size=(90, 3)) + 2.0 * np.eye(3)[y]
+    model = IntegerNetworkClassifier(formulation="lexicographic", ensemble="ovo", P=1, hidden=(2,),
+                                     time_limit=3).fit(x, y)
+    summary = model.summary_
+    assert [m.classes for m in summary.members] == [(0, 1), (0, 2), (1, 2)]
+    assert all(b.status != "error" for b in summary.batches), [b.error for b in summary.batches]
+    # each member's three stages shared its time limit
+    assert all(b.solve_seconds <= 3 + 1 for b in summary.batches)
+    inputs = summary.dataset.preprocessor.transform(feature_table(x))
+    assert model.score(x, y) == summary.model.accuracy(inputs, y)
