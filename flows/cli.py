@@ -10,11 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import signal
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXPORT_SUFFIXES = {"c": ".h", "onnx": ".onnx"}
 
 
@@ -40,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, IntnetError) as error:
         print(f"intnet {args.command_name}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"intnet {args.command_name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,11 +205,43 @@ def checked_config(args: argparse.Namespace):
     return config
 
 
+@contextmanager
+def interrupt_ends_run(message: Callable[[], str]) -> Iterator[None]:
+    """Ctrl-C (SIGINT) ends the process at once with ``message()`` and exit code 130. Not by
+    KeyboardInterrupt: measured, HiGHS (highspy under Pyomo) catches it and cancels the solve, so
+    the run went on and wrote its model; and Prefect's flow engine reports the crash to its API,
+    which Ctrl-C in a terminal had killed, retrying for 148 s. Nothing needs the run's own clean-up:
+    every finished batch is already stored (atomically), and the run's processes and temporary
+    folder are the watchdog's (flows/run_scope.py)."""
+    def interrupted(signum, frame):
+        os.write(sys.stderr.fileno(), message().encode() + b"\n")
+        os._exit(EXIT_INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_train(args: argparse.Namespace) -> int:
     config = checked_config(args)
-    from flows.train import train
+    from flows.run_scope import prefect_api, private_run
 
-    summary = train(config)
+    started = time.time_ns()
+
+    def interrupted() -> str:
+        out = Path(config.out)
+        if out.exists() and out.stat().st_mtime_ns >= started:
+            return f"intnet train: interrupted after writing {out}"
+        return (f"intnet train: interrupted, no model written; the batches solved so far are kept under "
+                f"{config.checkpoints} (the same command with --resume solves only the others)")
+
+    with private_run(), interrupt_ends_run(interrupted):
+        from flows.train import train
+
+        with prefect_api():
+            summary = train(config)
     if args.json:
         print(json.dumps(summary.to_json(), default=_json_default))
     else:
