@@ -213,8 +213,12 @@ def interrupt_ends_run(message: Callable[[], str]) -> Iterator[None]:
     which Ctrl-C in a terminal had killed, retrying for 148 s. Nothing needs the run's own clean-up:
     every finished batch is already stored (atomically), and the run's processes and temporary
     folder are the watchdog's (flows/run_scope.py)."""
+    # A copy of the stderr the run started with: while HiGHS solves in this process, Pyomo points
+    # file descriptor 2 at a pipe of its own (measured: the line written there was lost).
+    stderr = os.dup(sys.stderr.fileno())
+
     def interrupted(signum, frame):
-        os.write(sys.stderr.fileno(), message().encode() + b"\n")
+        os.write(stderr, message().encode() + b"\n")
         os._exit(EXIT_INTERRUPTED)
 
     previous = signal.signal(signal.SIGINT, interrupted)
@@ -222,6 +226,7 @@ def interrupt_ends_run(message: Callable[[], str]) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        os.close(stderr)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -338,6 +343,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from pipeline import inference
 
+    from pipeline.storage import check_output_file
+
+    if args.out is not None:
+        check_output_file(args.out, "predictions.csv")
     stored = inference.load_model(args.model)
     labels = inference.predict_file(stored, args.data)
     inference.write_predictions(labels, args.out)
@@ -350,10 +359,13 @@ def run_improve(args: argparse.Namespace) -> int:
 
     if not (math.isfinite(args.seconds) and args.seconds > 0):
         raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")
+    from pipeline.storage import check_output_file
+
     options = option_values(args, "threads", "improve_step_limit")
-    model = inference.load_model(args.model)
     source = Path(args.model)
     out = args.out or source.with_name(source.stem + ".improved" + source.suffix)
+    check_output_file(out, "model.improved.parquet")
+    model = inference.load_model(args.model)
     report = polish(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
                     formulation=args.formulation, threads=options.get("threads"),
                     step_time_limit=options.get("improve_step_limit"))
@@ -386,12 +398,11 @@ def run_export(args: argparse.Namespace) -> int:
     from pipeline.export_c import export_c
     from pipeline.export_onnx import export_onnx
     from pipeline.inference import load_model
-    from pipeline.storage import write_bytes_atomically
+    from pipeline.storage import check_output_file, write_bytes_atomically
 
-    model = load_model(args.model)
     out = Path(args.out or Path(args.model).with_suffix(EXPORT_SUFFIXES[args.format]))
-    if out.is_dir():
-        raise UsageError(f"--out: {out} is a directory; name the file to write")
+    check_output_file(out, "model" + EXPORT_SUFFIXES[args.format])
+    model = load_model(args.model)
     if args.format == "c":
         header = export_c(model.stored)
         write_bytes_atomically(header.text.encode("utf-8"), out)
