@@ -213,9 +213,10 @@ def interrupt_ends_run(message: Callable[[], str]) -> Iterator[None]:
     which Ctrl-C in a terminal had killed, retrying for 148 s. Nothing needs the run's own clean-up:
     every finished batch is already stored (atomically), and the run's processes and temporary
     folder are the watchdog's (flows/run_scope.py)."""
-    # A copy of the stderr the run started with: while HiGHS solves in this process, Pyomo points
-    # file descriptor 2 at a pipe of its own (measured: the line written there was lost).
-    stderr = os.dup(sys.stderr.fileno())
+    # A copy of the process's standard error (file descriptor 2) as the run started: while HiGHS
+    # solves in this process, Pyomo points descriptor 2 at a pipe of its own (measured: the line
+    # written there was lost). sys.stderr may be no file at all (a caller capturing it).
+    stderr = os.dup(2)
 
     def interrupted(signum, frame):
         os.write(stderr, message().encode() + b"\n")
