@@ -30,7 +30,7 @@ import numpy as np
 from pipeline import training
 from pipeline.batches import BatchTask, EpochStart, solve_batch
 from pipeline.config import TrainConfig
-from pipeline.ray_executor import RayExecutor, ensure_ray
+from pipeline.ray_executor import RayExecutor, ensure_ray, stop_ray
 from support.report import machine_line, pyplot, save_figure, write_results
 
 DATASET, MODEL, P = "adult", "sat_margin", 3
@@ -75,6 +75,7 @@ def speed_up(batches: int, batch_size: int, seconds: float) -> dict:
             by_worker[r.worker] = max(by_worker.get(r.worker, 0.0), r.worker_peak_rss_mb)
         peaks[workers] = sorted(by_worker.values())
         print(f"{workers} actor(s): {walls[workers]:.1f} s, statuses {sorted({r.status for r in results})}", flush=True)
+    stop_ray()
     return {"batches": len(tasks), "batch_size": batch_size, "time_limit": seconds,
             "wall_seconds_1": walls[1], "wall_seconds_2": walls[2], "speed_up": walls[1] / walls[2],
             "actor_peak_rss_mb_1": peaks[1], "actor_peak_rss_mb_2": peaks[2],

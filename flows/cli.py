@@ -11,11 +11,16 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXPORT_SUFFIXES = {"c": ".h", "onnx": ".onnx"}
 
 
@@ -41,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, IntnetError) as error:
         print(f"intnet {args.command_name}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"intnet {args.command_name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,21 +205,61 @@ def checked_config(args: argparse.Namespace):
     return config
 
 
+@contextmanager
+def interrupt_ends_run(message: Callable[[], str]) -> Iterator[None]:
+    """Ctrl-C (SIGINT) ends the process at once with ``message()`` and exit code 130. Not by
+    KeyboardInterrupt: measured, HiGHS (highspy under Pyomo) catches it and cancels the solve, so
+    the run went on and wrote its model; and Prefect's flow engine reports the crash to its API,
+    which Ctrl-C in a terminal had killed, retrying for 148 s. Nothing needs the run's own clean-up:
+    every finished batch is already stored (atomically), and the run's processes and temporary
+    folder are the watchdog's (flows/run_scope.py)."""
+    # A copy of the process's standard error (file descriptor 2) as the run started: while HiGHS
+    # solves in this process, Pyomo points descriptor 2 at a pipe of its own (measured: the line
+    # written there was lost). sys.stderr may be no file at all (a caller capturing it).
+    stderr = os.dup(2)
+
+    def interrupted(signum, frame):
+        os.write(stderr, message().encode() + b"\n")
+        os._exit(EXIT_INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        os.close(stderr)
+
+
 def run_train(args: argparse.Namespace) -> int:
     config = checked_config(args)
     show_progress = sys.stdout.isatty() and not args.json
     if show_progress:
         # The display says what Prefect's INFO lines would; they would break its bar.
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from flows.train import train, watched
+    from flows.run_scope import prefect_api, private_run
 
-    if show_progress:
-        from flows.progress import TerminalProgress
+    started = time.time_ns()
 
-        with TerminalProgress() as progress, watched(progress):
-            summary = train(config)
-    else:
-        summary = train(config)
+    def interrupted() -> str:
+        # The progress display hid the terminal's cursor; the hard exit must show it again.
+        shown = "\x1b[?25h\n" if show_progress else ""
+        out = Path(config.out)
+        if out.exists() and out.stat().st_mtime_ns >= started:
+            return f"{shown}intnet train: interrupted after writing {out}"
+        return (f"{shown}intnet train: interrupted, no model written; the batches solved so far are kept under "
+                f"{config.checkpoints} (the same command with --resume solves only the others)")
+
+    with private_run(), interrupt_ends_run(interrupted):
+        from flows.train import train, watched
+
+        with prefect_api():
+            if show_progress:
+                from flows.progress import TerminalProgress
+
+                with TerminalProgress() as progress, watched(progress):
+                    summary = train(config)
+            else:
+                summary = train(config)
     if args.json:
         print(json.dumps(summary.to_json(), default=_json_default))
     else:
@@ -318,6 +366,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from pipeline import inference
 
+    from pipeline.storage import check_output_file
+
+    if args.out is not None:
+        check_output_file(args.out, "predictions.csv")
     stored = inference.load_model(args.model)
     labels = inference.predict_file(stored, args.data)
     inference.write_predictions(labels, args.out)
@@ -330,10 +382,13 @@ def run_improve(args: argparse.Namespace) -> int:
 
     if not (math.isfinite(args.seconds) and args.seconds > 0):
         raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")
+    from pipeline.storage import check_output_file
+
     options = option_values(args, "threads", "improve_step_limit")
-    model = inference.load_model(args.model)
     source = Path(args.model)
     out = args.out or source.with_name(source.stem + ".improved" + source.suffix)
+    check_output_file(out, "model.improved.parquet")
+    model = inference.load_model(args.model)
     report = polish(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
                     formulation=args.formulation, threads=options.get("threads"),
                     step_time_limit=options.get("improve_step_limit"))
@@ -366,12 +421,11 @@ def run_export(args: argparse.Namespace) -> int:
     from pipeline.export_c import export_c
     from pipeline.export_onnx import export_onnx
     from pipeline.inference import load_model
-    from pipeline.storage import write_bytes_atomically
+    from pipeline.storage import check_output_file, write_bytes_atomically
 
-    model = load_model(args.model)
     out = Path(args.out or Path(args.model).with_suffix(EXPORT_SUFFIXES[args.format]))
-    if out.is_dir():
-        raise UsageError(f"--out: {out} is a directory; name the file to write")
+    check_output_file(out, "model" + EXPORT_SUFFIXES[args.format])
+    model = load_model(args.model)
     if args.format == "c":
         header = export_c(model.stored)
         write_bytes_atomically(header.text.encode("utf-8"), out)

@@ -4,7 +4,9 @@ Each actor is a process with its own HiGHS (whose thread scheduler is per proces
 many CPUs as its solver threads. The actors live for the whole run; the run's shared data goes into
 Ray's object store once and every actor reads it from there once; each epoch's start network goes
 there once per epoch; tasks carry only batch indices. ``RAY_ADDRESS`` joins an existing
-cluster; otherwise a local Ray is started with loopback-friendly, offline-safe settings.
+cluster, under that cluster's own authentication settings; otherwise a local Ray is started that
+listens on loopback only, refuses any client without this run's token, and keeps its files in a
+private temporary folder removed when it stops (:func:`ensure_ray`, :func:`stop_ray`).
 
 Faults: an actor whose process dies is restarted by Ray (on any node with a free CPU) and its
 batch retried there, up to :data:`RESTARTS` times; past that the batch is reported as failed,
@@ -16,7 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 
@@ -26,24 +31,66 @@ RESTARTS = 3
 """Times Ray restarts a dead actor, and retries the batch it was solving."""
 
 
+_private_temp_dir: str | None = None
+"""The temporary folder of the Ray this process started, removed by :func:`stop_ray`."""
+
+
 def ensure_ray(num_cpus: int):
     """Connect to ``RAY_ADDRESS`` if set, else start (once per process) a local Ray."""
-    # A local single-user Ray needs no token; without this Ray 2.6x writes ~/.ray/auth_token.
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # Ray's usage-stats ping has nowhere to go on an offline machine.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # Ray runs worker processes at niceness 15, so actors starve beside any ordinary process on a
     # shared machine (measured: a 40-example batch took 35 s instead of 1.4 s next to two busy
     # processes on 2 cores). The actors are the job here; they run at the driver's priority.
     os.environ.setdefault("RAY_worker_niceness", "0")
+    joining = bool(os.environ.get("RAY_ADDRESS"))
+    if not joining and not ray_running():
+        _secure_local_start()
     import ray
 
     if not ray.is_initialized():
-        if os.environ.get("RAY_ADDRESS"):
+        if joining:
             ray.init(log_to_driver=False)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            global _private_temp_dir
+            _private_temp_dir = tempfile.mkdtemp(prefix="intnet-ray-")
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _temp_dir=_private_temp_dir)
     return ray
+
+
+def ray_running() -> bool:
+    """Whether this process is connected to a Ray. Asked without importing Ray, which reads the
+    settings of :func:`_secure_local_start` when it is imported."""
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
+
+
+def _secure_local_start() -> None:
+    """Settings for a Ray started here, read by Ray when it is imported and inherited by every
+    process it starts. They replace any the caller set: this Ray is this run's alone."""
+    # Without a token anyone who reaches a port can join the cluster and run code in it
+    # (CVE-2025-62593 on Ray < 2.52 went further). A fresh token per Ray, kept only in the
+    # environment of this process and the processes Ray starts, never in ~/.ray/auth_token, where
+    # every local Ray client would pick it up.
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    # Ray 2.60 binds its servers to the node's address, and on Linux that is the machine's network
+    # address even when given 127.0.0.1 (rewritten by resolve_ip_for_localhost). Ray's switch for
+    # single-machine platforms makes the node address loopback (measured: gcs_server, raylet,
+    # agents, driver and actors all listen on 127.0.0.1 instead of *). It has to be set before Ray
+    # is imported, and a single-machine Ray cannot take other nodes, which a local run never has.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
+
+def stop_ray() -> None:
+    """Stop this process's Ray and remove the temporary folder of the Ray it started."""
+    global _private_temp_dir
+    import ray
+
+    with contextlib.redirect_stdout(sys.stderr):  # stdout belongs to the caller (`--json`)
+        ray.shutdown()
+    if _private_temp_dir is not None:
+        shutil.rmtree(_private_temp_dir, ignore_errors=True)
+        _private_temp_dir = None
 
 
 class _BatchSolver:
@@ -70,7 +117,7 @@ class _BatchSolver:
 class RayExecutor:
     """``workers`` actors, each reserving ``threads`` CPUs, solving batches as they free up. The
     actors and the run's data in Ray's object store live from :meth:`open` to :meth:`close`, across
-    every epoch of the run."""
+    every epoch of the run, and so does a Ray that :meth:`open` had to start."""
 
     def __init__(self, workers: int, threads: int):
         self.workers = workers
@@ -78,6 +125,8 @@ class RayExecutor:
         self.actors: list = []
 
     def open(self, context: RunContext) -> None:
+        # A Ray started for this run lives as long as the run; one the caller started stays theirs.
+        self.owns_ray = not ray_running()
         self.ray = ensure_ray(max(self.workers * self.threads, os.cpu_count() or 1))
         self.actor_class = self.ray.remote(_BatchSolver).options(
             num_cpus=self.threads, max_restarts=RESTARTS, max_task_retries=RESTARTS
@@ -117,3 +166,5 @@ class RayExecutor:
             for actor in self.actors:
                 self.ray.kill(actor)
         self.actors = []
+        if self.owns_ray:
+            stop_ray()

@@ -135,6 +135,20 @@ def ensemble_metadata(ensemble: Ensemble) -> dict[str, Any]:
     return description
 
 
+def check_output_file(path: str | Path, example: str, flag: str = "--out") -> None:
+    """Fail before any work when ``path`` could not be written at the end: a folder (``example``
+    names a file to suggest inside it), or a file in a folder that does not exist or is not
+    writable (the writers here write beside ``path``)."""
+    out = Path(path)
+    if out.is_dir():
+        raise DataError(f"{flag} {out} is a directory; give a file path such as {out / example}")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise DataError(f"{flag} {out}: the folder {parent} does not exist; create it or choose another path")
+    if not os.access(parent, os.W_OK):
+        raise DataError(f"{flag} {out}: the folder {parent} is not writable; choose another path")
+
+
 @contextmanager
 def replacing(path: str | Path) -> Iterator[BinaryIO]:
     """A binary file whose content replaces ``path`` when the block ends without an exception, so a

@@ -43,7 +43,7 @@ from pipeline.heuristic import SteSettings, train_ste
 from pipeline.merge import BATCH_STARTS, MERGE_RULES, epoch_bounds, keep_voted_neurons
 from pipeline.solve import START_MEETS_TARGET, SolverOptions, SolveStatus
 from pipeline.splits import Split, split_dataset, stratified_batches
-from pipeline.storage import StoredNetwork, write_network
+from pipeline.storage import StoredNetwork, check_output_file, write_network
 
 PACKAGES = ("intnet", "numpy", "pyomo", "highspy", "pyarrow", "ray", "prefect", "pydantic")
 
@@ -545,14 +545,7 @@ class Observers:
 
 def check_outputs(config: TrainConfig) -> None:
     """Fail before any work when the run could not write its results at the end."""
-    out = Path(config.out)
-    if out.is_dir():
-        raise DataError(f"--out {out} is a directory; give a file path such as {out / 'model.parquet'}")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise DataError(f"--out {out}: the folder {parent} does not exist; create it or choose another path")
-    if not os.access(parent, os.W_OK):
-        raise DataError(f"--out {out}: the folder {parent} is not writable; choose another path")
+    check_output_file(config.out, "model.parquet")
     checkpoints = Path(config.checkpoints)
     existing = next((p for p in (checkpoints, *checkpoints.parents) if p.exists()), Path("."))
     if not existing.is_dir() or not os.access(existing, os.W_OK):

@@ -16,8 +16,8 @@ def prefect_server():
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray for every test that uses actors; shut down at the end of the session."""
-    from pipeline.ray_executor import ensure_ray
+    from pipeline.ray_executor import ensure_ray, stop_ray
 
     ray = ensure_ray(num_cpus=2)
     yield ray
-    ray.shutdown()
+    stop_ray()

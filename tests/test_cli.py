@@ -160,3 +160,16 @@ def test_model_file_errors(tmp_path, capsys, raw_heart):
         assert main(command) == 2
         err = capsys.readouterr().err.strip()
         assert "not a Parquet file" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("command", [["predict", "--data", "RAW"], ["improve", "--dataset", "heart", "--seconds", "5"]],
+                         ids=["predict", "improve"])
+@pytest.mark.parametrize("where", ["a directory", "a missing folder"])
+def test_predict_and_improve_check_out_before_any_work(tmp_path, capsys, raw_heart, command, where):
+    # The model does not exist either: the --out error shows that --out is checked first.
+    out = tmp_path if where == "a directory" else tmp_path / "missing" / "out.file"
+    args = [str(raw_heart) if a == "RAW" else a for a in command]
+    assert main([args[0], str(tmp_path / "no-model.parquet"), *args[1:], "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"intnet {args[0]}: error: --out {out}"), err
+    assert ("is a directory" if where == "a directory" else "does not exist") in err

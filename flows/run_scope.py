@@ -1,0 +1,155 @@
+"""What one CLI run owns besides its results, and how it all ends when the run ends, however it ends.
+
+A run gets a private temporary folder (mode 0700) that holds everything it writes that is not a
+result: Prefect's database, when the run starts Prefect's temporary API server, and every temporary
+file of the run and of the processes it starts (``TMPDIR``; a local Ray keeps its session folder
+there). Every process the run starts (Prefect's server, Ray's servers, agents and actors) inherits
+the run's marker in its environment.
+
+A watchdog process, started first and in a session of its own (so that neither Ctrl-C nor a closed
+terminal reaches it), waits for the end of a pipe that only the run holds. The pipe closes when the
+run leaves :func:`private_run` and when the run's process dies, even by SIGKILL; the watchdog then
+kills every process still carrying the marker and removes the folder. (Prefect starts its server
+itself, and a killed run's Ray agents lingered about a minute and Prefect's server forever, so
+neither a parent-death signal nor the run's own clean-up could cover them.) Linux only: processes
+are found through /proc.
+
+Prefect is imported only by :func:`prefect_api`, after :func:`private_run` has set the database
+Prefect's server reads when it is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+MARKER = "INTNET_RUN"
+"""Environment variable every process of a run inherits; its value is the run's private folder."""
+
+PREFECT_DATABASE = "PREFECT_SERVER_DATABASE_CONNECTION_URL"
+USER_PREFECT_SETTINGS = ("PREFECT_HOME", "PREFECT_API_URL", PREFECT_DATABASE, "PREFECT_API_DATABASE_CONNECTION_URL")
+"""Set by the user, these say where Prefect keeps its data, and the run leaves Prefect alone."""
+
+
+@contextmanager
+def private_run() -> Iterator[Path]:
+    """The run's private folder, marker and watchdog. The environment is restored on leaving, so
+    that a caller that is not a process of its own (a test calling the CLI) is left as it was."""
+    folder = Path(tempfile.mkdtemp(prefix="intnet-run-"))
+    settings = {MARKER: str(folder), "TMPDIR": str(folder)}
+    if not any(os.environ.get(name) for name in USER_PREFECT_SETTINGS):
+        # Runs shared ~/.prefect/prefect.db ("database is locked" between concurrent runs), and it
+        # grew with every run. Measured: a fresh database costs Prefect's temporary server no
+        # start-up time worth noting (11.7 s fresh, 11.2 s reused, on a busy 2-core machine).
+        settings[PREFECT_DATABASE] = f"sqlite+aiosqlite:///{folder / 'prefect.db'}"
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    tempfile.tempdir = None  # tempfile caches the folder it chose; choose again from TMPDIR
+    run_end = start_watchdog(folder)
+    try:
+        yield folder
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        tempfile.tempdir = None
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(run_end)  # the watchdog reaps what is left, if anything, and exits
+
+
+def start_watchdog(folder: Path) -> int:
+    """Start the watchdog of the run marked with ``folder``; returns the pipe end whose closing
+    (or the run's death) sets it off."""
+    watchdog_end, run_end = os.pipe()
+    environment = {name: value for name, value in os.environ.items() if name != MARKER}
+    subprocess.Popen([sys.executable, "-m", "flows.run_scope", str(folder)], stdin=watchdog_end,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment,
+                     start_new_session=True)
+    os.close(watchdog_end)
+    return run_end
+
+
+def marked_processes(folder: str) -> list[int]:
+    """Pids of the live processes that inherited the marker of the run whose folder is ``folder``
+    (a process's /proc environ is the environment it started with; a zombie's is empty)."""
+    entry = f"{MARKER}={folder}".encode()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            if entry in Path(f"/proc/{name}/environ").read_bytes().split(b"\0"):
+                found.append(int(name))
+        except OSError:  # gone meanwhile, or another user's
+            continue
+    return found
+
+
+def reap(folder: str, attempts: int = 100) -> None:
+    """Kill every process of the run, again until none is left (a dying Ray server may still start
+    a worker), then remove its folder."""
+    for _ in range(attempts):
+        pids = marked_processes(folder)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        threading.Event().wait(0.1)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_without_sigint(function: Callable[[], None]) -> None:
+    """Run ``function`` on a thread that blocks SIGINT, so that the processes it starts inherit
+    SIGINT blocked: Ctrl-C in a terminal signals the whole foreground process group, and they must
+    not react to it (a dying Prefect server made the run retry it for 148 s); the run ends them.
+    The calling thread keeps SIGINT, so Ctrl-C still reaches the run at once."""
+    failure: list[BaseException] = []
+
+    def blocked() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            function()
+        except BaseException as error:  # handed to the caller's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=blocked, daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
+@contextmanager
+def prefect_api() -> Iterator[None]:
+    """Prefect's temporary API server for this run, started here rather than by Prefect's first call
+    so that it does not see Ctrl-C, and stopped on leaving; nothing when an API is configured."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:
+        yield
+        return
+    server = SubprocessASGIServer()  # the instance Prefect's clients look up
+    run_without_sigint(server.start)
+    try:
+        yield
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    sys.stdin.buffer.read()  # returns at end of file: the run left private_run or died
+    reap(sys.argv[1])

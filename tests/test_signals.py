@@ -1,0 +1,220 @@
+"""Real `intnet train` runs ended by real signals, and the local Ray such a run starts.
+
+Ctrl-C (SIGINT to the whole process group, as a terminal sends it, or to the driver alone) ends a
+run within 10 s with exit code 130 and one line on stderr, writes no model, keeps the batches
+finished so far, and leaves no process of the run 30 s later; so does SIGKILL of the driver. While
+a two-worker run solves, every socket its processes listen on is a loopback one, and its Ray
+refuses a client without the run's token. Processes of a run are found by a marker the test puts
+in the run's environment, which every process it starts inherits; traffic goes to 127.0.0.1 only.
+"""
+
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+TEST_MARKER = "INTNET_TEST_SIGNALS"
+RUN_MARKER = "INTNET_RUN"  # flows.run_scope.MARKER: the run's private folder
+
+
+def environ(pid: int) -> dict[str, str]:
+    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(entry.decode(errors="replace").partition("=")[::2] for entry in entries if b"=" in entry)
+
+
+def processes_of(mark: str) -> dict[int, str]:
+    """Live processes carrying ``TEST_MARKER=mark``, with their command lines."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if environ(int(entry.name)).get(TEST_MARKER) == mark:
+                    found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+    return found
+
+
+def listening_sockets(pids) -> list[tuple[int, object, int]]:
+    """(pid, address, port) of every TCP socket the processes listen on, from /proc/net/tcp{,6}."""
+    owner = {}
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    owner[target[8:-1]] = pid
+        except OSError:
+            continue
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in owner:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                found.append((owner[fields[9]], kernel_address(address), int(port, 16)))
+    return found
+
+
+def kernel_address(hex_address: str):
+    """An address as /proc/net prints it (32-bit words in host byte order), as an ip_address."""
+    raw = b"".join(bytes.fromhex(hex_address[i:i + 8])[::-1] for i in range(0, len(hex_address), 8))
+    return ipaddress.ip_address(raw)
+
+
+def loopback(address) -> bool:
+    """127.0.0.0/8 or ::1, or an IPv4 loopback address mapped into IPv6 (as Ray's servers bind)."""
+    return address.is_loopback or bool(getattr(address, "ipv4_mapped", None) and address.ipv4_mapped.is_loopback)
+
+
+def join_attempt(address: str, env: dict[str, str]) -> str:
+    """``joined`` when a Ray client with ``env`` joins the cluster at ``address``, ``refused`` once
+    it reports Ray's authentication refusal (it would retry for 20 s more), else what it said."""
+    probe = "import ray; ray.init(address=%r, log_to_driver=False); print('JOINED', flush=True)" % address
+    client = subprocess.Popen([sys.executable, "-c", probe], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    hung = threading.Timer(90, client.kill)  # a client that hangs ends the loop below
+    hung.start()
+    said = []
+    for line in client.stdout:
+        said.append(line)
+        if line.startswith("JOINED") or "Unauthenticated" in line:
+            break
+    hung.cancel()
+    client.kill()
+    client.wait()
+    if said and said[-1].startswith("JOINED"):
+        return "joined"
+    return "refused" if said and "Unauthenticated" in said[-1] else "".join(said)[-2000:]
+
+
+class Run:
+    """`intnet train` on Heart in batches of 40 (5 batch MIPs), with its own Prefect temporary
+    server and, for two workers, its own Ray, in a session of its own (so the test can signal its
+    process group as a terminal would)."""
+
+    def __init__(self, tmp_path: Path, workers: int, time_limit: int = 6):
+        self.mark = str(tmp_path)
+        self.runs, self.model = tmp_path / "runs", tmp_path / "model.parquet"
+        args = [
+            "train", "--dataset", "heart", "--train-size", "200", "--batch-size", "40", "--P", "3", "--hidden", "6",
+            "--time-limit", str(time_limit), "--target-error", "none", "--epochs", "1", "--workers", str(workers), "--seed", "2",
+            "--checkpoints", str(self.runs), "--out", str(self.model), "--json",
+        ]
+        env = {name: value for name, value in os.environ.items() if not name.startswith(("PREFECT_API_", "RAY_"))}
+        env |= {TEST_MARKER: self.mark, "PYTHONPATH": str(Path(__file__).parents[1])}
+        self.process = subprocess.Popen([sys.executable, "-m", "flows.cli", *args], env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, start_new_session=True)
+        self.stderr: list[tuple[float, bytes]] = []
+        self.reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self.reader.start()
+
+    def _read_stderr(self) -> None:
+        for line in self.process.stderr:
+            self.stderr.append((time.monotonic(), line))
+
+    def stored_batches(self) -> list[Path]:
+        return sorted(self.runs.glob("*/epoch-0/batch-*.parquet"))
+
+    def wait_mid_solve(self) -> None:
+        """Until a first batch is stored and the next ones have been solving for a second."""
+        deadline = time.monotonic() + 300
+        while not self.stored_batches():
+            assert self.process.poll() is None, b"".join(line for _, line in self.stderr).decode()[-3000:]
+            assert time.monotonic() < deadline, "no batch was stored in time"
+            time.sleep(0.2)
+        time.sleep(1)
+
+    def wait_solving(self) -> None:
+        """Until a Ray actor of the run is solving a batch (Ray titles it by the method it runs)."""
+        deadline = time.monotonic() + 300
+        while not any(command.startswith("ray::_BatchSolver.solve") for command in processes_of(self.mark).values()):
+            assert self.process.poll() is None, b"".join(line for _, line in self.stderr).decode()[-3000:]
+            assert time.monotonic() < deadline, "no actor was seen solving"
+            time.sleep(0.2)
+
+    def private_folder(self) -> Path:
+        folders = set()
+        for pid in processes_of(self.mark):
+            try:
+                folders.add(environ(pid).get(RUN_MARKER))
+            except OSError:
+                continue
+        folders.discard(None)
+        assert len(folders) == 1, folders
+        return Path(folders.pop())
+
+    def assert_nothing_left(self, since: float) -> None:
+        """No process of the run within 30 s of ``since``, and its private folder removed."""
+        while processes_of(self.mark):
+            assert time.monotonic() < since + 30, processes_of(self.mark)
+            time.sleep(0.2)
+        assert not list(Path("/tmp/ray").glob(f"session_*_{self.process.pid}")), "a Ray session folder was left"
+
+
+@pytest.mark.parametrize("workers,group", [(1, False), (2, True)], ids=["one-worker-driver", "two-workers-group"])
+def test_ctrl_c_ends_the_run_at_once_keeping_finished_batches(tmp_path, workers, group):
+    run = Run(tmp_path, workers)
+    run.wait_mid_solve()
+    folder = run.private_folder()
+    assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o700
+    settled = len(run.stderr)
+    finished = run.stored_batches()
+    sent = time.monotonic()
+    (os.killpg if group else os.kill)(run.process.pid, signal.SIGINT)
+    stdout = run.process.stdout.read()
+    code = run.process.wait(timeout=60)
+    ended = time.monotonic()
+    run.reader.join(timeout=10)
+    after = [line.decode() for _, line in run.stderr[settled:]]
+
+    assert code == 130
+    assert ended - sent < 10, f"{ended - sent:.1f} s from Ctrl-C to exit"
+    assert len(after) == 1 and after[0].startswith("intnet train: interrupted, no model written"), after
+    assert stdout == b""  # --json prints its object only for a finished run
+    assert not run.model.exists()
+    assert set(finished) <= set(run.stored_batches())  # kept for --resume
+    assert 1 <= len(run.stored_batches()) < 5, "the signal should land mid-epoch"
+    run.assert_nothing_left(since=ended)
+    assert not folder.exists()
+
+
+def test_a_killed_run_leaves_nothing_and_its_ray_is_loopback_only_and_needs_the_token(tmp_path):
+    run = Run(tmp_path, workers=2, time_limit=120)  # solving all along
+    run.wait_solving()
+    processes = processes_of(run.mark)
+    folder = run.private_folder()
+
+    sockets = listening_sockets(processes)
+    assert len(sockets) >= 4, sockets  # Prefect's server, gcs_server, raylet, the actors: Ray is up
+    assert all(loopback(address) for _, address, _ in sockets), [
+        (processes[pid][:60], str(address), port) for pid, address, port in sockets if not loopback(address)]
+    gcs = next(pid for pid, command in processes.items() if command.split()[0].endswith("/gcs_server"))
+    (port,) = [port for pid, _, port in sockets if pid == gcs]  # Ray picks it (--gcs_server_port=0)
+    token = environ(gcs)["RAY_AUTH_TOKEN"]
+    home = tmp_path / "home"  # no ~/.ray/auth_token for the clients to pick up
+    home.mkdir()
+    # Ray's client rewrites 127.0.0.1 to the machine's network address unless told, as the run's Ray
+    # was, that this is a single-machine cluster; the clients stay on loopback.
+    client = {name: value for name, value in os.environ.items() if not name.startswith("RAY_")} | {
+        "HOME": str(home), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    attempts = {"no token": client | {"RAY_AUTH_MODE": "disabled"},
+                "a wrong token": client | {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * len(token)},
+                "the run's token": client | {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}}
+    outcomes = {name: join_attempt(f"127.0.0.1:{port}", env) for name, env in attempts.items()}
+    assert outcomes == {"no token": "refused", "a wrong token": "refused", "the run's token": "joined"}, outcomes
+    assert not (Path.home() / ".ray" / "auth_token").exists() or token not in (
+        Path.home() / ".ray" / "auth_token").read_text()
+
+    os.kill(run.process.pid, signal.SIGKILL)
+    run.process.wait(timeout=30)
+    killed = time.monotonic()
+    assert not run.model.exists()
+    run.assert_nothing_left(since=killed)
+    assert not folder.exists()
