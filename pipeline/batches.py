@@ -73,6 +73,7 @@ class RunContext:
     dead_inputs: str = configured("dead_inputs")
     improve_seconds: float = configured("improve")
     improve_step_seconds: float = configured("improve_step_limit")
+    improve_validation: bool = configured("improve_validation")
     symmetry_breaking: bool = configured("symmetry_breaking")
     neuron_penalty: float | str | None = configured("neuron_penalty")
 
@@ -183,7 +184,8 @@ def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> Batc
         polished = None
         if context.improve_seconds > 0:
             polished = improve(formulation, problem, outcome.network, context.improve_seconds, context.solver,
-                               seed=task.batch_id, step_time_limit=context.improve_step_seconds)
+                               seed=task.batch_id, step_time_limit=context.improve_step_seconds,
+                               validation=(context.val_x, context.val_y) if context.improve_validation else None)
     except Exception as error:  # reported in the batch record, left out of the merge
         return failed_batch(task, started, worker, f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")
     network = outcome.network if polished is None else polished.network

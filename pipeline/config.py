@@ -79,6 +79,9 @@ class TrainConfig(BaseModel):
                            json_schema_extra={"metavar": "SECONDS"})
     improve_step_limit: float = Field(2.0, gt=0, allow_inf_nan=False, description="seconds for each local-search sub-MIP",
                                       json_schema_extra={"metavar": "SECONDS"})
+    improve_validation: bool = Field(
+        False, description="take a local-search step only if it does not lower validation accuracy (else any step "
+        "that lowers the objective)")
     mip_gap: float = Field(1e-4, ge=0, allow_inf_nan=False, description="relative MIP gap to stop at",
                            json_schema_extra={"metavar": "GAP"})
     solver: str = Field("highs", min_length=1, description="MIP solver: highs, or any name pyomo.SolverFactory knows (e.g. scip_direct)",

@@ -73,6 +73,8 @@ class ImproveStep:
     objective_after: float
     status: str
     seconds: float
+    validation_fell: bool = False
+    """The step lowered the objective but was not taken: it lowered validation accuracy."""
 
 
 @dataclass
@@ -154,9 +156,12 @@ def improve(
     seed: int = 0,
     step_time_limit: float | None = None,
     on_step: Callable[[ImproveStep, IntegerNetwork], None] | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ImproveOutcome:
     """Local search from ``start`` for ``seconds``; never returns a network scoring worse. Each
-    sub-MIP gets at most ``step_time_limit`` seconds (default: ``--improve-step-limit``'s).
+    sub-MIP gets at most ``step_time_limit`` seconds (default: ``--improve-step-limit``'s). With
+    ``validation`` (inputs, labels), a step that lowers the objective is taken only if it does not
+    lower the accuracy on those examples (``--improve-validation``).
 
     ``on_step(step, network)`` is called after every sub-MIP with the current network.
     """
@@ -172,6 +177,11 @@ def improve(
 
     current = problem.bounds.clip(start)
     objective = start_objective = formulation.objective_value(current, problem)
+
+    def held_out_accuracy(network: IntegerNetwork) -> float:
+        return network.accuracy(*validation) if validation is not None else 0.0
+
+    accuracy = held_out_accuracy(current)
     # A drop can only pay where the objective counts neurons.
     pool = neighbourhoods(problem.sizes, drops=isinstance(formulation, NeuronPenalty) and formulation.alpha > 0)
     steps: list[ImproveStep] = []
@@ -193,11 +203,14 @@ def improve(
                 formulation, problem, current, objective, area, replace(sub_options, time_limit=limit)
             )
             better = candidate_objective < objective
+            candidate_accuracy = held_out_accuracy(candidate) if better else accuracy
+            validation_fell = candidate_accuracy < accuracy
+            better &= not validation_fell
             step = ImproveStep(area.name, area.kind, objective, candidate_objective if better else objective,
-                               status, time.perf_counter() - step_began)
+                               status, time.perf_counter() - step_began, validation_fell)
             steps.append(step)
             if better:
-                current, objective, improved = candidate, candidate_objective, True
+                current, objective, accuracy, improved = candidate, candidate_objective, candidate_accuracy, True
             if on_step is not None:
                 on_step(step, current)
         tier = 0 if improved else tier + 1

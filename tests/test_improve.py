@@ -125,3 +125,23 @@ def test_two_hidden_layers_have_neighbourhoods_in_every_layer():
     assert len(names) == 2 * 4 + 1
     with_drops = [area.name for area in neighbourhoods([3, 2, 2, 2], drops=True)]
     assert len(with_drops) == 3 * 4 + 1 and "drop 0:1" in with_drops and "drop 1:0" in with_drops
+
+
+def test_validation_rule_takes_no_step_that_lowers_validation_accuracy():
+    """Validation labels unrelated to the training ones: many steps that fit the training set better
+    lower validation accuracy; none of them is taken, and the objective still only falls."""
+    rng = np.random.default_rng(7)
+    problem = TrainingProblem(np.round(rng.random((60, 5)), 4), rng.integers(0, 3, 60), 3, (4,), 2)
+    validation = (np.round(rng.random((40, 5)), 4), rng.integers(0, 3, 40))
+    formulation = FORMULATIONS["correct_margin"]()
+    start = random_network(rng, problem.sizes, 2)
+    accuracies = [start.accuracy(*validation)]
+
+    def record(step, network):
+        accuracies.append(network.accuracy(*validation))
+
+    outcome = improve(formulation, problem, start, seconds=10, options=EXACT, on_step=record, validation=validation)
+    assert all(later >= earlier for earlier, later in zip(accuracies, accuracies[1:]))
+    assert any(step.validation_fell for step in outcome.steps), "the rule never had to hold a step back"
+    assert all(step.objective_after <= step.objective_before for step in outcome.steps)
+    assert outcome.objective == formulation.objective_value(outcome.network, problem) <= outcome.start_objective
