@@ -32,7 +32,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from formulations import Formulation, IntegerNetwork, TrainingProblem
+from formulations import Formulation, IntegerNetwork, ParameterBounds, TrainingProblem
 from formulations.network import switch_off
 from formulations.neuron_choice import NeuronChoice, neuron_problem, sign_costs, with_neuron
 from formulations.neuron_penalty import NeuronPenalty
@@ -217,6 +217,66 @@ def improve(
         if tier == len(tiers):
             break  # a round of every tier found nothing: a local optimum of every neighbourhood
     return ImproveOutcome(current, start_objective, objective, rounds, time.perf_counter() - began, steps)
+
+
+PERTURBED_SHARE = 0.1
+"""Share of the parameters a restart of :func:`portfolio` redraws in the best network so far."""
+
+
+def perturbed(network: IntegerNetwork, bounds: ParameterBounds, rng: np.random.Generator) -> IntegerNetwork:
+    """``network`` with each parameter redrawn uniformly from its box with probability
+    :data:`PERTURBED_SHARE` (at least one parameter moves): far enough to leave a local optimum of
+    every single-neuron step, near enough to keep most of what was fitted."""
+    parameters = [*network.weights, *network.biases]
+    lowers = [*bounds.weight_lower, *bounds.bias_lower]
+    uppers = [*bounds.weight_upper, *bounds.bias_upper]
+    redraw = [rng.random(p.shape) < PERTURBED_SHARE for p in parameters]
+    if not any(r.any() for r in redraw):
+        layer = int(rng.integers(len(parameters)))
+        redraw[layer].flat[int(rng.integers(redraw[layer].size))] = True
+    moved = [np.where(r, rng.integers(lo, hi + 1), p) for p, r, lo, hi in zip(parameters, redraw, lowers, uppers)]
+    n_layers = len(network.weights)
+    return IntegerNetwork(tuple(moved[:n_layers]), tuple(moved[n_layers:]), network.P)
+
+
+def portfolio(
+    formulation: Formulation,
+    problem: TrainingProblem,
+    starts: list[IntegerNetwork],
+    seconds: float,
+    options: SolverOptions,
+    seed: int = 0,
+    step_time_limit: float | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+) -> ImproveOutcome:
+    """Local search (:func:`improve`) from each of ``starts`` in turn, then, while time is left,
+    from perturbed copies of the best network found (:func:`perturbed`; iterated local search);
+    returns the best search's outcome, never worse than the first start. Each start gets an equal
+    share of the time left; a search that reaches a local optimum earlier leaves the rest to the
+    next. ``steps`` and ``rounds`` count every search; ``start_objective`` is the first start's."""
+    rng = np.random.default_rng(seed)
+    began = time.perf_counter()
+    best: ImproveOutcome | None = None
+    steps: list[ImproveStep] = []
+    rounds = searches = 0
+
+    def time_left() -> float:
+        return seconds - (time.perf_counter() - began)
+
+    while best is None or (best.objective > 0 and time_left() > MIN_STEP_SECONDS):
+        if searches < len(starts):
+            start, share = starts[searches], max(time_left(), 0.0) / (len(starts) - searches)
+        else:
+            start, share = perturbed(best.network, problem.bounds, rng), time_left()
+        outcome = improve(formulation, problem, start, share, options, seed=seed + searches,
+                          step_time_limit=step_time_limit, validation=validation)
+        searches += 1
+        steps += outcome.steps
+        rounds += outcome.rounds
+        if best is None or outcome.objective < best.objective:
+            best = outcome
+    first_objective = formulation.objective_value(problem.bounds.clip(starts[0]), problem)
+    return ImproveOutcome(best.network, first_objective, best.objective, rounds, time.perf_counter() - began, steps)
 
 
 def solve_neighbourhood(
