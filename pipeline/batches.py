@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from formulations import IntegerNetwork, ParameterBounds, TrainingProblem, training_model
-from pipeline.improve import improve
+from formulations import Formulation, IntegerNetwork, ParameterBounds, TrainingProblem, training_model
+from pipeline.heuristic import train_ste
+from pipeline.improve import ImproveOutcome, improve, portfolio
 from pipeline.solve import SolveOutcome, SolverOptions, SolveStatus, configured, relative_gap, solve_mip
 
 
@@ -74,6 +75,8 @@ class RunContext:
     improve_seconds: float = configured("improve")
     improve_step_seconds: float = configured("improve_step_limit")
     improve_validation: bool = configured("improve_validation")
+    improve_starts: int = configured("improve_starts")
+    seed: int = configured("seed")
     symmetry_breaking: bool = configured("symmetry_breaking")
     neuron_penalty: float | str | None = configured("neuron_penalty")
 
@@ -183,9 +186,7 @@ def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> Batc
             outcome = skipped_solve(formulation.objective_value(start, problem), start)
         polished = None
         if context.improve_seconds > 0:
-            polished = improve(formulation, problem, outcome.network, context.improve_seconds, context.solver,
-                               seed=task.batch_id, step_time_limit=context.improve_step_seconds,
-                               validation=(context.val_x, context.val_y) if context.improve_validation else None)
+            polished = local_search(context, formulation, problem, outcome.network, task.batch_id)
     except Exception as error:  # reported in the batch record, left out of the merge
         return failed_batch(task, started, worker, f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")
     network = outcome.network if polished is None else polished.network
@@ -205,6 +206,26 @@ def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> Batc
         worker_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KB
         network=None if outcome.status in RETURNED_NO_NETWORK else network if accepted else start,
     )
+
+
+def local_search(
+    context: RunContext, formulation: Formulation, problem: TrainingProblem, network: IntegerNetwork, batch_id: int
+) -> ImproveOutcome:
+    """``--improve`` on the batch from ``network``: one local search, or with ``--improve-starts K`` a
+    portfolio from it and from K − 1 straight-through networks of the next seeds, trained on the
+    batch within the improve time."""
+    began = time.perf_counter()
+    settings = {"seed": batch_id, "step_time_limit": context.improve_step_seconds,
+                "validation": (context.val_x, context.val_y) if context.improve_validation else None}
+    if context.improve_starts == 1:
+        return improve(formulation, problem, network, context.improve_seconds, context.solver, **settings)
+    others = [
+        problem.bounds.clip(train_ste(problem.x, problem.y, context.n_classes, context.hidden, context.P,
+                                      seed=context.seed + i))
+        for i in range(1, context.improve_starts)
+    ]
+    left = max(context.improve_seconds - (time.perf_counter() - began), 0.0)
+    return portfolio(formulation, problem, [network, *others], left, context.solver, **settings)
 
 
 def failed_batch(task: BatchTask, started: float, worker: str, error: str) -> BatchResult:

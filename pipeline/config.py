@@ -82,6 +82,10 @@ class TrainConfig(BaseModel):
     improve_validation: bool = Field(
         False, description="take a local-search step only if it does not lower validation accuracy (else any step "
         "that lowers the objective)")
+    improve_starts: int = Field(
+        1, ge=1, description="local searches in a portfolio: from the solved network and from K-1 straight-through "
+        "networks of the next seeds, then perturbed copies of the best while time is left; the best is kept",
+        json_schema_extra={"metavar": "K"})
     mip_gap: float = Field(1e-4, ge=0, allow_inf_nan=False, description="relative MIP gap to stop at",
                            json_schema_extra={"metavar": "GAP"})
     solver: str = Field("highs", min_length=1, description="MIP solver: highs, or any name pyomo.SolverFactory knows (e.g. scip_direct)",

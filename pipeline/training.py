@@ -124,7 +124,7 @@ def run_context(config: TrainConfig, split: Split, n_classes: int) -> RunContext
         solver=solver_options(config), symmetry_breaking=config.symmetry_breaking,
         neuron_penalty=config.neuron_penalty, accept=config.accept, dead_inputs=config.dead_inputs,
         improve_seconds=config.improve, improve_step_seconds=config.improve_step_limit,
-        improve_validation=config.improve_validation,
+        improve_validation=config.improve_validation, improve_starts=config.improve_starts, seed=config.seed,
     )
 
 
