@@ -23,7 +23,9 @@ import numpy as np
 
 from formulations import Formulation, IntegerNetwork, ParameterBounds, TrainingProblem, training_model
 from pipeline.heuristic import train_ste
-from pipeline.improve import ImproveOutcome, improve, portfolio
+from pipeline.improve import (
+    ImproveOutcome, Neighbourhood, NeighbourhoodSolver, improve, portfolio, solve_neighbourhood,
+)
 from pipeline.solve import SolveOutcome, SolverOptions, SolveStatus, configured, relative_gap, solve_mip
 
 
@@ -168,9 +170,14 @@ def batch_problem(context: RunContext, epoch: EpochStart, indices: np.ndarray) -
     return problem, int(dead.sum())
 
 
-def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> BatchResult:
+def solve_batch(
+    context: RunContext, epoch: EpochStart, task: BatchTask, solve_many: NeighbourhoodSolver | None = None,
+    width: int = 1,
+) -> BatchResult:
     """Solve one batch from the epoch's start, moved inside the batch's bounds (pinning dead inputs
-    to 0 moves it; the batch's objective does not notice, as those inputs are 0 here)."""
+    to 0 moves it; the batch's objective does not notice, as those inputs are 0 here). Local search
+    solves ``width`` neighbourhoods at a time through ``solve_many`` when given (on an executor's
+    workers: :func:`neighbourhood_step`)."""
     started = time.time()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
@@ -186,7 +193,7 @@ def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> Batc
             outcome = skipped_solve(formulation.objective_value(start, problem), start)
         polished = None
         if context.improve_seconds > 0:
-            polished = local_search(context, formulation, problem, outcome.network, task.batch_id)
+            polished = local_search(context, formulation, problem, outcome.network, task.batch_id, solve_many, width)
     except Exception as error:  # reported in the batch record, left out of the merge
         return failed_batch(task, started, worker, f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")
     network = outcome.network if polished is None else polished.network
@@ -209,7 +216,8 @@ def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> Batc
 
 
 def local_search(
-    context: RunContext, formulation: Formulation, problem: TrainingProblem, network: IntegerNetwork, batch_id: int
+    context: RunContext, formulation: Formulation, problem: TrainingProblem, network: IntegerNetwork, batch_id: int,
+    solve_many: NeighbourhoodSolver | None = None, width: int = 1,
 ) -> ImproveOutcome:
     """``--improve`` on the batch from ``network``: one local search, or with ``--improve-starts K`` a
     portfolio from it and from K − 1 straight-through networks of the next seeds, trained on the
@@ -217,6 +225,7 @@ def local_search(
     began = time.perf_counter()
     settings = {"seed": batch_id, "step_time_limit": context.improve_step_seconds,
                 "validation": (context.val_x, context.val_y) if context.improve_validation else None}
+    settings |= {"solve_many": solve_many, "width": width}
     if context.improve_starts == 1:
         return improve(formulation, problem, network, context.improve_seconds, context.solver, **settings)
     others = [
@@ -226,6 +235,20 @@ def local_search(
     ]
     left = max(context.improve_seconds - (time.perf_counter() - began), 0.0)
     return portfolio(formulation, problem, [network, *others], left, context.solver, **settings)
+
+
+def neighbourhood_step(
+    context: RunContext, epoch: EpochStart, task: BatchTask, network: IntegerNetwork, objective: float,
+    area: Neighbourhood, options: SolverOptions,
+) -> tuple[IntegerNetwork, float, str]:
+    """One local-search step of the batch, where a worker holds ``context``: its problem rebuilt
+    from the context (a slice of the data, milliseconds beside a step's seconds), then
+    :func:`~pipeline.improve.solve_neighbourhood`."""
+    problem, _ = batch_problem(context, epoch, task.indices)
+    formulation = training_model(
+        context.formulation, symmetry_breaking=context.symmetry_breaking, neuron_penalty=context.neuron_penalty
+    )
+    return solve_neighbourhood(formulation, problem, network, objective, area, options)
 
 
 def failed_batch(task: BatchTask, started: float, worker: str, error: str) -> BatchResult:

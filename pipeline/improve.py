@@ -65,6 +65,13 @@ class Neighbourhood:
     """(layer, index) of the hidden neuron a drop step switches off before it solves."""
 
 
+NeighbourhoodSolver = Callable[
+    [IntegerNetwork, float, list[Neighbourhood], SolverOptions], list[tuple[IntegerNetwork, float, str]]
+]
+"""``solve_many(network, objective, areas, options)``: :func:`solve_neighbourhood` of every area
+around the same network, in the areas' order."""
+
+
 @dataclass(frozen=True)
 class ImproveStep:
     neighbourhood: str
@@ -157,11 +164,19 @@ def improve(
     step_time_limit: float | None = None,
     on_step: Callable[[ImproveStep, IntegerNetwork], None] | None = None,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
+    solve_many: NeighbourhoodSolver | None = None,
+    width: int = 1,
 ) -> ImproveOutcome:
     """Local search from ``start`` for ``seconds``; never returns a network scoring worse. Each
     sub-MIP gets at most ``step_time_limit`` seconds (default: ``--improve-step-limit``'s). With
     ``validation`` (inputs, labels), a step that lowers the objective is taken only if it does not
     lower the accuracy on those examples (``--improve-validation``).
+
+    ``width`` neighbourhoods of a tier are solved at a time from the same network, by ``solve_many``
+    (e.g. on ``width`` Ray actors; default: one after another here). The best improving one is
+    taken; each other improving one is moved onto the updated network (:func:`graft`), scored
+    again there, and taken only if it still improves (steps interact). Each of them is reported
+    with the wall time of their batch.
 
     ``on_step(step, network)`` is called after every sub-MIP with the current network.
     """
@@ -192,31 +207,59 @@ def improve(
     while objective > 0 and time_left() > MIN_STEP_SECONDS:
         rounds += 1
         improved = False
-        tiers = visiting_order(pool, rng)  # reshuffled every round
-        for index in tiers[tier]:
+        order = visiting_order(pool, rng)  # reshuffled every round
+        for first in range(0, len(order[tier]), width):
             if objective == 0 or time_left() <= MIN_STEP_SECONDS:
                 break
-            area = pool[index]
-            step_began = time.perf_counter()
-            limit = min(step_time_limit, time_left())
-            candidate, candidate_objective, status = solve_neighbourhood(
-                formulation, problem, current, objective, area, replace(sub_options, time_limit=limit)
-            )
-            better = candidate_objective < objective
-            candidate_accuracy = held_out_accuracy(candidate) if better else accuracy
-            validation_fell = candidate_accuracy < accuracy
-            better &= not validation_fell
-            step = ImproveStep(area.name, area.kind, objective, candidate_objective if better else objective,
-                               status, time.perf_counter() - step_began, validation_fell)
-            steps.append(step)
-            if better:
-                current, objective, accuracy, improved = candidate, candidate_objective, candidate_accuracy, True
-            if on_step is not None:
-                on_step(step, current)
+            areas = [pool[index] for index in order[tier][first:first + width]]
+            chunk_began = time.perf_counter()
+            step_options = replace(sub_options, time_limit=min(step_time_limit, time_left()))
+            if solve_many is None:
+                solved = [solve_neighbourhood(formulation, problem, current, objective, area, step_options)
+                          for area in areas]
+            else:
+                solved = solve_many(current, objective, areas, step_options)
+            seconds_taken = time.perf_counter() - chunk_began
+            base, base_objective = current, objective
+            # The best step first; each other one that improved on the base is moved onto the
+            # network the steps before it made and taken only if it still improves there.
+            for rank in np.argsort([found for _, found, _ in solved], kind="stable"):
+                area = areas[rank]
+                candidate, candidate_objective, status = solved[rank]
+                if candidate_objective < base_objective and current is not base:
+                    candidate = graft(current, candidate, area)
+                    candidate_objective = formulation.objective_value(candidate, problem)
+                better = candidate_objective < objective
+                candidate_accuracy = held_out_accuracy(candidate) if better else accuracy
+                validation_fell = candidate_accuracy < accuracy
+                better &= not validation_fell
+                step = ImproveStep(area.name, area.kind, objective, candidate_objective if better else objective,
+                                   status, seconds_taken, validation_fell)
+                steps.append(step)
+                if better:
+                    current, objective, accuracy, improved = candidate, candidate_objective, candidate_accuracy, True
+                if on_step is not None:
+                    on_step(step, current)
         tier = 0 if improved else tier + 1
-        if tier == len(tiers):
+        if tier == len(order):
             break  # a round of every tier found nothing: a local optimum of every neighbourhood
     return ImproveOutcome(current, start_objective, objective, rounds, time.perf_counter() - began, steps)
+
+
+def graft(network: IntegerNetwork, candidate: IntegerNetwork, area: Neighbourhood) -> IntegerNetwork:
+    """``network`` with the parameters ``area`` frees taken from ``candidate`` (and, for a drop, its
+    neuron switched off): a step solved on another network, applied to this one."""
+    grafted = IntegerNetwork(
+        tuple(np.where(free, new, old) for old, new, free in zip(network.weights, candidate.weights, area.free_weights)),
+        tuple(np.where(free, new, old) for old, new, free in zip(network.biases, candidate.biases, area.free_biases)),
+        network.P,
+    )
+    if area.dropped is None:
+        return grafted
+    layer, neuron = area.dropped
+    keep = [np.ones(len(b), dtype=bool) for b in network.biases[:-1]]
+    keep[layer][neuron] = False
+    return switch_off(grafted, keep)
 
 
 PERTURBED_SHARE = 0.1
@@ -248,6 +291,8 @@ def portfolio(
     seed: int = 0,
     step_time_limit: float | None = None,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
+    solve_many: NeighbourhoodSolver | None = None,
+    width: int = 1,
 ) -> ImproveOutcome:
     """Local search (:func:`improve`) from each of ``starts`` in turn, then, while time is left,
     from perturbed copies of the best network found (:func:`perturbed`; iterated local search);
@@ -269,7 +314,7 @@ def portfolio(
         else:
             start, share = perturbed(best.network, problem.bounds, rng), time_left()
         outcome = improve(formulation, problem, start, share, options, seed=seed + searches,
-                          step_time_limit=step_time_limit, validation=validation)
+                          step_time_limit=step_time_limit, validation=validation, solve_many=solve_many, width=width)
         searches += 1
         steps += outcome.steps
         rounds += outcome.rounds

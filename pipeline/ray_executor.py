@@ -19,8 +19,11 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from functools import partial
 
-from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, failed_batch, solve_batch
+from pipeline.batches import (
+    BatchResult, BatchTask, EpochStart, RunContext, failed_batch, neighbourhood_step, solve_batch,
+)
 
 RESTARTS = 3
 """Times Ray restarts a dead actor, and retries the batch it was solving."""
@@ -66,6 +69,15 @@ class _BatchSolver:
         result.node = ray.get_runtime_context().get_node_id()
         return result
 
+    def call(self, context_ref: list, function, args: tuple):
+        """``function(context, *args)``: one call of :meth:`RayExecutor.map`."""
+        import ray
+
+        (ref,) = context_ref
+        if self.context_id != ref.hex():
+            self.context, self.context_id = ray.get(ref), ref.hex()
+        return function(self.context, *args)
+
 
 class RayExecutor:
     """``workers`` actors, each reserving ``threads`` CPUs, solving batches as they free up. The
@@ -82,10 +94,30 @@ class RayExecutor:
         self.actor_class = self.ray.remote(_BatchSolver).options(
             num_cpus=self.threads, max_restarts=RESTARTS, max_task_retries=RESTARTS
         )
+        self.context = context
         self.context_ref = [self.ray.put(context)]
         self.actors = [self.actor_class.remote() for _ in range(self.workers)]
 
+    @property
+    def width(self) -> int:
+        return self.workers
+
+    def map(self, function, arguments: Sequence[tuple]) -> list:
+        """Each call on the next actor in turn (one call per actor at a time when there are as many
+        arguments as actors, the way local search sends its neighbourhoods)."""
+        refs = [self.actors[i % len(self.actors)].call.remote(self.context_ref, function, args)
+                for i, args in enumerate(arguments)]
+        with contextlib.redirect_stdout(sys.stderr):
+            return self.ray.get(refs)
+
     def run(self, epoch: EpochStart, tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
+        if len(tasks) == 1 and self.workers > 1 and self.context.improve_seconds > 0:
+            # One batch would keep one actor busy and the rest idle: this process runs it and
+            # every actor solves its local-search neighbourhoods side by side.
+            (task,) = tasks
+            yield solve_batch(self.context, epoch, task, partial(self._solve_neighbourhoods, epoch, task),
+                              self.workers)
+            return
         ray = self.ray
         epoch_ref = ray.put(epoch)
         queue = list(tasks)
@@ -111,6 +143,9 @@ class RayExecutor:
                     self.actors.append(replacement)
                     idle.append(replacement)
                 yield result
+
+    def _solve_neighbourhoods(self, epoch: EpochStart, task: BatchTask, network, objective, areas, options) -> list:
+        return self.map(neighbourhood_step, [(epoch, task, network, objective, area, options) for area in areas])
 
     def close(self) -> None:
         with contextlib.redirect_stdout(sys.stderr):

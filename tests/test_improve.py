@@ -9,7 +9,7 @@ import pytest
 from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem, training_model
 from formulations.network import active_neurons, switch_off
 from pipeline.heuristic import train_ste
-from pipeline.improve import improve, neighbourhoods, portfolio, solve_neighbourhood
+from pipeline.improve import graft, improve, neighbourhoods, portfolio, solve_neighbourhood
 from networks import EXACT, random_network
 
 MODELS = ["sat_margin", "correct_margin", "max_correct", "min_hinge"]
@@ -174,3 +174,46 @@ def test_portfolio_fits_planted_teachers_that_one_local_search_does_not(seed):
     assert outcome.network.accuracy(problem.x, problem.y) == 1.0
     assert outcome.objective == formulation.objective_value(outcome.network, problem) == 0
     assert outcome.seconds < 120
+
+
+def test_neighbourhoods_solved_side_by_side_are_rechecked_and_the_search_stays_monotone():
+    """Three neighbourhoods at a time from one network (as on three actors): every step taken lowers
+    the objective recomputed from the weights, including steps moved onto a network another step
+    of their batch had already changed."""
+    rng = np.random.default_rng(8)
+    problem = TrainingProblem(np.round(rng.random((60, 5)), 4), rng.integers(0, 3, 60), 3, (4,), 2)
+    formulation = FORMULATIONS["correct_margin"]()
+    start = random_network(rng, problem.sizes, 2)
+    batches = []
+
+    def solve_many(network, objective, areas, options):
+        batches.append(len(areas))
+        return [solve_neighbourhood(formulation, problem, network, objective, area, options) for area in areas]
+
+    previous = formulation.objective_value(start, problem)
+
+    def record(step, network):
+        nonlocal previous
+        recomputed = formulation.objective_value(network, problem)
+        assert recomputed == step.objective_after <= step.objective_before == previous
+        previous = recomputed
+
+    outcome = improve(formulation, problem, start, seconds=10, options=EXACT, on_step=record,
+                      solve_many=solve_many, width=3)
+    assert max(batches) == 3
+    assert outcome.objective == previous == formulation.objective_value(outcome.network, problem) < outcome.start_objective
+
+
+def test_a_step_grafted_onto_another_network_moves_only_its_own_parameters():
+    rng = np.random.default_rng(9)
+    sizes = [3, 3, 2]
+    network, candidate = random_network(rng, sizes, 2), random_network(rng, sizes, 2)
+    by_name = {area.name: area for area in neighbourhoods(sizes, drops=True)}
+    grafted = graft(network, candidate, by_name["neuron 0:1"])
+    assert np.array_equal(grafted.weights[0][1], candidate.weights[0][1]) and grafted.biases[0][1] == candidate.biases[0][1]
+    assert np.array_equal(np.delete(grafted.weights[0], 1, 0), np.delete(network.weights[0], 1, 0))
+    assert np.array_equal(grafted.weights[1], network.weights[1])
+    dropped = graft(network, candidate, by_name["drop 0:2"])
+    assert not active_neurons(dropped)[0][2]
+    assert np.array_equal(dropped.weights[1][:, :2], candidate.weights[1][:, :2])
+    assert np.array_equal(dropped.weights[0][:2], network.weights[0][:2])
