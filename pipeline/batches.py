@@ -240,7 +240,7 @@ def local_search(
 def neighbourhood_step(
     context: RunContext, epoch: EpochStart, task: BatchTask, network: IntegerNetwork, objective: float,
     area: Neighbourhood, options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str]:
+) -> tuple[IntegerNetwork, float, str, float]:
     """One local-search step of the batch, where a worker holds ``context``: its problem rebuilt
     from the context (a slice of the data, milliseconds beside a step's seconds), then
     :func:`~pipeline.improve.solve_neighbourhood`."""

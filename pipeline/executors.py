@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
-from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, solve_batch
+from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, neighbourhood_step, solve_batch
+from pipeline.improve import NeighbourhoodSolver
 
 T = TypeVar("T")
 
@@ -52,6 +53,14 @@ class InProcessExecutor:
 
     def close(self) -> None:
         self.context = None
+
+
+def neighbourhood_solver(executor: Executor, epoch: EpochStart, task: BatchTask) -> NeighbourhoodSolver:
+    """The local-search steps of ``task``'s batch on ``executor``'s workers, side by side."""
+    def solve_many(network, objective, areas, options):
+        return executor.map(neighbourhood_step, [(epoch, task, network, objective, area, options) for area in areas])
+
+    return solve_many
 
 
 def _ray_executor(workers: int, threads: int) -> Executor:

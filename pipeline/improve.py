@@ -66,7 +66,7 @@ class Neighbourhood:
 
 
 NeighbourhoodSolver = Callable[
-    [IntegerNetwork, float, list[Neighbourhood], SolverOptions], list[tuple[IntegerNetwork, float, str]]
+    [IntegerNetwork, float, list[Neighbourhood], SolverOptions], list[tuple[IntegerNetwork, float, str, float]]
 ]
 """``solve_many(network, objective, areas, options)``: :func:`solve_neighbourhood` of every area
 around the same network, in the areas' order."""
@@ -81,6 +81,8 @@ class ImproveStep:
     status: str
     seconds: float
     validation_fell: bool = False
+    overhead_seconds: float = 0.0
+    """Of ``seconds``, what building the sub-MIP and handing it to the solver took."""
     """The step lowered the objective but was not taken: it lowered validation accuracy."""
 
 
@@ -223,9 +225,9 @@ def improve(
             base, base_objective = current, objective
             # The best step first; each other one that improved on the base is moved onto the
             # network the steps before it made and taken only if it still improves there.
-            for rank in np.argsort([found for _, found, _ in solved], kind="stable"):
+            for rank in np.argsort([found for _, found, *_ in solved], kind="stable"):
                 area = areas[rank]
-                candidate, candidate_objective, status = solved[rank]
+                candidate, candidate_objective, status, overhead = solved[rank]
                 if candidate_objective < base_objective and current is not base:
                     candidate = graft(current, candidate, area)
                     candidate_objective = formulation.objective_value(candidate, problem)
@@ -234,7 +236,7 @@ def improve(
                 validation_fell = candidate_accuracy < accuracy
                 better &= not validation_fell
                 step = ImproveStep(area.name, area.kind, objective, candidate_objective if better else objective,
-                                   status, seconds_taken, validation_fell)
+                                   status, seconds_taken, validation_fell, overhead)
                 steps.append(step)
                 if better:
                     current, objective, accuracy, improved = candidate, candidate_objective, candidate_accuracy, True
@@ -331,9 +333,10 @@ def solve_neighbourhood(
     objective: float,
     area: Neighbourhood,
     options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str]:
+) -> tuple[IntegerNetwork, float, str, float]:
     """The best network of ``area`` around ``current`` the solver finds within its limit, its
-    training objective (recomputed from the weights) and the solve's status. A single neuron of a
+    training objective (recomputed from the weights), the solve's status and the seconds its
+    model took to build and hand to the solver. A single neuron of a
     formulation with example losses is solved on the examples it can change; a neuron that can
     change none is left as it is without a solve (status ``unchanged``), as is a drop that would
     not lower the neuron count or whose parameters cannot all be 0."""
@@ -345,7 +348,7 @@ def solve_neighbourhood(
     minus, plus = costs
     pivotal = np.flatnonzero(plus != minus)
     if len(pivotal) == 0:
-        return current, objective, "unchanged"
+        return current, objective, "unchanged", 0.0
     layer, neuron = area.neuron
     single, start = neuron_problem(problem, current, layer, neuron, pivotal)
     choice = NeuronChoice((plus - minus)[pivotal], float(minus.sum()))
@@ -356,7 +359,7 @@ def solve_neighbourhood(
         raise ObjectiveMismatch(
             f"{formulation.name}: the step on {area.name} scores {outcome.objective}, its network {recomputed}"
         )
-    return network, recomputed, outcome.status
+    return network, recomputed, outcome.status, outcome.build_seconds + outcome.setup_seconds
 
 
 def solve_drop(
@@ -366,7 +369,7 @@ def solve_drop(
     objective: float,
     area: Neighbourhood,
     options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str]:
+) -> tuple[IntegerNetwork, float, str, float]:
     """A drop step: ``current`` with the neuron switched off is the start, feasible for the
     neighbourhood around it, where the next layer is solved again."""
     layer, neuron = area.dropped
@@ -374,7 +377,7 @@ def solve_drop(
     keep[layer][neuron] = False
     dropped = switch_off(current, keep)
     if sum(neurons_on(dropped)) == sum(neurons_on(current)) or not problem.bounds.contains(dropped):
-        return current, objective, "unchanged"
+        return current, objective, "unchanged", 0.0
     return solve_around(formulation, problem, dropped, area, options)
 
 
@@ -384,9 +387,9 @@ def solve_around(
     network: IntegerNetwork,
     area: Neighbourhood,
     options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str]:
+) -> tuple[IntegerNetwork, float, str, float]:
     """The training model with every parameter outside ``area`` fixed at ``network``'s value, solved
     from ``network`` (feasible for it)."""
     sub = replace(problem, bounds=problem.bounds.neighbourhood(network, area.free_weights, area.free_biases))
     outcome = solve_mip(formulation, sub, network, options)
-    return outcome.network, outcome.objective, outcome.status
+    return outcome.network, outcome.objective, outcome.status, outcome.build_seconds + outcome.setup_seconds

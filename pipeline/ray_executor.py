@@ -19,11 +19,9 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from functools import partial
 
-from pipeline.batches import (
-    BatchResult, BatchTask, EpochStart, RunContext, failed_batch, neighbourhood_step, solve_batch,
-)
+from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, failed_batch, solve_batch
+from pipeline.executors import neighbourhood_solver
 
 RESTARTS = 3
 """Times Ray restarts a dead actor, and retries the batch it was solving."""
@@ -115,8 +113,7 @@ class RayExecutor:
             # One batch would keep one actor busy and the rest idle: this process runs it and
             # every actor solves its local-search neighbourhoods side by side.
             (task,) = tasks
-            yield solve_batch(self.context, epoch, task, partial(self._solve_neighbourhoods, epoch, task),
-                              self.workers)
+            yield solve_batch(self.context, epoch, task, neighbourhood_solver(self, epoch, task), self.workers)
             return
         ray = self.ray
         epoch_ref = ray.put(epoch)
@@ -143,9 +140,6 @@ class RayExecutor:
                     self.actors.append(replacement)
                     idle.append(replacement)
                 yield result
-
-    def _solve_neighbourhoods(self, epoch: EpochStart, task: BatchTask, network, objective, areas, options) -> list:
-        return self.map(neighbourhood_step, [(epoch, task, network, objective, area, options) for area in areas])
 
     def close(self) -> None:
         with contextlib.redirect_stdout(sys.stderr):

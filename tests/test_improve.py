@@ -40,7 +40,7 @@ def test_each_neighbourhood_optimum_equals_brute_force(model, sizes, seed):
     current = random_network(rng, sizes, P)
     objective = formulation.objective_value(current, problem)
     for area in neighbourhoods(sizes):
-        network, found, status = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+        network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
         assert status in ("optimal", "unchanged"), area.name
         assert found == formulation.objective_value(network, problem), area.name
         assert found == pytest.approx(brute_force_neighbourhood(formulation, problem, current, area), abs=1e-9), area.name
@@ -65,7 +65,7 @@ def test_a_drop_step_is_the_best_next_layer_without_its_neuron(model):
     assert [area.name for area in drops] == ["drop 0:0", "drop 0:1", "drop 0:2"]
     for area in drops:
         keep = [np.arange(3) != area.dropped[1]]
-        network, found, status = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+        network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
         assert status == "optimal", area.name
         assert found == formulation.objective_value(network, problem), area.name
         assert not active_neurons(network)[0][area.dropped[1]], area.name
@@ -82,7 +82,7 @@ def test_a_drop_that_cannot_lower_the_count_is_not_solved():
     current = random_network(rng, problem.sizes, 1)
     objective = formulation.objective_value(current, problem)
     area = next(a for a in neighbourhoods(problem.sizes, drops=True) if a.name == "drop 0:1")
-    network, found, status = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+    network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
     assert status == "unchanged" and found == objective and network.equals(current)
 
 
@@ -95,7 +95,7 @@ def test_a_neuron_that_changes_no_loss_is_left_without_a_solve():
     formulation = FORMULATIONS["correct_margin"]()
     area = next(a for a in neighbourhoods(problem.sizes) if a.name == "neuron 0:0")
     objective = formulation.objective_value(current, problem)
-    network, found, status = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+    network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
     assert status == "unchanged" and found == objective and network.equals(current)
 
 
