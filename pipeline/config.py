@@ -80,8 +80,8 @@ class TrainConfig(BaseModel):
     improve_step_limit: float = Field(2.0, gt=0, allow_inf_nan=False, description="seconds for each local-search sub-MIP",
                                       json_schema_extra={"metavar": "SECONDS"})
     improve_validation: bool = Field(
-        False, description="take a local-search step only if it does not lower validation accuracy (else any step "
-        "that lowers the objective)")
+        True, description="take a local-search step only if it does not lower validation accuracy; "
+        "--no-improve-validation takes any step that lowers the objective (docs/method.md §8)")
     improve_starts: int = Field(
         1, ge=1, description="local searches in a portfolio: from the solved network and from K-1 straight-through "
         "networks of the next seeds, then perturbed copies of the best while time is left; the best is kept",
