@@ -150,3 +150,12 @@ def test_model_file_errors(tmp_path, capsys, raw_heart):
         assert main(command) == 2
         err = capsys.readouterr().err.strip()
         assert "not a Parquet file" in err and "\n" not in err
+
+
+@pytest.mark.parametrize(("flags", "expected"), [([], True), (["--no-improve-validation"], False),
+                                                 (["--improve-validation"], True)])
+def test_an_option_on_by_default_can_be_turned_off(flags, expected):
+    from flows.cli import build_parser, train_config
+
+    args = build_parser().parse_args(["train", "--dataset", "heart", "--time-limit", "0", "--improve", "5", *flags])
+    assert train_config(args).improve_validation is expected
