@@ -140,7 +140,8 @@ def flag_settings(field) -> dict:
         shown = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
         help_text += f" (default: {shown})"
     if field.annotation is bool:
-        return {"action": "store_true", "help": help_text}
+        # An option on by default needs a way to turn it off: --no-FLAG.
+        return {"action": argparse.BooleanOptionalAction if field.default else "store_true", "help": help_text}
     settings = {"help": help_text, "metavar": extra.get("metavar")}
     literal = [arg for arg in get_args(field.annotation) if get_origin(arg) is Literal] or (
         [field.annotation] if get_origin(field.annotation) is Literal else [])

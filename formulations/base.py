@@ -10,6 +10,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.encoding import add_neuron_order, encode_network, order_hidden_neurons, set_network_values
+from formulations.matrix import MatrixModel
 from formulations.network import IntegerNetwork
 from formulations.neuron_switches import add_neuron_switches, set_switch_values, switched_output_scale
 from formulations.problem import TrainingProblem
@@ -71,6 +72,12 @@ class Formulation(ABC):
         (examples × classes), summing to :meth:`objective_value`; None when the objective is no
         such sum (hard models, weight counts). Local search uses it to give a single neuron's step
         only the examples that neuron can change (:mod:`formulations.neuron_choice`)."""
+        return None
+
+    def matrix(self, problem: TrainingProblem) -> MatrixModel | None:
+        """The model as arrays (:mod:`formulations.matrix`), handed to HiGHS without Pyomo, with
+        ``matrix_start(network, problem)`` and ``matrix_network(columns, problem)`` mapping networks
+        to columns and back; None (every full training model): HiGHS gets :meth:`build`'s model."""
         return None
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:

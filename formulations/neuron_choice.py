@@ -18,8 +18,9 @@ change: on Adult N = 2,000 with 16 hidden neurons that was 0-15 % of the example
 same neighbourhood.
 
 The neuron is posed as a one-layer :class:`TrainingProblem` over the pivotal examples' inputs (its
-single output is the free neuron), so the encoding, the solve and the numpy check are the ones
-every training model uses.
+single output is the free neuron), so the solve and the numpy check are the ones every training
+model uses. HiGHS gets the model as arrays (:meth:`NeuronChoice.matrix`, the same rows scaled by
+10⁴ so every coefficient is an integer); other solvers get the Pyomo model of :meth:`build`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ import pyomo.environ as pyo
 
 from formulations.base import Formulation
 from formulations.bounds import ParameterBounds
+from formulations.bounds import preactivation_bounds
 from formulations.encoding import add_sign_activation, encode_network, grid_of_layer, set_network_values
-from formulations.network import IntegerNetwork
+from formulations.matrix import MatrixModel, rows_from_triplets
+from formulations.network import INPUT_SCALE, IntegerNetwork
 from formulations.problem import TrainingProblem
 
 
@@ -119,3 +122,51 @@ class NeuronChoice(Formulation):
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
         on = network.output(problem.x)[:, 0] >= 0
         return self.constant + float(self.changes[on].sum())
+
+    def matrix(self, problem: TrainingProblem) -> MatrixModel:
+        """:meth:`build` as arrays, on z's integer scale S = 10⁴ (Sz = Σ_i x̂_ki w_i + S b with
+        x̂ = S x exact): columns w, b, then u_k of every open sign; per open example
+
+            Sz_k + SL_k u_k ≥ SL_k                (``sign_on``)
+            Sz_k − (SU_k + 1) u_k ≤ −1            (``sign_off``)"""
+        lower, upper = (bound[:, 0] for bound in preactivation_bounds(problem.x, problem.bounds)[0])
+        is_open = (lower < 0) & (upper >= 0)
+        open_examples = np.flatnonzero(is_open)
+        scaled = np.rint(problem.x[open_examples] * INPUT_SCALE)
+        n_inputs, n_open = scaled.shape[1], len(open_examples)
+        scaled_lower, scaled_upper = np.rint(lower[is_open] * INPUT_SCALE), np.rint(upper[is_open] * INPUT_SCALE)
+        example, weight = np.nonzero(scaled)
+        sign_column = n_inputs + 1 + np.arange(n_open)
+        rows, columns, values = [], [], []
+        for offset, sign_coefficient in ((0, scaled_lower), (n_open, -(scaled_upper + 1))):
+            rows += [example + offset, np.arange(n_open) + offset, np.arange(n_open) + offset]
+            columns += [weight, np.full(n_open, n_inputs), sign_column]
+            values += [scaled[example, weight], np.full(n_open, float(INPUT_SCALE)), sign_coefficient]
+        starts, index, value = rows_from_triplets(
+            2 * n_open, np.concatenate(rows), np.concatenate(columns), np.concatenate(values)
+        )
+        bounds = problem.bounds
+        return MatrixModel(
+            cost=np.concatenate([np.zeros(n_inputs + 1), self.changes[is_open]]),
+            offset=self.constant + float(self.changes[lower >= 0].sum()),
+            lower=np.concatenate([bounds.weight_lower[0][0], bounds.bias_lower[0], np.zeros(n_open)]).astype(float),
+            upper=np.concatenate([bounds.weight_upper[0][0], bounds.bias_upper[0], np.ones(n_open)]).astype(float),
+            integer=np.ones(n_inputs + 1 + n_open, dtype=bool),
+            row_lower=np.concatenate([scaled_lower, np.full(n_open, -np.inf)]),
+            row_upper=np.concatenate([np.full(n_open, np.inf), np.full(n_open, -1.0)]),
+            starts=starts, index=index, value=value,
+        )
+
+    def matrix_start(self, network: IntegerNetwork, problem: TrainingProblem) -> np.ndarray:
+        """The columns of :meth:`matrix` that ``network`` implies."""
+        lower, upper = (bound[:, 0] for bound in preactivation_bounds(problem.x, problem.bounds)[0])
+        is_open = (lower < 0) & (upper >= 0)
+        on = network.output(problem.x[is_open])[:, 0] >= 0
+        return np.concatenate([network.weights[0][0], network.biases[0], on]).astype(float)
+
+    def matrix_network(self, columns: np.ndarray, problem: TrainingProblem) -> IntegerNetwork:
+        """The one-neuron network of a solution of :meth:`matrix` (rounded: the solver's integers
+        carry tolerance)."""
+        n_inputs = problem.x.shape[1]
+        integers = np.rint(columns[: n_inputs + 1]).astype(np.int64)
+        return IntegerNetwork((integers[None, :n_inputs],), (integers[n_inputs:],), problem.P)

@@ -21,9 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from formulations import IntegerNetwork, ParameterBounds, TrainingProblem, training_model
+from formulations import Formulation, IntegerNetwork, ParameterBounds, TrainingProblem, training_model
 from pipeline.ensembles import member_labels
-from pipeline.improve import improve
+from pipeline.heuristic import train_ste
+from pipeline.improve import (
+    ImproveOutcome, Neighbourhood, NeighbourhoodSolver, improve, portfolio, solve_neighbourhood,
+)
 from pipeline.solve import SolveOutcome, SolverOptions, SolveStatus, configured, relative_gap, solve_mip
 
 
@@ -74,6 +77,9 @@ class RunContext:
     dead_inputs: str = configured("dead_inputs")
     improve_seconds: float = configured("improve")
     improve_step_seconds: float = configured("improve_step_limit")
+    improve_validation: bool = configured("improve_validation")
+    improve_starts: int = configured("improve_starts")
+    seed: int = configured("seed")
     symmetry_breaking: bool = configured("symmetry_breaking")
     neuron_penalty: float | str | None = configured("neuron_penalty")
     member_classes: tuple[tuple[int, ...], ...] = ()
@@ -187,9 +193,14 @@ def batch_problem(
     return problem, int(dead.sum())
 
 
-def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> BatchResult:
+def solve_batch(
+    context: RunContext, epoch: EpochStart, task: BatchTask, solve_many: NeighbourhoodSolver | None = None,
+    width: int = 1,
+) -> BatchResult:
     """Solve one batch from the epoch's start, moved inside the batch's bounds (pinning dead inputs
-    to 0 moves it; the batch's objective does not notice, as those inputs are 0 here)."""
+    to 0 moves it; the batch's objective does not notice, as those inputs are 0 here). Local search
+    solves ``width`` neighbourhoods at a time through ``solve_many`` when given (on an executor's
+    workers: :func:`neighbourhood_step`)."""
     started = time.time()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
@@ -206,8 +217,7 @@ def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> Batc
             outcome = skipped_solve(formulation.objective_value(start, problem), start)
         polished = None
         if context.improve_seconds > 0:
-            polished = improve(formulation, problem, outcome.network, context.improve_seconds, context.solver,
-                               seed=task.batch_id, step_time_limit=context.improve_step_seconds)
+            polished = local_search(context, formulation, problem, outcome.network, task, solve_many, width)
     except Exception as error:  # reported in the batch record, left out of the merge
         return failed_batch(task, started, worker, f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")
     network = outcome.network if polished is None else polished.network
@@ -227,6 +237,42 @@ def solve_batch(context: RunContext, epoch: EpochStart, task: BatchTask) -> Batc
         worker_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KB
         network=None if outcome.status in RETURNED_NO_NETWORK else network if accepted else start,
     )
+
+
+def local_search(
+    context: RunContext, formulation: Formulation, problem: TrainingProblem, network: IntegerNetwork, task: BatchTask,
+    solve_many: NeighbourhoodSolver | None = None, width: int = 1,
+) -> ImproveOutcome:
+    """``--improve`` on the batch from ``network``: one local search, or with ``--improve-starts K`` a
+    portfolio from it and from K − 1 straight-through networks of the next seeds, trained on the
+    batch within the improve time. Steps are judged on the validation examples of the batch's member."""
+    began = time.perf_counter()
+    settings = {"seed": task.batch_id, "step_time_limit": context.improve_step_seconds,
+                "validation": context.member_validation(task.member) if context.improve_validation else None}
+    settings |= {"solve_many": solve_many, "width": width}
+    if context.improve_starts == 1:
+        return improve(formulation, problem, network, context.improve_seconds, context.solver, **settings)
+    others = [
+        problem.bounds.clip(train_ste(problem.x, problem.y, problem.n_classes, context.hidden, context.P,
+                                      seed=context.seed + i))
+        for i in range(1, context.improve_starts)
+    ]
+    left = max(context.improve_seconds - (time.perf_counter() - began), 0.0)
+    return portfolio(formulation, problem, [network, *others], left, context.solver, **settings)
+
+
+def neighbourhood_step(
+    context: RunContext, epoch: EpochStart, task: BatchTask, network: IntegerNetwork, objective: float,
+    area: Neighbourhood, options: SolverOptions,
+) -> tuple[IntegerNetwork, float, str, float]:
+    """One local-search step of the batch, where a worker holds ``context``: its problem rebuilt
+    from the context (a slice of the data, milliseconds beside a step's seconds), then
+    :func:`~pipeline.improve.solve_neighbourhood`."""
+    problem, _ = batch_problem(context, epoch, task.indices, task.member)
+    formulation = training_model(
+        context.formulation, symmetry_breaking=context.symmetry_breaking, neuron_penalty=context.neuron_penalty
+    )
+    return solve_neighbourhood(formulation, problem, network, objective, area, options)
 
 
 def failed_batch(task: BatchTask, started: float, worker: str, error: str) -> BatchResult:

@@ -87,6 +87,13 @@ class TrainConfig(BaseModel):
                            json_schema_extra={"metavar": "SECONDS"})
     improve_step_limit: float = Field(2.0, gt=0, allow_inf_nan=False, description="seconds for each local-search sub-MIP",
                                       json_schema_extra={"metavar": "SECONDS"})
+    improve_validation: bool = Field(
+        True, description="take a local-search step only if it does not lower validation accuracy; "
+        "--no-improve-validation takes any step that lowers the objective (docs/method.md §8)")
+    improve_starts: int = Field(
+        1, ge=1, description="local searches in a portfolio: from the solved network and from K-1 straight-through "
+        "networks of the next seeds, then perturbed copies of the best while time is left; the best is kept",
+        json_schema_extra={"metavar": "K"})
     mip_gap: float = Field(1e-4, ge=0, allow_inf_nan=False, description="relative MIP gap to stop at",
                            json_schema_extra={"metavar": "GAP"})
     solver: str = Field("highs", min_length=1, description="MIP solver: highs, or any name pyomo.SolverFactory knows (e.g. scip_direct)",

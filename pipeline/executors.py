@@ -7,9 +7,12 @@ path for tests, notebooks and debugging; :mod:`pipeline.ray_executor` the parall
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, solve_batch
+from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, neighbourhood_step, solve_batch
+from pipeline.improve import NeighbourhoodSolver
+
+T = TypeVar("T")
 
 
 class Executor(Protocol):
@@ -23,9 +26,19 @@ class Executor(Protocol):
     def close(self) -> None:
         """Stop the workers; the executor is not used again."""
 
+    width: int
+    """How many calls of :meth:`map` run at once."""
+
+    def map(self, function: Callable[..., T], arguments: Sequence[tuple]) -> list[T]:
+        """``function(context, *args)`` for every ``args`` in ``arguments`` on the workers holding
+        the run's context; the results in the arguments' order. ``function`` must be importable by
+        name (a module-level function) to reach another process."""
+
 
 class InProcessExecutor:
     """Solves the batches one after another in this process."""
+
+    width = 1
 
     def __init__(self) -> None:
         self.context: RunContext | None = None
@@ -37,8 +50,19 @@ class InProcessExecutor:
         for task in tasks:
             yield solve_batch(self.context, epochs[task.member], task)
 
+    def map(self, function: Callable[..., T], arguments: Sequence[tuple]) -> list[T]:
+        return [function(self.context, *args) for args in arguments]
+
     def close(self) -> None:
         self.context = None
+
+
+def neighbourhood_solver(executor: Executor, epoch: EpochStart, task: BatchTask) -> NeighbourhoodSolver:
+    """The local-search steps of ``task``'s batch on ``executor``'s workers, side by side."""
+    def solve_many(network, objective, areas, options):
+        return executor.map(neighbourhood_step, [(epoch, task, network, objective, area, options) for area in areas])
+
+    return solve_many
 
 
 def _ray_executor(workers: int, threads: int) -> Executor:

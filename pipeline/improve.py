@@ -32,7 +32,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from formulations import Formulation, IntegerNetwork, TrainingProblem
+from formulations import Formulation, IntegerNetwork, ParameterBounds, TrainingProblem
 from formulations.network import switch_off
 from formulations.neuron_choice import NeuronChoice, neuron_problem, sign_costs, with_neuron
 from formulations.neuron_penalty import NeuronPenalty
@@ -65,6 +65,13 @@ class Neighbourhood:
     """(layer, index) of the hidden neuron a drop step switches off before it solves."""
 
 
+NeighbourhoodSolver = Callable[
+    [IntegerNetwork, float, list[Neighbourhood], SolverOptions], list[tuple[IntegerNetwork, float, str, float]]
+]
+"""``solve_many(network, objective, areas, options)``: :func:`solve_neighbourhood` of every area
+around the same network, in the areas' order."""
+
+
 @dataclass(frozen=True)
 class ImproveStep:
     neighbourhood: str
@@ -73,6 +80,10 @@ class ImproveStep:
     objective_after: float
     status: str
     seconds: float
+    validation_fell: bool = False
+    overhead_seconds: float = 0.0
+    """Of ``seconds``, what building the sub-MIP and handing it to the solver took."""
+    """The step lowered the objective but was not taken: it lowered validation accuracy."""
 
 
 @dataclass
@@ -154,9 +165,20 @@ def improve(
     seed: int = 0,
     step_time_limit: float | None = None,
     on_step: Callable[[ImproveStep, IntegerNetwork], None] | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    solve_many: NeighbourhoodSolver | None = None,
+    width: int = 1,
 ) -> ImproveOutcome:
     """Local search from ``start`` for ``seconds``; never returns a network scoring worse. Each
-    sub-MIP gets at most ``step_time_limit`` seconds (default: ``--improve-step-limit``'s).
+    sub-MIP gets at most ``step_time_limit`` seconds (default: ``--improve-step-limit``'s). With
+    ``validation`` (inputs, labels), a step that lowers the objective is taken only if it does not
+    lower the accuracy on those examples (``--improve-validation``).
+
+    ``width`` neighbourhoods of a tier are solved at a time from the same network, by ``solve_many``
+    (e.g. on ``width`` Ray actors; default: one after another here). The best improving one is
+    taken; each other improving one is moved onto the updated network (:func:`graft`), scored
+    again there, and taken only if it still improves (steps interact). Each of them is reported
+    with the wall time of their batch.
 
     ``on_step(step, network)`` is called after every sub-MIP with the current network.
     """
@@ -172,6 +194,11 @@ def improve(
 
     current = problem.bounds.clip(start)
     objective = start_objective = formulation.objective_value(current, problem)
+
+    def held_out_accuracy(network: IntegerNetwork) -> float:
+        return network.accuracy(*validation) if validation is not None else 0.0
+
+    accuracy = held_out_accuracy(current)
     # A drop can only pay where the objective counts neurons.
     pool = neighbourhoods(problem.sizes, drops=isinstance(formulation, NeuronPenalty) and formulation.alpha > 0)
     steps: list[ImproveStep] = []
@@ -179,31 +206,132 @@ def improve(
     # A sub-MIP is small: solve it to optimality within its cap rather than to the paper's target.
     sub_options = replace(options, target_error=None, mip_gap=0.0)
     tier = 0
+    overhead: dict[NeighbourhoodKind, float] = {}  # the last build + set-up seconds of each kind
     while objective > 0 and time_left() > MIN_STEP_SECONDS:
         rounds += 1
         improved = False
-        tiers = visiting_order(pool, rng)  # reshuffled every round
-        for index in tiers[tier]:
+        order = visiting_order(pool, rng)  # reshuffled every round
+        for first in range(0, len(order[tier]), width):
             if objective == 0 or time_left() <= MIN_STEP_SECONDS:
                 break
-            area = pool[index]
-            step_began = time.perf_counter()
-            limit = min(step_time_limit, time_left())
-            candidate, candidate_objective, status = solve_neighbourhood(
-                formulation, problem, current, objective, area, replace(sub_options, time_limit=limit)
-            )
-            better = candidate_objective < objective
-            step = ImproveStep(area.name, area.kind, objective, candidate_objective if better else objective,
-                               status, time.perf_counter() - step_began)
-            steps.append(step)
-            if better:
-                current, objective, improved = candidate, candidate_objective, True
-            if on_step is not None:
-                on_step(step, current)
+            # A full-model step is built before its time limit applies (measured on all of Adult:
+            # 14 s of Pyomo and appsi for the output layer): one that would overrun is skipped.
+            areas = [pool[index] for index in order[tier][first:first + width]
+                     if overhead.get(pool[index].kind, 0.0) < time_left() - MIN_STEP_SECONDS]
+            if not areas:
+                continue
+            chunk_began = time.perf_counter()
+            step_options = replace(sub_options, time_limit=min(step_time_limit, time_left()))
+            if solve_many is None:
+                solved = [solve_neighbourhood(formulation, problem, current, objective, area, step_options)
+                          for area in areas]
+            else:
+                solved = solve_many(current, objective, areas, step_options)
+            seconds_taken = time.perf_counter() - chunk_began
+            base, base_objective = current, objective
+            # The best step first; each other one that improved on the base is moved onto the
+            # network the steps before it made and taken only if it still improves there.
+            for rank in np.argsort([found for _, found, *_ in solved], kind="stable"):
+                area = areas[rank]
+                candidate, candidate_objective, status, step_overhead = solved[rank]
+                if status != "unchanged":
+                    overhead[area.kind] = step_overhead
+                if candidate_objective < base_objective and current is not base:
+                    candidate = graft(current, candidate, area)
+                    candidate_objective = formulation.objective_value(candidate, problem)
+                better = candidate_objective < objective
+                candidate_accuracy = held_out_accuracy(candidate) if better else accuracy
+                validation_fell = candidate_accuracy < accuracy
+                better &= not validation_fell
+                step = ImproveStep(area.name, area.kind, objective, candidate_objective if better else objective,
+                                   status, seconds_taken, validation_fell, step_overhead)
+                steps.append(step)
+                if better:
+                    current, objective, accuracy, improved = candidate, candidate_objective, candidate_accuracy, True
+                if on_step is not None:
+                    on_step(step, current)
         tier = 0 if improved else tier + 1
-        if tier == len(tiers):
+        if tier == len(order):
             break  # a round of every tier found nothing: a local optimum of every neighbourhood
     return ImproveOutcome(current, start_objective, objective, rounds, time.perf_counter() - began, steps)
+
+
+def graft(network: IntegerNetwork, candidate: IntegerNetwork, area: Neighbourhood) -> IntegerNetwork:
+    """``network`` with the parameters ``area`` frees taken from ``candidate`` (and, for a drop, its
+    neuron switched off): a step solved on another network, applied to this one."""
+    grafted = IntegerNetwork(
+        tuple(np.where(free, new, old) for old, new, free in zip(network.weights, candidate.weights, area.free_weights)),
+        tuple(np.where(free, new, old) for old, new, free in zip(network.biases, candidate.biases, area.free_biases)),
+        network.P,
+    )
+    if area.dropped is None:
+        return grafted
+    layer, neuron = area.dropped
+    keep = [np.ones(len(b), dtype=bool) for b in network.biases[:-1]]
+    keep[layer][neuron] = False
+    return switch_off(grafted, keep)
+
+
+PERTURBED_SHARE = 0.1
+"""Share of the parameters a restart of :func:`portfolio` redraws in the best network so far."""
+
+
+def perturbed(network: IntegerNetwork, bounds: ParameterBounds, rng: np.random.Generator) -> IntegerNetwork:
+    """``network`` with each parameter redrawn uniformly from its box with probability
+    :data:`PERTURBED_SHARE` (at least one parameter moves): far enough to leave a local optimum of
+    every single-neuron step, near enough to keep most of what was fitted."""
+    parameters = [*network.weights, *network.biases]
+    lowers = [*bounds.weight_lower, *bounds.bias_lower]
+    uppers = [*bounds.weight_upper, *bounds.bias_upper]
+    redraw = [rng.random(p.shape) < PERTURBED_SHARE for p in parameters]
+    if not any(r.any() for r in redraw):
+        layer = int(rng.integers(len(parameters)))
+        redraw[layer].flat[int(rng.integers(redraw[layer].size))] = True
+    moved = [np.where(r, rng.integers(lo, hi + 1), p) for p, r, lo, hi in zip(parameters, redraw, lowers, uppers)]
+    n_layers = len(network.weights)
+    return IntegerNetwork(tuple(moved[:n_layers]), tuple(moved[n_layers:]), network.P)
+
+
+def portfolio(
+    formulation: Formulation,
+    problem: TrainingProblem,
+    starts: list[IntegerNetwork],
+    seconds: float,
+    options: SolverOptions,
+    seed: int = 0,
+    step_time_limit: float | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    solve_many: NeighbourhoodSolver | None = None,
+    width: int = 1,
+) -> ImproveOutcome:
+    """Local search (:func:`improve`) from each of ``starts`` in turn, then, while time is left,
+    from perturbed copies of the best network found (:func:`perturbed`; iterated local search);
+    returns the best search's outcome, never worse than the first start. Each start gets an equal
+    share of the time left; a search that reaches a local optimum earlier leaves the rest to the
+    next. ``steps`` and ``rounds`` count every search; ``start_objective`` is the first start's."""
+    rng = np.random.default_rng(seed)
+    began = time.perf_counter()
+    best: ImproveOutcome | None = None
+    steps: list[ImproveStep] = []
+    rounds = searches = 0
+
+    def time_left() -> float:
+        return seconds - (time.perf_counter() - began)
+
+    while best is None or (best.objective > 0 and time_left() > MIN_STEP_SECONDS):
+        if searches < len(starts):
+            start, share = starts[searches], max(time_left(), 0.0) / (len(starts) - searches)
+        else:
+            start, share = perturbed(best.network, problem.bounds, rng), time_left()
+        outcome = improve(formulation, problem, start, share, options, seed=seed + searches,
+                          step_time_limit=step_time_limit, validation=validation, solve_many=solve_many, width=width)
+        searches += 1
+        steps += outcome.steps
+        rounds += outcome.rounds
+        if best is None or outcome.objective < best.objective:
+            best = outcome
+    first_objective = formulation.objective_value(problem.bounds.clip(starts[0]), problem)
+    return ImproveOutcome(best.network, first_objective, best.objective, rounds, time.perf_counter() - began, steps)
 
 
 def solve_neighbourhood(
@@ -213,9 +341,10 @@ def solve_neighbourhood(
     objective: float,
     area: Neighbourhood,
     options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str]:
+) -> tuple[IntegerNetwork, float, str, float]:
     """The best network of ``area`` around ``current`` the solver finds within its limit, its
-    training objective (recomputed from the weights) and the solve's status. A single neuron of a
+    training objective (recomputed from the weights), the solve's status and the seconds its
+    model took to build and hand to the solver. A single neuron of a
     formulation with example losses is solved on the examples it can change; a neuron that can
     change none is left as it is without a solve (status ``unchanged``), as is a drop that would
     not lower the neuron count or whose parameters cannot all be 0."""
@@ -227,7 +356,7 @@ def solve_neighbourhood(
     minus, plus = costs
     pivotal = np.flatnonzero(plus != minus)
     if len(pivotal) == 0:
-        return current, objective, "unchanged"
+        return current, objective, "unchanged", 0.0
     layer, neuron = area.neuron
     single, start = neuron_problem(problem, current, layer, neuron, pivotal)
     choice = NeuronChoice((plus - minus)[pivotal], float(minus.sum()))
@@ -238,7 +367,7 @@ def solve_neighbourhood(
         raise ObjectiveMismatch(
             f"{formulation.name}: the step on {area.name} scores {outcome.objective}, its network {recomputed}"
         )
-    return network, recomputed, outcome.status
+    return network, recomputed, outcome.status, outcome.build_seconds + outcome.setup_seconds
 
 
 def solve_drop(
@@ -248,7 +377,7 @@ def solve_drop(
     objective: float,
     area: Neighbourhood,
     options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str]:
+) -> tuple[IntegerNetwork, float, str, float]:
     """A drop step: ``current`` with the neuron switched off is the start, feasible for the
     neighbourhood around it, where the next layer is solved again."""
     layer, neuron = area.dropped
@@ -256,7 +385,7 @@ def solve_drop(
     keep[layer][neuron] = False
     dropped = switch_off(current, keep)
     if sum(neurons_on(dropped)) == sum(neurons_on(current)) or not problem.bounds.contains(dropped):
-        return current, objective, "unchanged"
+        return current, objective, "unchanged", 0.0
     return solve_around(formulation, problem, dropped, area, options)
 
 
@@ -266,9 +395,9 @@ def solve_around(
     network: IntegerNetwork,
     area: Neighbourhood,
     options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str]:
+) -> tuple[IntegerNetwork, float, str, float]:
     """The training model with every parameter outside ``area`` fixed at ``network``'s value, solved
     from ``network`` (feasible for it)."""
     sub = replace(problem, bounds=problem.bounds.neighbourhood(network, area.free_weights, area.free_biases))
     outcome = solve_mip(formulation, sub, network, options)
-    return outcome.network, outcome.objective, outcome.status
+    return outcome.network, outcome.objective, outcome.status, outcome.build_seconds + outcome.setup_seconds

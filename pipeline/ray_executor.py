@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, failed_batch, solve_batch
+from pipeline.executors import neighbourhood_solver
 
 RESTARTS = 3
 """Times Ray restarts a dead actor, and retries the batch it was solving."""
@@ -113,6 +114,15 @@ class _BatchSolver:
         result.node = ray.get_runtime_context().get_node_id()
         return result
 
+    def call(self, context_ref: list, function, args: tuple):
+        """``function(context, *args)``: one call of :meth:`RayExecutor.map`."""
+        import ray
+
+        (ref,) = context_ref
+        if self.context_id != ref.hex():
+            self.context, self.context_id = ray.get(ref), ref.hex()
+        return function(self.context, *args)
+
 
 class RayExecutor:
     """``workers`` actors, each reserving ``threads`` CPUs, solving batches as they free up. The
@@ -131,10 +141,30 @@ class RayExecutor:
         self.actor_class = self.ray.remote(_BatchSolver).options(
             num_cpus=self.threads, max_restarts=RESTARTS, max_task_retries=RESTARTS
         )
+        self.context = context
         self.context_ref = [self.ray.put(context)]
         self.actors = [self.actor_class.remote() for _ in range(self.workers)]
 
+    @property
+    def width(self) -> int:
+        return self.workers
+
+    def map(self, function, arguments: Sequence[tuple]) -> list:
+        """Each call on the next actor in turn (one call per actor at a time when there are as many
+        arguments as actors, the way local search sends its neighbourhoods)."""
+        refs = [self.actors[i % len(self.actors)].call.remote(self.context_ref, function, args)
+                for i, args in enumerate(arguments)]
+        with contextlib.redirect_stdout(sys.stderr):
+            return self.ray.get(refs)
+
     def run(self, epochs: Sequence[EpochStart], tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
+        if len(tasks) == 1 and self.workers > 1 and self.context.improve_seconds > 0:
+            # One batch would keep one actor busy and the rest idle: this process runs it and
+            # every actor solves its local-search neighbourhoods side by side.
+            (task,) = tasks
+            epoch = epochs[task.member]
+            yield solve_batch(self.context, epoch, task, neighbourhood_solver(self, epoch, task), self.workers)
+            return
         ray = self.ray
         epoch_ref = ray.put(tuple(epochs))
         queue = list(tasks)

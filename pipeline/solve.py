@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
+
 from formulations import Formulation, IntegerNetwork, StagedFormulation, TrainingProblem
 from formulations.encoding import extract_network
+from formulations.matrix import MatrixModel
 
 OBJECTIVE_TOLERANCE = 1e-6
 
@@ -245,13 +248,18 @@ def _solve_one(
         )
 
     began = time.perf_counter()
-    model = formulation.create(problem)
-    if start_feasible:
-        formulation.set_start(model, start, problem)
-    built = time.perf_counter()
-
-    run = _run_highs if options.solver == "highs" else _run_pyomo_solver
-    result, setup_seconds, solve_seconds = run(model, options, time_limit, target, start_feasible)
+    matrix = formulation.matrix(problem) if options.solver == "highs" else None
+    if matrix is not None:
+        columns = formulation.matrix_start(start, problem) if start_feasible else None
+        built = time.perf_counter()
+        result, setup_seconds, solve_seconds, solution = _run_highs_matrix(matrix, columns, options, time_limit, target)
+    else:
+        model = formulation.create(problem)
+        if start_feasible:
+            formulation.set_start(model, start, problem)
+        built = time.perf_counter()
+        run = _run_highs if options.solver == "highs" else _run_pyomo_solver
+        result, setup_seconds, solve_seconds = run(model, options, time_limit, target, start_feasible)
 
     messages = [] if start_feasible else [START_DOES_NOT_FIT]
     status = result.status
@@ -265,7 +273,7 @@ def _solve_one(
             status = SolveStatus.NO_SOLUTION
             messages.append(NO_FEASIBLE_NETWORK_IN_TIME if formulation.hard else NO_NETWORK_RETURNED)
     else:
-        network = extract_network(model, problem.P)
+        network = extract_network(model, problem.P) if matrix is None else formulation.matrix_network(solution, problem)
         objective = _verified_objective(formulation, problem, network, result)
     return SolveOutcome(
         network=network,
@@ -338,6 +346,79 @@ def _run_highs(
     status = _HIGHS_STATUS.get(results.termination_condition.name, SolveStatus.ERROR)
     result = _SolverResult(status, objective, _finite_or_nan(results.best_objective_bound))
     return result, set_up - began, solved - set_up
+
+
+_matrix_highs = None
+
+
+def _highs_instance():
+    """This process's HiGHS for array models, made once: every new ``highspy.Highs`` costs a
+    little and the first prints a banner on the C-level stdout, which ``--json`` owns."""
+    global _matrix_highs
+    if _matrix_highs is None:
+        import highspy
+        from pyomo.common.tee import capture_output
+
+        with capture_output(capture_fd=True):
+            _matrix_highs = highspy.Highs()
+        _matrix_highs.setOptionValue("output_flag", False)
+    return _matrix_highs
+
+
+_HIGHS_MODEL_STATUS = {
+    "kOptimal": SolveStatus.OPTIMAL,
+    "kObjectiveTarget": SolveStatus.TARGET_REACHED,
+    "kTimeLimit": SolveStatus.TIME_LIMIT,
+    "kIterationLimit": SolveStatus.ITERATION_LIMIT,
+    "kInfeasible": SolveStatus.INFEASIBLE,
+    "kUnboundedOrInfeasible": SolveStatus.INFEASIBLE,
+    "kInterrupt": SolveStatus.INTERRUPTED,
+    "kHighsInterrupt": SolveStatus.INTERRUPTED,
+}
+
+
+def _run_highs_matrix(
+    matrix: MatrixModel, start: Any, options: SolverOptions, time_limit: float, target: float | None
+) -> tuple[_SolverResult, float, float, Any]:
+    """An array model (:mod:`formulations.matrix`) straight into highspy, with the options and
+    start :func:`_run_highs` gives a Pyomo model. Returns the result, the set-up and solve
+    seconds, and the column values (None without a feasible point)."""
+    import highspy
+
+    began = time.perf_counter()
+    _use_threads(options.threads)
+    highs = _highs_instance()
+    highs.clearModel()
+    highs.clearSolver()
+    for name, value in (("time_limit", float(time_limit)), ("mip_rel_gap", float(options.mip_gap)),
+                        ("threads", int(options.threads)),
+                        ("mip_feasibility_tolerance", options.feasibility_tolerance),
+                        ("primal_feasibility_tolerance", options.feasibility_tolerance),
+                        ("objective_target", -math.inf if target is None
+                         else target + OBJECTIVE_TOLERANCE * max(1.0, abs(target)))):
+        highs.setOptionValue(name, value)
+    n = matrix.n_columns
+    highs.addVars(n, matrix.lower, matrix.upper)
+    columns = np.arange(n, dtype=np.int32)
+    highs.changeColsCost(n, columns, matrix.cost)
+    highs.changeColsIntegrality(n, columns, np.where(matrix.integer, highspy.HighsVarType.kInteger,
+                                                     highspy.HighsVarType.kContinuous).astype(np.uint8))
+    highs.changeObjectiveOffset(matrix.offset)
+    highs.addRows(matrix.n_rows, matrix.row_lower, matrix.row_upper, len(matrix.value),
+                  matrix.starts.astype(np.int32), matrix.index.astype(np.int32), matrix.value.astype(np.float64))
+    if start is not None:
+        highs.setSolution(n, columns, np.asarray(start, dtype=np.float64))
+    set_up = time.perf_counter()
+    highs.run()
+    solved = time.perf_counter()
+
+    info = highs.getInfo()
+    feasible = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    status = _HIGHS_MODEL_STATUS.get(highs.getModelStatus().name, SolveStatus.ERROR)
+    solution = np.array(highs.getSolution().col_value) if feasible else None
+    result = _SolverResult(status, info.objective_function_value if feasible else None,
+                           _finite_or_nan(info.mip_dual_bound))
+    return result, set_up - began, solved - set_up, solution
 
 
 def _run_pyomo_solver(

@@ -144,6 +144,7 @@ def run_context(config: TrainConfig, split: Split, n_classes: int, members: list
         neuron_penalty=config.neuron_penalty, accept=config.accept, dead_inputs=config.dead_inputs,
         improve_seconds=config.improve, improve_step_seconds=config.improve_step_limit,
         member_classes=tuple(partial) if any(len(c) != n_classes for c in partial) else (),
+        improve_validation=config.improve_validation, improve_starts=config.improve_starts, seed=config.seed,
     )
 
 

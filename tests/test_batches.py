@@ -83,3 +83,14 @@ def test_a_batch_whose_solve_returns_no_network_is_left_out_of_the_merge():
     result = solve_batch(hard, epoch, BatchTask(0, np.arange(2)))
     assert result.status == "infeasible" and "no network with this architecture" in result.message
     assert not result.ok and result.error is None
+
+
+def test_a_portfolio_batch_is_local_search_from_several_starts_and_never_worse():
+    """``--time-limit 0 --improve S --improve-starts 3``: the batch runs searches from its start and
+    two straight-through networks; its objective, recomputed, is at most the start's."""
+    ctx, epoch = context(np.random.default_rng(3), accept="objective")
+    ctx = replace(ctx, solver=replace(ctx.solver, time_limit=0), improve_seconds=6, improve_starts=3)
+    result = solve_batch(ctx, epoch, BatchTask(0, np.arange(30)))
+    assert result.status == "local_search", result.error
+    assert result.objective <= result.start_objective
+    assert result.improving_steps > 0

@@ -173,3 +173,12 @@ def test_predict_and_improve_check_out_before_any_work(tmp_path, capsys, raw_hea
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith(f"intnet {args[0]}: error: --out {out}"), err
     assert ("is a directory" if where == "a directory" else "does not exist") in err
+
+
+@pytest.mark.parametrize(("flags", "expected"), [([], True), (["--no-improve-validation"], False),
+                                                 (["--improve-validation"], True)])
+def test_an_option_on_by_default_can_be_turned_off(flags, expected):
+    from flows.cli import build_parser, train_config
+
+    args = build_parser().parse_args(["train", "--dataset", "heart", "--time-limit", "0", "--improve", "5", *flags])
+    assert train_config(args).improve_validation is expected

@@ -8,7 +8,8 @@ import pytest
 
 from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem, training_model
 from formulations.network import active_neurons, switch_off
-from pipeline.improve import improve, neighbourhoods, solve_neighbourhood
+from pipeline.heuristic import train_ste
+from pipeline.improve import graft, improve, neighbourhoods, portfolio, solve_neighbourhood
 from networks import EXACT, random_network
 
 MODELS = ["sat_margin", "correct_margin", "max_correct", "min_hinge"]
@@ -39,7 +40,7 @@ def test_each_neighbourhood_optimum_equals_brute_force(model, sizes, seed):
     current = random_network(rng, sizes, P)
     objective = formulation.objective_value(current, problem)
     for area in neighbourhoods(sizes):
-        network, found, status = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+        network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
         assert status in ("optimal", "unchanged"), area.name
         assert found == formulation.objective_value(network, problem), area.name
         assert found == pytest.approx(brute_force_neighbourhood(formulation, problem, current, area), abs=1e-9), area.name
@@ -64,7 +65,7 @@ def test_a_drop_step_is_the_best_next_layer_without_its_neuron(model):
     assert [area.name for area in drops] == ["drop 0:0", "drop 0:1", "drop 0:2"]
     for area in drops:
         keep = [np.arange(3) != area.dropped[1]]
-        network, found, status = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+        network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
         assert status == "optimal", area.name
         assert found == formulation.objective_value(network, problem), area.name
         assert not active_neurons(network)[0][area.dropped[1]], area.name
@@ -81,7 +82,7 @@ def test_a_drop_that_cannot_lower_the_count_is_not_solved():
     current = random_network(rng, problem.sizes, 1)
     objective = formulation.objective_value(current, problem)
     area = next(a for a in neighbourhoods(problem.sizes, drops=True) if a.name == "drop 0:1")
-    network, found, status = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+    network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
     assert status == "unchanged" and found == objective and network.equals(current)
 
 
@@ -94,7 +95,7 @@ def test_a_neuron_that_changes_no_loss_is_left_without_a_solve():
     formulation = FORMULATIONS["correct_margin"]()
     area = next(a for a in neighbourhoods(problem.sizes) if a.name == "neuron 0:0")
     objective = formulation.objective_value(current, problem)
-    network, found, status = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+    network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
     assert status == "unchanged" and found == objective and network.equals(current)
 
 
@@ -125,3 +126,94 @@ def test_two_hidden_layers_have_neighbourhoods_in_every_layer():
     assert len(names) == 2 * 4 + 1
     with_drops = [area.name for area in neighbourhoods([3, 2, 2, 2], drops=True)]
     assert len(with_drops) == 3 * 4 + 1 and "drop 0:1" in with_drops and "drop 1:0" in with_drops
+
+
+def test_validation_rule_takes_no_step_that_lowers_validation_accuracy():
+    """Validation labels unrelated to the training ones: many steps that fit the training set better
+    lower validation accuracy; none of them is taken, and the objective still only falls."""
+    rng = np.random.default_rng(7)
+    problem = TrainingProblem(np.round(rng.random((60, 5)), 4), rng.integers(0, 3, 60), 3, (4,), 2)
+    validation = (np.round(rng.random((40, 5)), 4), rng.integers(0, 3, 40))
+    formulation = FORMULATIONS["correct_margin"]()
+    start = random_network(rng, problem.sizes, 2)
+    accuracies = [start.accuracy(*validation)]
+
+    def record(step, network):
+        accuracies.append(network.accuracy(*validation))
+
+    outcome = improve(formulation, problem, start, seconds=10, options=EXACT, on_step=record, validation=validation)
+    assert all(later >= earlier for earlier, later in zip(accuracies, accuracies[1:]))
+    assert any(step.validation_fell for step in outcome.steps), "the rule never had to hold a step back"
+    assert all(step.objective_after <= step.objective_before for step in outcome.steps)
+    assert outcome.objective == formulation.objective_value(outcome.network, problem) <= outcome.start_objective
+
+
+def planted_teacher(seed):
+    """100 rows labelled by a random 10-3-2 integer network with P = 1 (both classes at least 20
+    times): a network of that size with zero training errors exists."""
+    rng = np.random.default_rng(seed)
+    while True:
+        teacher = random_network(rng, [10, 3, 2], 1)
+        x = np.round(rng.random((100, 10)), 4)
+        y = teacher.predict(x)
+        if 20 <= y.sum() <= 80:
+            return TrainingProblem(x, y, 2, (3,), 1), teacher
+
+
+@pytest.mark.parametrize("seed", [1, 4, 5])
+def test_portfolio_fits_planted_teachers_that_one_local_search_does_not(seed):
+    """Seeds whose straight-through start misclassifies rows (a single local search from it stopped
+    at 16 errors for seed 1): the portfolio of four straight-through starts and perturbed restarts
+    of the best fits every row within two minutes, checked by the network's own predictions."""
+    problem, teacher = planted_teacher(seed)
+    formulation = FORMULATIONS["max_correct"]()
+    assert formulation.objective_value(teacher, problem) == 0
+    starts = [train_ste(problem.x, problem.y, 2, (3,), 1, seed=s) for s in range(4)]
+    assert formulation.objective_value(starts[0], problem) > 0
+    outcome = portfolio(formulation, problem, starts, 120, EXACT, seed=seed, step_time_limit=2)
+    assert outcome.network.accuracy(problem.x, problem.y) == 1.0
+    assert outcome.objective == formulation.objective_value(outcome.network, problem) == 0
+    assert outcome.seconds < 120
+
+
+def test_neighbourhoods_solved_side_by_side_are_rechecked_and_the_search_stays_monotone():
+    """Three neighbourhoods at a time from one network (as on three actors): every step taken lowers
+    the objective recomputed from the weights, including steps moved onto a network another step
+    of their batch had already changed."""
+    rng = np.random.default_rng(8)
+    problem = TrainingProblem(np.round(rng.random((60, 5)), 4), rng.integers(0, 3, 60), 3, (4,), 2)
+    formulation = FORMULATIONS["correct_margin"]()
+    start = random_network(rng, problem.sizes, 2)
+    batches = []
+
+    def solve_many(network, objective, areas, options):
+        batches.append(len(areas))
+        return [solve_neighbourhood(formulation, problem, network, objective, area, options) for area in areas]
+
+    previous = formulation.objective_value(start, problem)
+
+    def record(step, network):
+        nonlocal previous
+        recomputed = formulation.objective_value(network, problem)
+        assert recomputed == step.objective_after <= step.objective_before == previous
+        previous = recomputed
+
+    outcome = improve(formulation, problem, start, seconds=10, options=EXACT, on_step=record,
+                      solve_many=solve_many, width=3)
+    assert max(batches) == 3
+    assert outcome.objective == previous == formulation.objective_value(outcome.network, problem) < outcome.start_objective
+
+
+def test_a_step_grafted_onto_another_network_moves_only_its_own_parameters():
+    rng = np.random.default_rng(9)
+    sizes = [3, 3, 2]
+    network, candidate = random_network(rng, sizes, 2), random_network(rng, sizes, 2)
+    by_name = {area.name: area for area in neighbourhoods(sizes, drops=True)}
+    grafted = graft(network, candidate, by_name["neuron 0:1"])
+    assert np.array_equal(grafted.weights[0][1], candidate.weights[0][1]) and grafted.biases[0][1] == candidate.biases[0][1]
+    assert np.array_equal(np.delete(grafted.weights[0], 1, 0), np.delete(network.weights[0], 1, 0))
+    assert np.array_equal(grafted.weights[1], network.weights[1])
+    dropped = graft(network, candidate, by_name["drop 0:2"])
+    assert not active_neurons(dropped)[0][2]
+    assert np.array_equal(dropped.weights[1][:, :2], candidate.weights[1][:, :2])
+    assert np.array_equal(dropped.weights[0][:2], network.weights[0][:2])
