@@ -34,6 +34,8 @@ RESTARTS = 3
 
 _private_temp_dir: str | None = None
 """The temporary folder of the Ray this process started, removed by :func:`stop_ray`."""
+_token: str | None = None
+"""The token of every Ray this process starts."""
 
 
 def ensure_ray(num_cpus: int):
@@ -72,8 +74,14 @@ def _secure_local_start() -> None:
     # (CVE-2025-62593 on Ray < 2.52 went further). A fresh token per Ray, kept only in the
     # environment of this process and the processes Ray starts, never in ~/.ray/auth_token, where
     # every local Ray client would pick it up.
+    # One token per process, not per start: Ray reads it once, and a second Ray started by the same
+    # process (the next run of a notebook or a benchmark) under a new token refused its own driver
+    # (measured: "InvalidAuthToken" starting the GCS).
+    global _token
+    if _token is None:
+        _token = secrets.token_hex(32)
     os.environ["RAY_AUTH_MODE"] = "token"
-    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    os.environ["RAY_AUTH_TOKEN"] = _token
     # Ray 2.60 binds its servers to the node's address, and on Linux that is the machine's network
     # address even when given 127.0.0.1 (rewritten by resolve_ip_for_localhost). Ray's switch for
     # single-machine platforms makes the node address loopback (measured: gcs_server, raylet,

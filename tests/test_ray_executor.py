@@ -51,3 +51,25 @@ def test_one_batch_of_local_search_solves_its_neighbourhoods_on_the_actors(ray_s
     assert [found for _, found, *_ in on_actors] == [found for _, found, *_ in in_process.map(neighbourhood_step, steps)]
     assert result.status == "local_search" and result.error is None
     assert result.objective <= result.start_objective and result.improving_steps > 0
+
+
+TWO_RUNS = """
+from pipeline import training
+from pipeline.config import TrainConfig
+for seed in (0, 1):
+    summary = training.train(TrainConfig(dataset="heart", train_size=80, batch_size=40, epochs=1, P=1, hidden=(3,),
+                                         time_limit=2, workers=2, seed=seed), persist=False)
+    assert all(b.error is None for b in summary.batches), [b.error for b in summary.batches]
+    print("run", seed, len({b.worker for b in summary.batches}))
+"""
+
+
+def test_a_process_runs_one_ray_run_after_another():
+    """Each run starts its own Ray and stops it; the next one in the same process (a notebook's next
+    fit, a benchmark's next row) must start again (it once failed: a new token per start)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", TWO_RUNS], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [line for line in done.stdout.splitlines() if line.startswith("run")] == ["run 0 2", "run 1 2"]
