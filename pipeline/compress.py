@@ -170,18 +170,24 @@ def compress(
     steps: list[CompressStep] = []
     failed: set[str] = set()  # sparsify and narrow moves that found nothing from the current network
     failed_drops: set[tuple] = set()  # neurons whose drop found nothing, by what they compute
+    last, position = None, 0  # the move tried last and its place: the search goes on after it, round the list
     while time_left() > MIN_STEP_SECONDS:
-        move = next((m for m in moves(current, kept)
+        pool = moves(current, kept)
+        names = [m.name for m in pool]
+        # A move gone since (its neuron emptied or removed) leaves the next one in its place.
+        position = names.index(last) + 1 if last in names else min(position, len(pool))
+        move = next((m for m in pool[position:] + pool[:position]
                      if (drop_key(current, m) not in failed_drops if m.kind == MoveKind.DROP else m.name not in failed)),
                     None)
         if move is None:
             break  # every move of the current network failed: a local optimum of every neighbourhood
+        last, position = move.name, names.index(move.name)
         step_began = time.perf_counter()
         limit = replace(sub_options, time_limit=min(step_time_limit, time_left()))
         candidate, status = MOVES[move.kind](current, kept, move, limit)
         after = size
         if candidate is not None:
-            candidate = strip_neurons(candidate)
+            candidate = strip_neurons(fold_constant_neurons(candidate))
             errors = kept.errors(candidate)
             if errors > kept.budget:
                 raise AccuracyViolation(f"{move.name}: {errors} errors on the kept set, the budget is {kept.budget}")
@@ -220,6 +226,24 @@ def drop_key(network: IntegerNetwork, move: Move) -> tuple:
     """A drop's neuron by its layer and parameters, which survive other neurons' removal (indices
     do not): a drop that failed is tried again only once its neuron has changed."""
     return (move.layer, network.weights[move.layer][move.neuron].tobytes(), int(network.biases[move.layer][move.neuron]))
+
+
+def fold_constant_neurons(network: IntegerNetwork) -> IntegerNetwork:
+    """The same function without the hidden neurons whose incoming weights are all 0: such a neuron
+    outputs the sign of its bias on every input, so its outgoing weights join the next layer's
+    biases, where those stay within that layer's range (else the neuron stays)."""
+    for layer in reversed(range(len(network.weights) - 1)):
+        bound = layer_bounds(network)[layer + 1]
+        for j in reversed(range(len(network.biases[layer]))):
+            if np.any(network.weights[layer][j]) or len(network.biases[layer]) == 1:
+                continue
+            sign = 1 if network.biases[layer][j] >= 0 else -1
+            biases = network.biases[layer + 1] + sign * network.weights[layer + 1][:, j]
+            if np.abs(biases).max() <= bound:
+                smaller = without_neuron(network, layer, j)
+                network = IntegerNetwork(smaller.weights, smaller.biases[:layer + 1] + (biases,) + smaller.biases[layer + 2:],
+                                         network.P)
+    return network
 
 
 def without_neuron(network: IntegerNetwork, layer: int, neuron: int) -> IntegerNetwork:
@@ -344,3 +368,16 @@ def solve_layer(
     solved = outcome.network
     return IntegerNetwork(network.weights[:layer] + solved.weights, network.biases[:layer] + solved.biases,
                           network.P), outcome.status
+
+
+
+def compression_report(outcome: CompressOutcome, keep: str, tolerance: int) -> dict:
+    """What a compression did, for ``--json``, ``intnet info`` and the file's provenance."""
+    return outcome.report() | {"keep": keep, "tolerance": tolerance}
+
+
+def compressed_provenance(provenance: dict, report: dict) -> dict:
+    """``provenance`` with the compression recorded: ``layer_bounds``, each layer's range, which
+    ``size_bits`` counts in (a device stores layer l in bits_for(bound_l) bits per parameter), and
+    ``compressed``, the report (sizes before and after, correct counts, the kept set)."""
+    return provenance | {"layer_bounds": report["layer_bounds"], "compressed": report}

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from formulations import FORMULATIONS
 from pipeline.batches import ACCEPT_RULES, DEAD_INPUT_VALUES
+from pipeline.compress import KEEP_SETS
 from pipeline.datasets import BUILTIN_DATASETS
 from pipeline.executors import AUTO, EXECUTORS
 from pipeline.merge import BATCH_STARTS, MERGE_RULES
@@ -79,6 +80,15 @@ class TrainConfig(BaseModel):
                            json_schema_extra={"metavar": "SECONDS"})
     improve_step_limit: float = Field(2.0, gt=0, allow_inf_nan=False, description="seconds for each local-search sub-MIP",
                                       json_schema_extra={"metavar": "SECONDS"})
+    compress: float = Field(
+        0.0, ge=0, allow_inf_nan=False,
+        description="seconds of MIP compression after training: the fewest hidden neurons, then non-zero parameters, "
+        "then bits per layer, classifying at least as many --keep examples correctly as the trained network, less "
+        "--tolerance (0: none)", json_schema_extra={"metavar": "SECONDS"},
+    )
+    keep: choices(KEEP_SETS) = Field("train", description="the examples whose correct count compression keeps")
+    tolerance: int = Field(0, ge=0, description="correctly classified --keep examples compression may lose",
+                           json_schema_extra={"metavar": "N"})
     mip_gap: float = Field(1e-4, ge=0, allow_inf_nan=False, description="relative MIP gap to stop at",
                            json_schema_extra={"metavar": "GAP"})
     solver: str = Field("highs", min_length=1, description="MIP solver: highs, or any name pyomo.SolverFactory knows (e.g. scip_direct)",

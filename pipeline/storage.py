@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from formulations import IntegerNetwork
+from formulations.network import layer_bounds
 from pipeline.errors import NetworkFileError, brief, one_line
 
 FORMAT_VERSION = 1
@@ -57,6 +58,9 @@ PROVENANCE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "batches": (lambda value: isinstance(value, list), "a list"),
     "improved": (lambda value: isinstance(value, list), "a list"),
+    "layer_bounds": (lambda value: isinstance(value, list) and all(is_count(b) and b > 0 for b in value),
+                     "a list of positive counts"),
+    "compressed": (lambda value: isinstance(value, dict), "a JSON object"),
 }
 
 
@@ -189,6 +193,11 @@ def read_network(path: str | Path) -> StoredNetwork:
     classes = tuple(metadata["intnet.classes"])
     if len(classes) != network.sizes[-1]:
         raise NetworkFileError(f"{path}: {len(classes)} classes for {network.sizes[-1]} output neurons")
+    bounds = metadata["intnet.provenance"].get("layer_bounds")
+    if bounds is not None and (len(bounds) != len(network.weights) or any(
+            not largest <= bound <= network.P for largest, bound in zip(layer_bounds(network), bounds))):
+        raise NetworkFileError(f"{path}: intnet.provenance key 'layer_bounds' must give each layer a bound in "
+                               f"[its largest |parameter|, P]: got {bounds} for {layer_bounds(network)}")
     return StoredNetwork(network, classes, metadata["intnet.preprocessing"], metadata["intnet.provenance"])
 
 

@@ -31,9 +31,10 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from formulations import IntegerNetwork
-from formulations.network import strip_neurons
+from formulations.network import layered_size_bits, strip_neurons
 from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext
 from pipeline.checkpoints import BatchStore, run_key
+from pipeline.compress import compress, compressed_provenance, compression_report
 from pipeline.config import TrainConfig
 from pipeline.datasets import Dataset, load_builtin, load_file, with_test_file
 from pipeline.errors import DataError, IntnetError
@@ -255,6 +256,14 @@ def stored_network(config: TrainConfig, network: IntegerNetwork) -> IntegerNetwo
     return network if config.neuron_penalty is None else strip_neurons(network)
 
 
+def compress_final(config: TrainConfig, split: Split, network: IntegerNetwork) -> tuple[IntegerNetwork, dict]:
+    """``--compress``: the final network compressed on the ``--keep`` split, and the report."""
+    x, y = (split.train_x, split.train_y) if config.keep == "train" else (split.val_x, split.val_y)
+    outcome = compress(network, x, y, network.sizes[-1], config.compress, solver_options(config),
+                       tolerance=config.tolerance, step_time_limit=config.improve_step_limit)
+    return outcome.network, compression_report(outcome, config.keep, config.tolerance)
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -292,6 +301,8 @@ class TrainSummary:
     """The network stored (or, without a file, the one the run returns)."""
     dataset: Dataset | None = field(default=None, repr=False)
     """The data it was trained on, with the preprocessing that raw rows go through."""
+    compression: dict | None = None
+    """``--compress``'s report (:meth:`pipeline.compress.CompressOutcome.report`), None without."""
 
     @property
     def batches_at_target_from_start(self) -> int:
@@ -323,6 +334,7 @@ class TrainSummary:
             "epochs": [e.as_dict() for e in self.epochs],
             "best_epoch": self.best_epoch,
             "batches": [r.record() for r in self.batches],
+            "compression": self.compression,
         }
 
 
@@ -366,6 +378,8 @@ def save_network(config: TrainConfig, dataset: Dataset, network: IntegerNetwork,
         "timings": summary.timings,
         "created": time.time(),
     }
+    if summary.compression is not None:
+        provenance = compressed_provenance(provenance, summary.compression)
     stored = StoredNetwork(
         network=network, classes=dataset.classes,
         preprocessing=dataset.preprocessor.to_json() | {"label": dataset.label}, provenance=provenance,
@@ -514,7 +528,14 @@ def train(
     final, source = choose_final(networks[best], start, split)
     final = stored_network(config, final)
     t = lap("merge", t)
+    compression = None
+    if config.compress > 0:
+        final, compression = run_step("compress", compress_final, config, split, final)
+        t = lap("compress", t)
     summary = summarize(config, split, start, networks[best], final, source, results, timings, records, best)
+    if compression is not None:
+        summary.compression = compression
+        summary.size_bits = layered_size_bits(final, compression["layer_bounds"])
     summary.network, summary.dataset = final, dataset
     timings["total"] = time.perf_counter() - began
     if persist:
