@@ -192,3 +192,36 @@ def test_cli_compress_refuses_bad_arguments_writing_nothing(tmp_path, capsys, ar
     error = capsys.readouterr().err
     assert error.startswith("intnet compress: error:") and len(error.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_train_compress_stores_the_compressed_network(tmp_path):
+    from pipeline.config import TrainConfig
+    from pipeline.training import train
+
+    config = TrainConfig(dataset="heart", train_size=40, P=3, hidden=(5,), time_limit=0, improve=1, compress=10,
+                         tolerance=1, out=tmp_path / "m.parquet", checkpoints=tmp_path / "runs")
+    summary = train(config)
+    stored = read_network(summary.model_path)
+    report = stored.provenance["compressed"]
+    assert summary.compression == report and report["tolerance"] == 1 and report["keep"] == "train"
+    assert stored.network.equals(summary.network)
+    assert summary.final.train * 40 >= report["required_correct"] == report["start_correct"] - 1
+    assert summary.size_bits == layered_size_bits(stored.network, stored.provenance["layer_bounds"])
+    assert report["after"]["nonzeros"] == nonzero_parameters(stored.network) < report["before"]["nonzeros"]
+
+
+def test_a_file_whose_layer_bounds_do_not_hold_its_parameters_is_refused(tmp_path):
+    from pipeline.errors import NetworkFileError
+    from pipeline.storage import StoredNetwork, write_network
+
+    network = random_network(np.random.default_rng(1), [3, 2, 2], 3)
+    path = tmp_path / "m.parquet"
+    largest = layer_bounds(network)
+    write_network(path, StoredNetwork(network, ("a", "b"), {"decimals": 4, "columns": [], "label": "y"},
+                                      {"layer_bounds": largest}))
+    assert read_network(path).provenance["layer_bounds"] == largest
+    for bad in ([largest[0] - 1, largest[1]], largest[:1], [4, 4]):
+        write_network(path, StoredNetwork(network, ("a", "b"), {"decimals": 4, "columns": [], "label": "y"},
+                                          {"layer_bounds": bad}))
+        with pytest.raises(NetworkFileError, match="layer_bounds"):
+            read_network(path)
