@@ -134,9 +134,10 @@ def mip_points(method: str, start: IntegerNetwork, split, n_classes: int, tolera
         tolerance = int(round(share * len(split.train_y)))
         outcome = compress(start, split.train_x, split.train_y, n_classes, seconds, SolverOptions(threads=threads),
                            tolerance=tolerance, step_time_limit=step_limit)
+        report = outcome.report()
         rows.append(point(method, f"tolerance {share:.0%}", outcome.network, split, outcome.seconds,
-                          tolerance=tolerance, steps=len(outcome.steps),
-                          accepted=sum(step.accepted for step in outcome.steps)))
+                          tolerance=tolerance, steps=report["steps"], accepted=report["accepted_steps"],
+                          mismatched=report["mismatched_steps"]))
         print(f"  {method}, tolerance {tolerance}: {rows[-1]['neurons']} neurons, {rows[-1]['nonzeros']} non-zero, "
               f"test {rows[-1]['test']:.4f}, {outcome.seconds:.0f} s", flush=True)
     return rows
@@ -151,10 +152,10 @@ def run_seed(name: str, case: dict, seed: int, seconds: float, step_limit: float
     rows += gradient_points(split, n_classes, case["P"], start, seed, quick)
     small = [r for r in rows if r["method"] == "STE small" and r["neurons"] <= 2]
     best_small = max(small, key=lambda r: (r["validation"], -r["nonzeros"]))
-    rows += mip_points("MIP from 16", start, split, n_classes, START_TOLERANCES[:1] if quick else START_TOLERANCES,
-                       seconds, step_limit, threads)
     rows += mip_points("MIP from small", best_small["trained"], split, n_classes,
                        SMALL_TOLERANCES[:1] if quick else SMALL_TOLERANCES, seconds / 2, step_limit, threads)
+    rows += mip_points("MIP from 16", start, split, n_classes, START_TOLERANCES[:1] if quick else START_TOLERANCES,
+                       seconds, step_limit, threads)
     for row in rows:
         row.pop("trained", None)
         row |= {"case": name, "seed": seed}

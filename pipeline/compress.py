@@ -45,7 +45,10 @@ from formulations.max_correct import MaxCorrect, rival_differences
 from formulations.network import layer_bounds, layered_size_bits, nonzero_parameters, strip_neurons
 from formulations.neuron_choice import NeuronChoice, neuron_inputs, neuron_problem, sign_costs, with_neuron
 from pipeline.improve import MIN_STEP_SECONDS
-from pipeline.solve import SolverOptions, option_default, solve_mip
+from pipeline.solve import ObjectiveMismatch, SolverOptions, option_default, solve_mip
+
+MISMATCH = "objective_mismatch"
+"""A step's status when the solver's objective was not that of the weights it returned."""
 
 KEEP_SETS = ("train", "validation")
 """The examples whose correct count compression must keep: the training set or the validation set."""
@@ -122,6 +125,7 @@ class CompressOutcome:
             "start_correct": self.start_correct, "required_correct": self.required_correct,
             "correct": self.correct, "seconds": self.seconds, "steps": len(self.steps),
             "accepted_steps": sum(step.accepted for step in self.steps),
+            "mismatched_steps": sum(step.status == MISMATCH for step in self.steps),
         }
 
 
@@ -184,7 +188,12 @@ def compress(
         last, position = move.name, names.index(move.name)
         step_began = time.perf_counter()
         limit = replace(sub_options, time_limit=min(step_time_limit, time_left()))
-        candidate, status = MOVES[move.kind](current, kept, move, limit)
+        try:
+            candidate, status = MOVES[move.kind](current, kept, move, limit)
+        except ObjectiveMismatch:
+            # Seen once on Adult (a sparsify stopped at its time limit: HiGHS reported 4 non-zero
+            # parameters, its weights had 6). The network is not trusted; the move counts as failed.
+            candidate, status = None, MISMATCH
         after = size
         if candidate is not None:
             candidate = strip_neurons(fold_constant_neurons(candidate))
