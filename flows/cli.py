@@ -1,4 +1,4 @@
-"""The ``intnet`` command: train, serve, evaluate, predict, improve, info, export.
+"""The ``intnet`` command: train, serve, evaluate, predict, improve, compress, info, export.
 
 Heavy packages (Prefect, Ray, Pyomo) are imported inside the commands that need them, so
 ``intnet --help`` stays instant. Every user error is one line on stderr and exit code 2, with
@@ -94,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     polish.add_argument("--out", metavar="FILE", help="network file to write (default: MODEL with .improved before .parquet)")
     polish.add_argument("--json", action="store_true")
     polish.set_defaults(command=run_improve, command_name="improve")
+
+    compress = commands.add_parser(
+        "compress", help="make a network file smaller (hidden neurons, then non-zero parameters, then bits) "
+        "without classifying fewer kept examples correctly")
+    compress.add_argument("model", metavar="MODEL")
+    add_labelled_source(compress)
+    compress.add_argument("--seconds", type=float, required=True, help="time for the compression")
+    add_config_flags(compress, "keep", "tolerance", "threads", "improve_step_limit")
+    compress.add_argument("--out", metavar="FILE",
+                          help="network file to write (default: MODEL with .compressed before .parquet)")
+    compress.add_argument("--json", action="store_true")
+    compress.set_defaults(command=run_compress, command_name="compress")
 
     info = commands.add_parser("info", help="architecture, size and provenance of a network file")
     info.add_argument("model", metavar="MODEL")
@@ -336,6 +348,8 @@ def format_summary(summary) -> str:
             t.get("data", 0), t.get("start_network", 0), t.get("solve", 0), t.get("merge", 0), t.get("total", 0)
         )
     )
+    if summary.compression is not None:
+        rows.append("  " + format_compression(summary.compression))
     rows.append(f"  written to {summary.model_path}")
     return "\n".join(rows)
 
@@ -404,6 +418,40 @@ def run_improve(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_compress(args: argparse.Namespace) -> int:
+    from pipeline import inference
+    from pipeline.polish import compress_stored
+
+    if not (math.isfinite(args.seconds) and args.seconds > 0):
+        raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")
+    options = option_values(args, "keep", "tolerance", "threads", "improve_step_limit")
+    model = inference.load_model(args.model)
+    source = Path(args.model)
+    out = Path(args.out or source.with_name(source.stem + ".compressed" + source.suffix))
+    if out.is_dir():
+        raise UsageError(f"--out: {out} is a directory; name the file to write")
+    report = compress_stored(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
+                             keep=options.get("keep", "train"), tolerance=options.get("tolerance", 0),
+                             threads=options.get("threads"), step_time_limit=options.get("improve_step_limit"))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(format_compression(report))
+    for name, after in report["after_accuracy"].items():
+        print(f"{name:>10}: accuracy {report['before_accuracy'][name]['accuracy']:.4f} -> {after['accuracy']:.4f}")
+    print(f"written to {report['model_path']}")
+    return 0
+
+
+def format_compression(report: dict) -> str:
+    """Neurons, non-zero parameters and bits before -> after, and the kept set's correct counts."""
+    before, after = report["before"], report["after"]
+    return (f"compressed: hidden neurons {before['neurons']} -> {after['neurons']}, non-zero parameters "
+            f"{before['nonzeros']} -> {after['nonzeros']}, bits {before['bits']} -> {after['bits']} "
+            f"(layer ranges {report['layer_bounds']}); {report['keep']} examples correct {report['start_correct']} -> "
+            f"{report['correct']} (at least {report['required_correct']}), {report['seconds']:.1f} s")
+
+
 def run_info(args: argparse.Namespace) -> int:
     from pipeline import inference
 
@@ -414,6 +462,8 @@ def run_info(args: argparse.Namespace) -> int:
     else:
         width = max(map(len, description))
         for key, value in description.items():
+            if key == "compressed" and value is not None:
+                value = ", ".join(f"{name} {value['before'][name]} -> {value['after'][name]}" for name in value["before"])
             print(f"{key:>{width}}: {value}")
     return 0
 

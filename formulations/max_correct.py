@@ -38,6 +38,19 @@ from formulations.network import IntegerNetwork
 from formulations.problem import TrainingProblem
 
 
+def rival_differences(
+    lower: np.ndarray, upper: np.ndarray, y: np.ndarray, grid: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[D_kj, E_kj] bounding d_kj = z_kj − z_ky from the output bounds [lower, upper], and t_kj, the
+    value from which rival j beats the true class y_k (0 for j < y_k, δ for j > y_k); examples ×
+    classes (the true class's own entries are meaningless)."""
+    rows = np.arange(len(y))
+    lowest = lower - upper[rows, y][:, None]
+    highest = upper - lower[rows, y][:, None]
+    thresholds = np.where(np.arange(lower.shape[1])[None, :] < y[:, None], 0.0, grid)
+    return lowest, highest, thresholds
+
+
 class MaxCorrect(Formulation):
     name = "max_correct"
     supports_neuron_switches = True
@@ -51,15 +64,16 @@ class MaxCorrect(Formulation):
         grid = grid_of_layer(output_layer)
         y = problem.y
         rivals = [(k, j) for k in range(problem.n_examples) for j in range(problem.n_classes) if j != y[k]]
+        lowest, highest, thresholds = rival_differences(lower, upper, y, grid)
 
         def threshold(k, j):
-            return 0.0 if j < y[k] else grid
+            return float(thresholds[k, j])
 
         def d_lower(k, j):
-            return float(lower[k, j] - upper[k, y[k]])
+            return float(lowest[k, j])
 
         def d_upper(k, j):
-            return float(upper[k, j] - lower[k, y[k]])
+            return float(highest[k, j])
 
         def decided(k, j):
             return d_lower(k, j) >= threshold(k, j) or d_upper(k, j) < threshold(k, j)

@@ -35,7 +35,7 @@ from formulations.encoding import (
     set_network_values,
 )
 from formulations.max_margin import fits
-from formulations.network import IntegerNetwork
+from formulations.network import IntegerNetwork, nonzero_parameters
 from formulations.problem import TrainingProblem
 
 
@@ -66,8 +66,8 @@ class MinWeight(Formulation):
         bounds = problem.bounds
         fixed_nonzero = 0
         for layer, block in model.layer.items():
-            fixed_nonzero += _add_usage(block, "weight", bounds.weight_lower[layer], bounds.weight_upper[layer])
-            fixed_nonzero += _add_usage(block, "bias", bounds.bias_lower[layer], bounds.bias_upper[layer])
+            fixed_nonzero += add_usage(block, "weight", bounds.weight_lower[layer], bounds.weight_upper[layer])
+            fixed_nonzero += add_usage(block, "bias", bounds.bias_lower[layer], bounds.bias_upper[layer])
         signs = problem.signed_targets
         floors = self.margins
         if floors is None:
@@ -85,19 +85,15 @@ class MinWeight(Formulation):
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
         set_network_values(model, network, problem.x)
-        for layer, block in model.layer.items():
-            for (j, i), var in block.weight_used.items():
-                var.set_value(int(network.weights[layer][j, i] != 0))
-            for j, var in block.bias_used.items():
-                var.set_value(int(network.biases[layer][j] != 0))
+        set_usage_values(model, network)
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
         if not fits(network, problem, self.margins, self.confidence):
             return float("inf")
-        return float(sum(np.count_nonzero(w) + np.count_nonzero(b) for w, b in zip(network.weights, network.biases)))
+        return float(nonzero_parameters(network))
 
 
-def _add_usage(block: pyo.Block, kind: str, lower: np.ndarray, upper: np.ndarray) -> int:
+def add_usage(block: pyo.Block, kind: str, lower: np.ndarray, upper: np.ndarray) -> int:
     """Add binaries ``{kind}_used`` with lb·a ≤ w ≤ ub·a for the free parameters ``block.{kind}``;
     return how many fixed ones are non-zero (a constant of the objective). A box without 0 makes
     its parameter non-zero whatever the solver does, so its a is fixed at 1 with no rows."""
@@ -124,3 +120,12 @@ def _add_usage(block: pyo.Block, kind: str, lower: np.ndarray, upper: np.ndarray
     block.add_component(f"{kind}_used_upper", pyo.Constraint(used.index_set(), rule=upper_row))
     block.add_component(f"{kind}_used_lower", pyo.Constraint(used.index_set(), rule=lower_row))
     return sum(1 for var in params.values() if var.fixed and round(var.value) != 0)
+
+
+def set_usage_values(model: pyo.Block, network: IntegerNetwork) -> None:
+    """Every indicator of :func:`add_usage` at [θ ≠ 0] for ``network``'s parameters."""
+    for layer, block in model.layer.items():
+        for (j, i), var in block.weight_used.items():
+            var.set_value(int(network.weights[layer][j, i] != 0))
+        for j, var in block.bias_used.items():
+            var.set_value(int(network.biases[layer][j] != 0))

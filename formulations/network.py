@@ -63,7 +63,7 @@ class IntegerNetwork:
     @property
     def bits_per_parameter(self) -> int:
         """floor(log2 P) + 2, as the paper counts: the sign and the magnitude bits."""
-        return int(math.floor(math.log2(self.P))) + 2
+        return bits_for(self.P)
 
     @property
     def size_bits(self) -> int:
@@ -118,6 +118,29 @@ class IntegerNetwork:
             and all(np.array_equal(a, b) for a, b in zip(self.weights, other.weights))
             and all(np.array_equal(a, b) for a, b in zip(self.biases, other.biases))
         )
+
+
+def bits_for(bound: int) -> int:
+    """Bits of one parameter in [−bound, bound]: floor(log2 bound) + 2, the sign and the magnitude
+    bits, as the paper counts."""
+    return int(math.floor(math.log2(bound))) + 2
+
+
+def layer_bounds(network: IntegerNetwork) -> list[int]:
+    """Each layer's largest |weight| or |bias| (at least 1): the range a device must store it in."""
+    return [max(1, int(np.abs(w).max(initial=0)), int(np.abs(b).max(initial=0)))
+            for w, b in zip(network.weights, network.biases)]
+
+
+def layered_size_bits(network: IntegerNetwork, bounds: list[int]) -> int:
+    """The dense size when layer l stores its parameters in [−bounds[l], bounds[l]]: Σ_l parameters_l ·
+    bits_for(bounds[l]); with every bound P it is :attr:`IntegerNetwork.size_bits`."""
+    return sum((w.size + b.size) * bits_for(bound) for w, b, bound in zip(network.weights, network.biases, bounds))
+
+
+def nonzero_parameters(network: IntegerNetwork) -> int:
+    """Weights and biases that are not 0: what a sparse encoding stores."""
+    return sum(int(np.count_nonzero(w)) + int(np.count_nonzero(b)) for w, b in zip(network.weights, network.biases))
 
 
 def active_neurons(network: IntegerNetwork) -> list[np.ndarray]:

@@ -30,9 +30,9 @@ from pipeline.errors import DataError, NetworkFileError, brief
 from pipeline.solve import SolveStatus
 from pipeline.storage import is_count, is_number_or_null, network_table, open_parquet, read_layers, write_atomically
 
-# Settings that change where or how fast batches are solved, or what the result is scored on (the
-# test file), not what a batch result is.
-NOT_IN_RUN_KEY = ("out", "workers", "executor", "checkpoints", "resume", "test_data")
+# Settings that change where or how fast batches are solved, what the result is scored on (the
+# test file) or what happens after the batches (compression), not what a batch result is.
+NOT_IN_RUN_KEY = ("out", "workers", "executor", "checkpoints", "resume", "test_data", "compress", "keep", "tolerance")
 RECORD_KEY = b"intnet.batch"
 # What a record's JSON value may be for each type of BatchResult field (null: a NaN or infinite float).
 RECORD_TYPES = {

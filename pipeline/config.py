@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from formulations import FORMULATIONS
 from pipeline.batches import ACCEPT_RULES, DEAD_INPUT_VALUES
+from pipeline.compress import KEEP_SETS
 from pipeline.datasets import BUILTIN_DATASETS
 from pipeline.ensembles import ONE_VS_ONE
 from pipeline.executors import AUTO, EXECUTORS
@@ -94,6 +95,15 @@ class TrainConfig(BaseModel):
         1, ge=1, description="local searches in a portfolio: from the solved network and from K-1 straight-through "
         "networks of the next seeds, then perturbed copies of the best while time is left; the best is kept",
         json_schema_extra={"metavar": "K"})
+    compress: float = Field(
+        0.0, ge=0, allow_inf_nan=False,
+        description="seconds of MIP compression after training: the fewest hidden neurons, then non-zero parameters, "
+        "then bits per layer, classifying at least as many --keep examples correctly as the trained network, less "
+        "--tolerance (0: none)", json_schema_extra={"metavar": "SECONDS"},
+    )
+    keep: choices(KEEP_SETS) = Field("train", description="the examples whose correct count compression keeps")
+    tolerance: int = Field(0, ge=0, description="correctly classified --keep examples compression may lose",
+                           json_schema_extra={"metavar": "N"})
     mip_gap: float = Field(1e-4, ge=0, allow_inf_nan=False, description="relative MIP gap to stop at",
                            json_schema_extra={"metavar": "GAP"})
     solver: str = Field("highs", min_length=1, description="MIP solver: highs, or any name pyomo.SolverFactory knows (e.g. scip_direct)",
@@ -236,6 +246,8 @@ class TrainConfig(BaseModel):
             raise ValueError(f"--improve needs a soft-loss formulation; {self.formulation} must fit every example")
         if self.neuron_penalty is not None:
             self._check_neuron_optimisation()
+        if self.compress > 0 and self.ensemble is not None:
+            raise ValueError("--compress works on one network; leave out --ensemble, or compress none")
         if self.train_size is not None and self.per_class is not None:
             raise ValueError("give --train-size or --per-class, not both")
         return self

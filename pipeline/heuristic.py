@@ -110,6 +110,7 @@ def train_ste(
     settings: SteSettings = SteSettings(),
     x_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
+    keep: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> IntegerNetwork:
     """Train a network [n_inputs, *hidden, n_classes] with parameters in [-P, P] by STE.
 
@@ -122,6 +123,9 @@ def train_ste(
     Weights from inputs that are 0 in every training example get no gradient and are set to 0, as the
     MIP models fix them. A random value would change test predictions while no training example sees it.
     Without a time limit, the result depends only on the data, the settings and ``seed``.
+
+    ``keep`` (per layer, boolean masks of the weights' and the biases' shapes) holds every parameter
+    outside the masks at 0: a pruned network retrained (the gradient baseline of compression).
     """
     x, y = _checked_examples(x, y, n_classes, "training ")
     if len(y) == 0:
@@ -141,6 +145,10 @@ def train_ste(
 
     latent = _initial_parameters(sizes, P, np.random.default_rng(seed))
     _layer_views(latent, sizes)[0][0][:, np.all(x == 0, axis=0)] = 0.0
+    pruned = np.zeros(latent.size, dtype=bool)
+    for (weights, biases), (weights_kept, biases_kept) in zip(_layer_views(pruned, sizes), keep or ()):
+        weights[...], biases[...] = ~np.asarray(weights_kept, dtype=bool), ~np.asarray(biases_kept, dtype=bool)
+    latent[pruned] = 0.0  # with no gradient either, Adam leaves them at 0
     clipped = np.empty_like(latent)
     rounded = np.empty_like(latent)
     gradient = np.empty_like(latent)
@@ -190,6 +198,7 @@ def train_ste(
                 d_activation = d_pre_activation @ clipped_layers[layer][0]
                 d_pre_activation = d_activation * _sign_surrogate_slope(pre_activations[layer - 1])
         gradient *= np.abs(latent) <= P
+        gradient[pruned] = 0.0
         optimizer.update(latent, gradient, step_size * settings.decay ** (step / _DECAY_PERIOD))
         step += 1
 

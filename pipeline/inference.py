@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from formulations import IntegerNetwork
+from formulations.network import bits_for, layered_size_bits, nonzero_parameters
 from pipeline.config import TrainConfig
 from pipeline.ensembles import Ensemble, EnsembleKind
 from pipeline.datasets import class_indices, feature_table, label_strings, load_builtin, read_table
@@ -171,12 +172,17 @@ def write_predictions(labels: list[str], out: str | Path | None) -> None:
 def describe(model: LoadedModel) -> dict[str, Any]:
     """What ``intnet info`` shows. ``neurons_kept`` and ``neurons_trained`` are the hidden widths
     stored and trained (they differ once switched-off neurons were stripped); ``size_bits_before_strip``
-    the size of the architecture trained. A file written without neuron optimisation has both the same."""
+    the size of the architecture trained. A file written without neuron optimisation has both the same.
+    ``size_bits`` counts each layer's parameters in the bits of the range the file records for it
+    (``layer_bounds``, written by compression; else [−P, P], ``bits_per_parameter`` each); ``compressed`` the
+    neurons, non-zero parameters and bits before and after compression (None without). For an
+    ensemble, the first member's architecture and the ensemble's members, sizes and tied votes."""
     ensemble = model.ensemble
     network = ensemble.networks[0]
     provenance = model.stored.provenance
     accuracy = provenance.get("accuracy", {}).get("final", {})
     trained = provenance.get("sizes_before_strip", network.sizes)
+    bounds = provenance.get("layer_bounds", [network.P] * len(network.weights))
     members = {}
     if not ensemble.is_single:
         members = {
@@ -191,8 +197,11 @@ def describe(model: LoadedModel) -> dict[str, Any]:
         "architecture": "-".join(map(str, network.sizes)),
         "P": network.P,
         "parameters": network.n_parameters,
-        "size_bits": network.size_bits,
+        "nonzero_parameters": nonzero_parameters(network),
+        "size_bits": layered_size_bits(network, bounds),
         "bits_per_parameter": network.bits_per_parameter,
+        "layer_bounds": bounds,
+        "bits_per_layer": [bits_for(bound) for bound in bounds],
         "neurons_kept": network.sizes[1:-1],
         "neurons_trained": trained[1:-1],
         "size_bits_before_strip": provenance.get("size_bits_before_strip", network.size_bits),
@@ -205,4 +214,12 @@ def describe(model: LoadedModel) -> dict[str, Any]:
         "validation_accuracy": accuracy.get("validation"),
         "test_accuracy": accuracy.get("test"),
         "batches": len(provenance.get("batches", [])),
+        "compressed": compression_summary(provenance.get("compressed")),
     }
+
+
+def compression_summary(report: dict | None) -> dict | None:
+    """Neurons, non-zero parameters and bits before and after compression, from its report."""
+    if report is None:
+        return None
+    return {side: report.get(side) for side in ("before", "after")}

@@ -1,4 +1,5 @@
-"""Polishing a stored network with MIP local search (``intnet improve``)."""
+"""Polishing a stored network with MIP local search (``intnet improve``) and compressing it
+(``intnet compress``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from formulations import FORMULATIONS, TrainingProblem
+from pipeline.compress import compress, compressed_provenance, compression_report
 from pipeline.errors import DataError
 from pipeline.improve import improve
 from pipeline.inference import LoadedModel, accuracies, labelled_data
@@ -46,5 +48,29 @@ def polish(
     }
     provenance = model.stored.provenance | {"improved": model.stored.provenance.get("improved", []) + [report]}
     stored = StoredNetwork.single(outcome.network, model.stored.classes, model.stored.preprocessing, provenance)
+    report["model_path"] = str(write_network(out, stored))
+    return report
+
+
+def compress_stored(
+    model: LoadedModel, seconds: float, out: str | Path, *, dataset: str | None = None,
+    data: str | Path | None = None, label: str | None = None, keep: str = "train", tolerance: int = 0,
+    threads: int | None = None, step_time_limit: float | None = None,
+) -> dict:
+    """Compress ``model`` keeping its correct count on the kept set: the rebuilt training (or
+    validation) split of the built-in dataset it was trained on, else every row given; write it to
+    ``out`` and return the report with accuracies before and after."""
+    sets = labelled_data(model, dataset, data, label)
+    if keep not in sets and "all" not in sets:
+        raise DataError(f"--keep {keep} needs the built-in dataset the model was trained on, whose split is rebuilt; "
+                        "with other data every row is kept")
+    x, y = sets.get(keep, sets.get("all"))
+    options = SolverOptions() if threads is None else SolverOptions(threads=threads)
+    outcome = compress(model.network, x, y, len(model.stored.classes), seconds, options, tolerance=tolerance,
+                       step_time_limit=step_time_limit)
+    report = compression_report(outcome, keep, tolerance)
+    provenance = compressed_provenance(model.stored.provenance, report)
+    stored = StoredNetwork(outcome.network, model.stored.classes, model.stored.preprocessing, provenance)
+    report |= {"before_accuracy": accuracies(model.network, sets), "after_accuracy": accuracies(outcome.network, sets)}
     report["model_path"] = str(write_network(out, stored))
     return report

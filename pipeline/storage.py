@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from formulations import IntegerNetwork
+from formulations.network import layer_bounds
 from pipeline.ensembles import Ensemble, EnsembleKind
 from pipeline.errors import DataError, NetworkFileError, brief, one_line
 
@@ -63,6 +64,9 @@ PROVENANCE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "batches": (lambda value: isinstance(value, list), "a list"),
     "improved": (lambda value: isinstance(value, list), "a list"),
+    "layer_bounds": (lambda value: isinstance(value, list) and all(is_count(b) and b > 0 for b in value),
+                     "a list of positive counts"),
+    "compressed": (lambda value: isinstance(value, dict), "a JSON object"),
 }
 
 
@@ -238,6 +242,7 @@ def read_network(path: str | Path) -> StoredNetwork:
         networks = read_members(path, parquet, metadata["intnet.P"])
     classes = tuple(metadata["intnet.classes"])
     ensemble = _ensemble(path, metadata.get("intnet.ensemble"), networks, len(classes))
+    _check_layer_bounds(path, metadata["intnet.provenance"], ensemble)
     return StoredNetwork(ensemble, classes, metadata["intnet.preprocessing"], metadata["intnet.provenance"])
 
 
@@ -264,6 +269,19 @@ def _ensemble(path: Path, description: Any, networks: list[IntegerNetwork], n_cl
         return Ensemble(kind, tuple(networks), member_classes, n_classes)
     except ValueError as error:
         raise NetworkFileError(f"{path}: {error}") from None
+
+
+def _check_layer_bounds(path: Path, provenance: dict[str, Any], ensemble: Ensemble) -> None:
+    """Compression records each layer's range (``layer_bounds``) of a single network; it must hold
+    the layer's parameters and lie within [-P, P]."""
+    bounds = provenance.get("layer_bounds")
+    if bounds is None:
+        return
+    network = ensemble.networks[0]
+    if not ensemble.is_single or len(bounds) != len(network.weights) or any(
+            not largest <= bound <= network.P for largest, bound in zip(layer_bounds(network), bounds)):
+        raise NetworkFileError(f"{path}: intnet.provenance key 'layer_bounds' must give each layer of one network "
+                               f"a bound in [its largest |parameter|, P]: got {bounds} for {layer_bounds(network)}")
 
 
 def open_parquet(path: Path):

@@ -23,7 +23,7 @@ import platform
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -31,9 +31,10 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from formulations import IntegerNetwork
-from formulations.network import strip_neurons
+from formulations.network import layered_size_bits, strip_neurons
 from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext
 from pipeline.checkpoints import BatchStore, run_key
+from pipeline.compress import compress, compressed_provenance, compression_report
 from pipeline.config import TrainConfig
 from pipeline.datasets import Dataset, load_builtin, load_file, with_test_file
 from pipeline.ensembles import Ensemble, EnsembleKind, Member, ensemble_kind, make_members, member_labels
@@ -286,6 +287,14 @@ def stored_network(config: TrainConfig, network: IntegerNetwork) -> IntegerNetwo
     return network if config.neuron_penalty is None else strip_neurons(network)
 
 
+def compress_final(config: TrainConfig, split: Split, network: IntegerNetwork) -> tuple[IntegerNetwork, dict]:
+    """``--compress``: the final network compressed on the ``--keep`` split, and the report."""
+    x, y = (split.train_x, split.train_y) if config.keep == "train" else (split.val_x, split.val_y)
+    outcome = compress(network, x, y, network.sizes[-1], config.compress, solver_options(config),
+                       tolerance=config.tolerance, step_time_limit=config.improve_step_limit)
+    return outcome.network, compression_report(outcome, config.keep, config.tolerance)
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -349,6 +358,8 @@ class TrainSummary:
     tied_votes: dict[str, int | None] = field(default_factory=dict)
     dataset: Dataset | None = field(default=None, repr=False)
     """The data it was trained on, with the preprocessing that raw rows go through."""
+    compression: dict | None = None
+    """``--compress``'s report (:meth:`pipeline.compress.CompressOutcome.report`), None without."""
 
     @property
     def network(self) -> IntegerNetwork | Ensemble | None:
@@ -396,6 +407,7 @@ class TrainSummary:
             "ensemble": self.ensemble_json(),
             "members": [m.as_dict() for m in self.members],
             "batches": [r.record() for r in self.batches],
+            "compression": self.compression,
         }
 
 
@@ -460,6 +472,8 @@ def save_network(config: TrainConfig, dataset: Dataset, model: Ensemble, summary
         "timings": summary.timings,
         "created": time.time(),
     }
+    if summary.compression is not None:
+        provenance = compressed_provenance(provenance, summary.compression)
     stored = StoredNetwork(
         ensemble=model, classes=dataset.classes,
         preprocessing=dataset.preprocessor.to_json() | {"label": dataset.label}, provenance=provenance,
@@ -663,9 +677,18 @@ def train(
             sizes=final.sizes))
     sources = {r.final_source for r in member_records}
     t = lap("merge", t)
+    compression = None
+    if config.compress > 0:  # one network: the config refuses --compress with --ensemble
+        finals[0], compression = run_step("compress", compress_final, config, split, finals[0])
+        member_records[0] = replace(member_records[0], sizes=finals[0].sizes,
+                                    final=member_accuracies(finals[0], members[0].classes, split))
+        t = lap("compress", t)
     summary = summarize(config, split, as_model(run.starts), as_model(kept), as_model(finals),
                         sources.pop() if len(sources) == 1 else "merged", results, timings, records,
                         member_records[0].best_epoch if kind == EnsembleKind.SINGLE else None, member_records)
+    if compression is not None:
+        summary.compression = compression
+        summary.size_bits = layered_size_bits(finals[0], compression["layer_bounds"])
     summary.dataset = dataset
     timings["total"] = time.perf_counter() - began
     if persist:

@@ -5,7 +5,8 @@ import itertools
 
 import numpy as np
 
-from formulations import IntegerNetwork
+from formulations import IntegerNetwork, TrainingProblem
+from formulations.network import active_neurons
 from pipeline.solve import SolverOptions
 
 EXACT = SolverOptions(time_limit=60, threads=1, mip_gap=0.0, target_error=None)
@@ -39,3 +40,18 @@ def every_network(sizes: tuple[int, ...], P: int) -> tuple[IntegerNetwork, ...]:
             at += o * i + o
         networks.append(IntegerNetwork(tuple(weights), tuple(biases), P))
     return tuple(networks)
+
+
+def two_neuron_teacher(seed, inputs=3, width=8, n=40):
+    """(teacher, problem): a random P = 1 teacher with two active hidden neurons of ``width``, the
+    others all zero, labelling n grid inputs (both classes at least a quarter)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        small = random_network(rng, [inputs, 2, 2], 1)
+        x = grid_inputs(rng, n, inputs)
+        y = small.predict(x)
+        if active_neurons(small)[0].all() and n // 4 <= y.sum() <= n - n // 4:
+            break
+    w0, b0, w1 = np.zeros((width, inputs), int), np.zeros(width, int), np.zeros((2, width), int)
+    w0[:2], b0[:2], w1[:, :2] = small.weights[0], small.biases[0], small.weights[1]
+    return IntegerNetwork((w0, w1), (b0, small.biases[1]), 1), TrainingProblem(x, y, 2, (width,), 1)

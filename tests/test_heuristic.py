@@ -136,3 +136,14 @@ def test_rejects_inputs_that_do_not_fit(change):
     arguments = {"x": np.zeros((3, 2)), "y": np.array([0, 1, 1]), "n_classes": 2, "hidden": (4,), "P": 1}
     with pytest.raises(ValueError):
         train_ste(**{**arguments, **change})
+
+
+def test_parameters_outside_keep_stay_zero():
+    """A pruned network retrained (compression's gradient baseline): what ``keep`` leaves out is 0."""
+    rng = np.random.default_rng(0)
+    x, y = np.round(rng.random((60, 5)), 4), rng.integers(0, 2, 60)
+    keep = [(rng.random((4, 5)) < 0.5, rng.random(4) < 0.5), (rng.random((2, 4)) < 0.5, np.ones(2, dtype=bool))]
+    network = train_ste(x, y, 2, (4,), 3, seed=1, keep=keep)
+    for (w_kept, b_kept), w, b in zip(keep, network.weights, network.biases):
+        assert not w[~w_kept].any() and not b[~b_kept].any()
+    assert any(w[w_kept].any() for (w_kept, _), w in zip(keep, network.weights))

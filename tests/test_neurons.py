@@ -17,7 +17,7 @@ from formulations.network import INPUT_SCALE, IntegerNetwork, active_neurons, st
 from formulations.neuron_penalty import NeuronPenalty
 from formulations.neuron_switches import neurons_on
 from formulations.sat_margin import SatMargin
-from networks import EXACT, grid_inputs, random_network
+from networks import EXACT, grid_inputs, random_network, two_neuron_teacher
 from pipeline.config import TrainConfig
 from pipeline.improve import improve
 from pipeline.merge import keep_voted_neurons, validation_weights, vote_neurons
@@ -257,21 +257,6 @@ def test_local_search_drops_a_duplicated_neuron():
 
 
 # --- lexicographic: a planted teacher with two neurons ---------------------------------------
-
-
-def two_neuron_teacher(seed, inputs=3, width=8, n=40):
-    """(teacher, problem): a random P = 1 teacher with two active hidden neurons of ``width``, the
-    others all zero, labelling n grid inputs (both classes at least a quarter)."""
-    rng = np.random.default_rng(seed)
-    while True:
-        small = random_network(rng, [inputs, 2, 2], 1)
-        x = grid_inputs(rng, n, inputs)
-        y = small.predict(x)
-        if active_neurons(small)[0].all() and n // 4 <= y.sum() <= n - n // 4:
-            break
-    w0, b0, w1 = np.zeros((width, inputs), int), np.zeros(width, int), np.zeros((2, width), int)
-    w0[:2], b0[:2], w1[:, :2] = small.weights[0], small.biases[0], small.weights[1]
-    return IntegerNetwork((w0, w1), (b0, small.biases[1]), 1), TrainingProblem(x, y, 2, (width,), 1)
 
 
 def test_lexicographic_mode_finds_the_teachers_two_neurons():
