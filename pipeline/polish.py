@@ -70,7 +70,7 @@ def compress_stored(
                        step_time_limit=step_time_limit)
     report = compression_report(outcome, keep, tolerance)
     provenance = compressed_provenance(model.stored.provenance, report)
-    stored = StoredNetwork(outcome.network, model.stored.classes, model.stored.preprocessing, provenance)
+    stored = StoredNetwork.single(outcome.network, model.stored.classes, model.stored.preprocessing, provenance)
     report |= {"before_accuracy": accuracies(model.network, sets), "after_accuracy": accuracies(outcome.network, sets)}
     report["model_path"] = str(write_network(out, stored))
     return report

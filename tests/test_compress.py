@@ -185,7 +185,7 @@ def test_cli_compress_refuses_bad_arguments_writing_nothing(tmp_path, capsys, ar
     network = random_network(np.random.default_rng(0), [21, 2, 2], 1)
     from pipeline.storage import StoredNetwork, write_network
 
-    write_network(model, StoredNetwork(network, ("0", "1"), {"decimals": 4, "columns": [
+    write_network(model, StoredNetwork.single(network, ("0", "1"), {"decimals": 4, "columns": [
         {"kind": "numeric", "name": f"c{i}", "low": 0, "high": 1} for i in range(21)], "label": "y"}, {}))
     out = tmp_path / "out.parquet"
     assert main(["compress", str(model), "--dataset", "heart", *arguments, "--out", str(out)]) == 2
@@ -217,11 +217,11 @@ def test_a_file_whose_layer_bounds_do_not_hold_its_parameters_is_refused(tmp_pat
     network = random_network(np.random.default_rng(1), [3, 2, 2], 3)
     path = tmp_path / "m.parquet"
     largest = layer_bounds(network)
-    write_network(path, StoredNetwork(network, ("a", "b"), {"decimals": 4, "columns": [], "label": "y"},
+    write_network(path, StoredNetwork.single(network, ("a", "b"), {"decimals": 4, "columns": [], "label": "y"},
                                       {"layer_bounds": largest}))
     assert read_network(path).provenance["layer_bounds"] == largest
     for bad in ([largest[0] - 1, largest[1]], largest[:1], [4, 4]):
-        write_network(path, StoredNetwork(network, ("a", "b"), {"decimals": 4, "columns": [], "label": "y"},
+        write_network(path, StoredNetwork.single(network, ("a", "b"), {"decimals": 4, "columns": [], "label": "y"},
                                           {"layer_bounds": bad}))
         with pytest.raises(NetworkFileError, match="layer_bounds"):
             read_network(path)
