@@ -25,6 +25,7 @@ every neighbourhood and the search stops early.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,11 @@ from pipeline.solve import OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolverOptions
 
 MIN_STEP_SECONDS = 0.5
 """Below this much time left, a sub-MIP would spend it all on set-up."""
+
+PROGRESS_SECONDS = 10.0
+"""Least time between two progress lines of a search (on the ``intnet.improve`` logger)."""
+
+logger = logging.getLogger("intnet.improve")
 
 
 class NeighbourhoodKind(StrEnum):
@@ -207,6 +213,7 @@ def improve(
     sub_options = replace(options, target_error=None, mip_gap=0.0)
     tier = 0
     overhead: dict[NeighbourhoodKind, float] = {}  # the last build + set-up seconds of each kind
+    reported = began
     while objective > 0 and time_left() > MIN_STEP_SECONDS:
         rounds += 1
         improved = False
@@ -250,6 +257,11 @@ def improve(
                     current, objective, accuracy, improved = candidate, candidate_objective, candidate_accuracy, True
                 if on_step is not None:
                     on_step(step, current)
+            if time.perf_counter() - reported >= PROGRESS_SECONDS:
+                reported = time.perf_counter()
+                logger.info("local search, %.0f of %.0f s: objective %g (start %g), %d steps, %d improving",
+                            reported - began, seconds, objective, start_objective, len(steps),
+                            sum(s.objective_after < s.objective_before for s in steps))
         tier = 0 if improved else tier + 1
         if tier == len(order):
             break  # a round of every tier found nothing: a local optimum of every neighbourhood
