@@ -147,6 +147,11 @@ def prefect_api() -> Iterator[None]:
     try:
         yield
     finally:
+        from prefect.logging.handlers import APILogHandler
+
+        # The run's last log lines reach the server before it stops; sent after, they printed
+        # "--- Error logging to API --- All connection attempts failed" at the end of every run.
+        APILogHandler().flush()
         server.stop()
 
 

@@ -141,16 +141,17 @@ def ensemble_metadata(ensemble: Ensemble) -> dict[str, Any]:
 
 def check_output_file(path: str | Path, example: str, flag: str = "--out") -> None:
     """Fail before any work when ``path`` could not be written at the end: a folder (``example``
-    names a file to suggest inside it), or a file in a folder that does not exist or is not
-    writable (the writers here write beside ``path``)."""
+    names a file to suggest inside it), or a path whose nearest existing folder is a file or not
+    writable. Missing folders are fine: the writers here create them (``make demo`` writes
+    out/heart.parquet on a fresh clone)."""
     out = Path(path)
     if out.is_dir():
         raise DataError(f"{flag} {out} is a directory; give a file path such as {out / example}")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise DataError(f"{flag} {out}: the folder {parent} does not exist; create it or choose another path")
-    if not os.access(parent, os.W_OK):
-        raise DataError(f"{flag} {out}: the folder {parent} is not writable; choose another path")
+    existing = next((p for p in out.absolute().parents if p.exists()), Path("/"))
+    if not existing.is_dir():
+        raise DataError(f"{flag} {out}: {existing} is a file, not a folder; choose another path")
+    if not os.access(existing, os.W_OK):
+        raise DataError(f"{flag} {out}: the folder {existing} is not writable; choose another path")
 
 
 @contextmanager

@@ -167,12 +167,21 @@ def test_model_file_errors(tmp_path, capsys, raw_heart):
 @pytest.mark.parametrize("where", ["a directory", "a missing folder"])
 def test_predict_and_improve_check_out_before_any_work(tmp_path, capsys, raw_heart, command, where):
     # The model does not exist either: the --out error shows that --out is checked first.
-    out = tmp_path if where == "a directory" else tmp_path / "missing" / "out.file"
+    (tmp_path / "plain.txt").write_text("a file where a folder should be")
+    out = tmp_path if where == "a directory" else tmp_path / "plain.txt" / "out.file"
     args = [str(raw_heart) if a == "RAW" else a for a in command]
     assert main([args[0], str(tmp_path / "no-model.parquet"), *args[1:], "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith(f"intnet {args[0]}: error: --out {out}"), err
-    assert ("is a directory" if where == "a directory" else "does not exist") in err
+    assert ("is a directory" if where == "a directory" else "is a file, not a folder") in err
+
+
+def test_train_creates_the_missing_folders_of_out(tmp_path, capsys, prefect_server):
+    """`make demo` writes out/heart.parquet on a fresh clone, where out/ does not exist yet."""
+    model = tmp_path / "new" / "folder" / "m.parquet"
+    assert main(["train", "--dataset", "heart", "--train-size", "40", "--P", "1", "--hidden", "2", "--time-limit", "1",
+                 "--heuristic-steps", "50", "--out", str(model), "--checkpoints", str(tmp_path / "runs")]) == 0
+    assert model.is_file()
 
 
 @pytest.mark.parametrize(("flags", "expected"), [([], True), (["--no-improve-validation"], False),
