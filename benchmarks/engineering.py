@@ -68,7 +68,7 @@ def speed_up(batches: int, batch_size: int, seconds: float) -> dict:
     for workers in (1, 2):
         began = time.perf_counter()
         with training.opened(RayExecutor(workers=workers, threads=1), run.context) as executor:
-            results = list(executor.run(EpochStart(run.start), tasks))
+            results = list(executor.run([EpochStart(run.start)], tasks))
         walls[workers] = time.perf_counter() - began
         by_worker: dict[str, float] = {}
         for r in results:
