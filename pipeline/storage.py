@@ -147,11 +147,17 @@ def check_output_file(path: str | Path, example: str, flag: str = "--out") -> No
     out = Path(path)
     if out.is_dir():
         raise DataError(f"{flag} {out} is a directory; give a file path such as {out / example}")
-    existing = next((p for p in out.absolute().parents if p.exists()), Path("/"))
+    check_folder_creatable(out.absolute().parent, f"{flag} {out}")
+
+
+def check_folder_creatable(folder: Path, what: str) -> None:
+    """Fail when ``folder`` could not be created or written in: its nearest existing ancestor (or
+    itself) must be a writable folder. ``what`` begins the message (the flag and its value)."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
     if not existing.is_dir():
-        raise DataError(f"{flag} {out}: {existing} is a file, not a folder; choose another path")
+        raise DataError(f"{what}: {existing} is a file, not a folder; choose another path")
     if not os.access(existing, os.W_OK):
-        raise DataError(f"{flag} {out}: the folder {existing} is not writable; choose another path")
+        raise DataError(f"{what}: the folder {existing} is not writable; choose another path")
 
 
 @contextmanager

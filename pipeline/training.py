@@ -18,7 +18,6 @@ benchmarks and tests call it directly.
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import time
 from collections.abc import Callable, Iterable
@@ -44,7 +43,7 @@ from pipeline.heuristic import SteSettings, train_ste
 from pipeline.merge import BATCH_STARTS, MERGE_RULES, epoch_bounds, keep_voted_neurons
 from pipeline.solve import START_MEETS_TARGET, SolverOptions, SolveStatus
 from pipeline.splits import Split, split_dataset, stratified_batches
-from pipeline.storage import StoredNetwork, check_output_file, write_network
+from pipeline.storage import StoredNetwork, check_folder_creatable, check_output_file, write_network
 
 PACKAGES = ("intnet", "numpy", "pyomo", "highspy", "pyarrow", "ray", "prefect", "pydantic")
 
@@ -561,10 +560,7 @@ class Observers:
 def check_outputs(config: TrainConfig) -> None:
     """Fail before any work when the run could not write its results at the end."""
     check_output_file(config.out, "model.parquet")
-    checkpoints = Path(config.checkpoints)
-    existing = next((p for p in (checkpoints, *checkpoints.parents) if p.exists()), Path("."))
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
-        raise DataError(f"--checkpoints {checkpoints}: {existing} is not a writable folder; choose another path")
+    check_folder_creatable(Path(config.checkpoints).absolute(), f"--checkpoints {config.checkpoints}")
 
 
 @dataclass(frozen=True)
