@@ -222,8 +222,9 @@ def checked_config(args: argparse.Namespace):
 def interrupt_ends_run(message: Callable[[], str]) -> Iterator[None]:
     """Ctrl-C (SIGINT) ends the process at once with ``message()`` and exit code 130. Not by
     KeyboardInterrupt: measured, HiGHS (highspy under Pyomo) catches it and cancels the solve, so
-    the run went on and wrote its model; and Prefect's flow engine reports the crash to its API,
-    which Ctrl-C in a terminal had killed, retrying for 148 s. Nothing needs the run's own clean-up:
+    the run (or local search) went on and wrote its model; and in a run, Prefect's flow engine
+    reports the crash to its API, which Ctrl-C in a terminal had killed, retrying for 148 s.
+    Nothing needs the run's own clean-up:
     every finished batch is already stored (atomically), and the run's processes and temporary
     folder are the watchdog's (flows/run_scope.py)."""
     # A copy of the process's standard error (file descriptor 2) as the run started: while HiGHS
@@ -241,6 +242,19 @@ def interrupt_ends_run(message: Callable[[], str]) -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, previous)
         os.close(stderr)
+
+
+def nothing_written(command: str, out: Path) -> Callable[[], str]:
+    """The line for Ctrl-C during a local search on a stored model: the search is in process
+    (HiGHS would swallow the KeyboardInterrupt), and its result is written atomically at the end."""
+    started = time.time_ns()
+
+    def message() -> str:
+        if out.exists() and out.stat().st_mtime_ns >= started:
+            return f"intnet {command}: interrupted after writing {out}"
+        return f"intnet {command}: interrupted, nothing written"
+
+    return message
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -394,19 +408,19 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_improve(args: argparse.Namespace) -> int:
     from pipeline import inference
     from pipeline.polish import polish
+    from pipeline.storage import check_output_file
 
     if not (math.isfinite(args.seconds) and args.seconds > 0):
         raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")
-    from pipeline.storage import check_output_file
-
     options = option_values(args, "threads", "improve_step_limit")
     source = Path(args.model)
-    out = args.out or source.with_name(source.stem + ".improved" + source.suffix)
+    out = Path(args.out or source.with_name(source.stem + ".improved" + source.suffix))
     check_output_file(out, "model.improved.parquet")
     model = inference.load_model(args.model)
-    report = polish(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
-                    formulation=args.formulation, threads=options.get("threads"),
-                    step_time_limit=options.get("improve_step_limit"))
+    with interrupt_ends_run(nothing_written("improve", out)):
+        report = polish(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
+                        formulation=args.formulation, threads=options.get("threads"),
+                        step_time_limit=options.get("improve_step_limit"))
     if args.json:
         print(json.dumps(report))
     else:
@@ -421,18 +435,19 @@ def run_improve(args: argparse.Namespace) -> int:
 def run_compress(args: argparse.Namespace) -> int:
     from pipeline import inference
     from pipeline.polish import compress_stored
+    from pipeline.storage import check_output_file
 
     if not (math.isfinite(args.seconds) and args.seconds > 0):
         raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")
     options = option_values(args, "keep", "tolerance", "threads", "improve_step_limit")
-    model = inference.load_model(args.model)
     source = Path(args.model)
     out = Path(args.out or source.with_name(source.stem + ".compressed" + source.suffix))
-    if out.is_dir():
-        raise UsageError(f"--out: {out} is a directory; name the file to write")
-    report = compress_stored(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
-                             keep=options.get("keep", "train"), tolerance=options.get("tolerance", 0),
-                             threads=options.get("threads"), step_time_limit=options.get("improve_step_limit"))
+    check_output_file(out, "model.compressed.parquet")
+    model = inference.load_model(args.model)
+    with interrupt_ends_run(nothing_written("compress", out)):
+        report = compress_stored(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
+                                 keep=options.get("keep", "train"), tolerance=options.get("tolerance", 0),
+                                 threads=options.get("threads"), step_time_limit=options.get("improve_step_limit"))
     if args.json:
         print(json.dumps(report))
         return 0

@@ -31,7 +31,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation, exact_at_least
-from formulations.encoding import grid_of_layer
+from formulations.encoding import grid_of_layer, timed
 from formulations.network import IntegerNetwork
 from formulations.neuron_switches import margin_test
 from formulations.problem import TrainingProblem
@@ -86,9 +86,9 @@ class CorrectMargin(Formulation):
         for (k, c), var in model.denied.items():
             if test.always_met(d_lower[k, c]):
                 var.fix(0)  # this class can never deny the margin
-        model.margin_met = pyo.Constraint(model.wrong, rule=margin_met)
-        model.margin_missed = pyo.Constraint(model.wrong, rule=margin_missed)
-        model.missed_by = pyo.Constraint(model.examples, rule=missed_by)
+        model.margin_met = pyo.Constraint(model.wrong, rule=timed(margin_met))
+        model.margin_missed = pyo.Constraint(model.wrong, rule=timed(margin_missed))
+        model.missed_by = pyo.Constraint(model.examples, rule=timed(missed_by))
         model.unclassified = pyo.Objective(
             expr=problem.n_examples - pyo.quicksum(model.classified.values()), sense=pyo.minimize
         )

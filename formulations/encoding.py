@@ -28,7 +28,10 @@ free part.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import pyomo.environ as pyo
@@ -38,6 +41,38 @@ from formulations.network import INPUT_DECIMALS, INPUT_SCALE, IntegerNetwork
 
 FIRST_LAYER_GRID = 10.0**-INPUT_DECIMALS
 DEEPER_LAYER_GRID = 1.0
+
+_build_deadline: ContextVar[float] = ContextVar("intnet_build_deadline", default=math.inf)
+
+
+class BuildPastDeadline(Exception):
+    """Building a model outlasted the deadline :func:`built_by` set."""
+
+
+@contextmanager
+def built_by(deadline: float) -> Iterator[None]:
+    """Models built inside stop with :class:`BuildPastDeadline` once time.perf_counter() passes
+    ``deadline``. Checked in the rules of every family of rows that grows with examples × neurons
+    (:func:`timed`), so the overshoot is one row's construction: building is the part of a
+    solve that no solver limit bounds (measured: 162 s for one batch of 720 examples and 200
+    classes, under a 5 s limit)."""
+    token = _build_deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _build_deadline.reset(token)
+
+
+def timed(rule: Callable) -> Callable:
+    """``rule``, raising :class:`BuildPastDeadline` once the :func:`built_by` deadline has passed
+    (about 0.1 µs a call, beside Pyomo's tens of µs per row)."""
+
+    def checked(*args):
+        if time.perf_counter() > _build_deadline.get():
+            raise BuildPastDeadline
+        return rule(*args)
+
+    return checked
 
 
 def grid_of_layer(layer: int) -> float:
@@ -116,7 +151,7 @@ def _add_first_preactivation(block: pyo.Block, index: pyo.Set, x: np.ndarray) ->
         expr = float(constant[k, j]) + sum(float(x[k, i]) * b.weight[j, i] for i in terms)
         return expr if fixed_b[j] else expr + b.bias[j]
 
-    block.preactivation = pyo.Expression(index, rule=rule)
+    block.preactivation = pyo.Expression(index, rule=timed(rule))
 
 
 def _add_deeper_preactivation(
@@ -153,10 +188,10 @@ def _add_deeper_preactivation(
     def neg_lower(b, k, i, j):
         return b.product[k, i, j] + b.weight[j, i] >= -float(big_a[j, i]) * u[k, i]
 
-    block.product_pos_upper = pyo.Constraint(block.free_products, rule=pos_upper)
-    block.product_pos_lower = pyo.Constraint(block.free_products, rule=pos_lower)
-    block.product_neg_upper = pyo.Constraint(block.free_products, rule=neg_upper)
-    block.product_neg_lower = pyo.Constraint(block.free_products, rule=neg_lower)
+    block.product_pos_upper = pyo.Constraint(block.free_products, rule=timed(pos_upper))
+    block.product_pos_lower = pyo.Constraint(block.free_products, rule=timed(pos_lower))
+    block.product_neg_upper = pyo.Constraint(block.free_products, rule=timed(neg_upper))
+    block.product_neg_lower = pyo.Constraint(block.free_products, rule=timed(neg_lower))
 
     def term(b, k, i, j):
         if not free_sign[k, i]:
@@ -171,7 +206,7 @@ def _add_deeper_preactivation(
         )
         return expr if fixed_b[j] else expr + b.bias[j]
 
-    block.preactivation = pyo.Expression(index, rule=rule)
+    block.preactivation = pyo.Expression(index, rule=timed(rule))
 
 
 def add_sign_activation(block: pyo.Block, lower: np.ndarray, upper: np.ndarray, grid: float) -> None:
@@ -185,8 +220,8 @@ def add_sign_activation(block: pyo.Block, lower: np.ndarray, upper: np.ndarray, 
     def sign_off(b, k, j):
         return b.preactivation[k, j] <= -grid + (float(upper[k, j]) + grid) * b.sign[k, j]
 
-    block.sign_on = pyo.Constraint(block.open_signs, rule=sign_on)
-    block.sign_off = pyo.Constraint(block.open_signs, rule=sign_off)
+    block.sign_on = pyo.Constraint(block.open_signs, rule=timed(sign_on))
+    block.sign_off = pyo.Constraint(block.open_signs, rule=timed(sign_off))
 
 
 def set_network_values(model: pyo.Block, network: IntegerNetwork, x: np.ndarray) -> None:
@@ -260,8 +295,8 @@ def add_hidden_margins(
             slack = float(upper[k, j]) + grid + float(top[j])
             return b.preactivation[k, j] <= -grid - margin(layer, j) + slack * b.sign[k, j]
 
-        block.margin_on = pyo.Constraint(model.examples, block.outputs, rule=margin_on)
-        block.margin_off = pyo.Constraint(model.examples, block.outputs, rule=margin_off)
+        block.margin_on = pyo.Constraint(model.examples, block.outputs, rule=timed(margin_on))
+        block.margin_off = pyo.Constraint(model.examples, block.outputs, rule=timed(margin_off))
 
 
 def add_output_fit(model: pyo.Block, signs: np.ndarray, margin: Callable[[int], pyo.Var | float]) -> None:
@@ -279,7 +314,7 @@ def add_output_fit(model: pyo.Block, signs: np.ndarray, margin: Callable[[int], 
             return out.preactivation[k, j] >= margin(j)
         return out.preactivation[k, j] <= -grid - margin(j)
 
-    model.fit = pyo.Constraint(model.examples, out.outputs, rule=fit)
+    model.fit = pyo.Constraint(model.examples, out.outputs, rule=timed(fit))
 
 
 def add_output_confidence(model: pyo.Block, signs: np.ndarray, threshold: float) -> None:
@@ -289,7 +324,7 @@ def add_output_confidence(model: pyo.Block, signs: np.ndarray, threshold: float)
     def confident(m, k, j):
         return int(signs[k, j]) * out.preactivation[k, j] >= threshold
 
-    model.confident = pyo.Constraint(model.examples, out.outputs, rule=confident)
+    model.confident = pyo.Constraint(model.examples, out.outputs, rule=timed(confident))
 
 
 def interchangeable_neurons(bounds: ParameterBounds, layer: int) -> list[list[int]]:

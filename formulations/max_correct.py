@@ -33,7 +33,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation
-from formulations.encoding import grid_of_layer
+from formulations.encoding import grid_of_layer, timed
 from formulations.network import IntegerNetwork
 from formulations.problem import TrainingProblem
 
@@ -101,8 +101,8 @@ class MaxCorrect(Formulation):
             t = threshold(k, j)
             return difference(k, j) <= t - grid + (d_upper(k, j) - t + grid) * m.rival_beats[k, j]
 
-        model.rival_wins = pyo.Constraint(model.rivals, rule=rival_wins)
-        model.rival_loses = pyo.Constraint(model.rivals, rule=rival_loses)
+        model.rival_wins = pyo.Constraint(model.rivals, rule=timed(rival_wins))
+        model.rival_loses = pyo.Constraint(model.rivals, rule=timed(rival_loses))
         model.error = pyo.Var(model.examples, bounds=(0, 1))
         model.error_any = pyo.Constraint(model.rivals, rule=lambda m, k, j: m.error[k] >= m.rival_beats[k, j])
         model.error_only = pyo.Constraint(

@@ -32,7 +32,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation
-from formulations.encoding import signed_output_bounds
+from formulations.encoding import signed_output_bounds, timed
 from formulations.network import IntegerNetwork
 from formulations.problem import TrainingProblem
 from formulations.sat_margin import MARGIN
@@ -82,7 +82,7 @@ class MinHinge(Formulation):
             doubled = 2 * int(signs[k, j]) * out.preactivation[k, j]
             return m.hinge_value[k, j] >= float(left) + float(right - left) * (doubled - s)
 
-        model.hinge = pyo.Constraint(model.segments, rule=hinge)
+        model.hinge = pyo.Constraint(model.segments, rule=timed(hinge))
         model.loss = pyo.Objective(expr=pyo.quicksum(model.hinge_value.values()), sense=pyo.minimize)
         return model
 

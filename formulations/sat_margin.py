@@ -26,7 +26,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation, exact_at_least
-from formulations.encoding import grid_of_layer, signed_output_bounds
+from formulations.encoding import grid_of_layer, signed_output_bounds, timed
 from formulations.network import IntegerNetwork
 from formulations.neuron_switches import margin_test
 from formulations.problem import TrainingProblem
@@ -73,8 +73,8 @@ class SatMargin(Formulation):
                 return pyo.Constraint.Skip
             return test.missed_unless(signed_output(k, j), s_upper[k, j], m.satisfied[k, j])
 
-        model.margin_met = pyo.Constraint(model.examples, out.outputs, rule=margin_met)
-        model.margin_missed = pyo.Constraint(model.examples, out.outputs, rule=margin_missed)
+        model.margin_met = pyo.Constraint(model.examples, out.outputs, rule=timed(margin_met))
+        model.margin_missed = pyo.Constraint(model.examples, out.outputs, rule=timed(margin_missed))
         n_pairs = problem.n_examples * problem.n_classes
         model.unsatisfied = pyo.Objective(
             expr=n_pairs - pyo.quicksum(model.satisfied.values()), sense=pyo.minimize

@@ -169,7 +169,9 @@ def compress(
     kept = KeptSet(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64), n_classes, 0)
     start_errors = kept.errors(current)
     kept = replace(kept, budget=start_errors + tolerance)
-    sub_options = replace(options, target_error=None, mip_gap=0.0)
+    # A step's limit is its solver's: the search's own clock bounds the whole, and a step skipped
+    # after building it would waste the building.
+    sub_options = replace(options, target_error=None, mip_gap=0.0, limit_counts_building=False)
     start_size = size = size_of(current)
     steps: list[CompressStep] = []
     failed: set[str] = set()  # sparsify and narrow moves that found nothing from the current network

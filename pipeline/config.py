@@ -80,7 +80,8 @@ class TrainConfig(BaseModel):
     threads: int = Field(1, ge=1, description="HiGHS threads per solve (CPUs each actor reserves)",
                          json_schema_extra={"metavar": "T"})
     time_limit: float = Field(60.0, ge=0, allow_inf_nan=False,
-                              description="seconds per batch MIP (0: skip the monolithic solve, e.g. to only --improve)",
+                              description="seconds per batch MIP, building its model included (0: skip the monolithic solve, e.g. to "
+                              "only --improve)",
                               json_schema_extra={"metavar": "SECONDS"})
     improve: float = Field(0.0, ge=0, allow_inf_nan=False,
                            description="seconds of MIP local search per batch after the monolithic solve: one hidden "

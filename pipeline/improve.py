@@ -210,7 +210,9 @@ def improve(
     steps: list[ImproveStep] = []
     rounds = 0
     # A sub-MIP is small: solve it to optimality within its cap rather than to the paper's target.
-    sub_options = replace(options, target_error=None, mip_gap=0.0)
+    # A step's limit is its solver's: the search's own clock bounds the whole, and a step skipped
+    # after building it would waste the building.
+    sub_options = replace(options, target_error=None, mip_gap=0.0, limit_counts_building=False)
     tier = 0
     overhead: dict[NeighbourhoodKind, float] = {}  # the last build + set-up seconds of each kind
     reported = began

@@ -2,6 +2,7 @@
 network, planted teachers, numpy recomputation, symmetry breaking, and a second solver."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from formulations.encoding import interchangeable_neurons, order_hidden_neurons,
 from formulations.lexicographic import Lexicographic
 from formulations.min_weight import MinWeight
 from networks import EXACT, every_network, grid_inputs, random_network
-from pipeline.solve import NO_FEASIBLE_NETWORK_IN_TIME, NO_NETWORK_FITS, SolverOptions, solve_mip
+from pipeline.solve import BUILT_PAST_LIMIT, NO_FEASIBLE_NETWORK_IN_TIME, NO_NETWORK_FITS, SolverOptions, solve_mip
 
 SINGLE_STAGE = ("max_correct", "min_hinge", "min_weight", "max_margin")
 MODELS = SINGLE_STAGE + ("lexicographic",)
@@ -187,7 +188,8 @@ def test_hard_models_say_when_time_ran_out_without_a_network():
     _, problem = planted_problem(30, 6, (6,), 3, 60)
     start = problem.zero_network()
     for name in HARD:
-        outcome = solve_mip(FORMULATIONS[name](), problem, start, SolverOptions(time_limit=0.0, target_error=None))
+        options = SolverOptions(time_limit=0.0, target_error=None, limit_counts_building=False)
+        outcome = solve_mip(FORMULATIONS[name](), problem, start, options)
         assert outcome.status == "no_solution"
         assert outcome.message.endswith(NO_FEASIBLE_NETWORK_IN_TIME)
         assert outcome.network.equals(start) and math.isinf(outcome.objective)
@@ -220,10 +222,44 @@ def test_lexicographic_time_left_over_carries_forward():
     options = SolverOptions(time_limit=30, target_error=None)
     outcome = solve_mip(Lexicographic(), problem, problem.zero_network(), options)
     first, second, third = outcome.stages
+
+    def spent(stage):
+        return stage.outcome.build_seconds + stage.outcome.setup_seconds + stage.outcome.solve_seconds
+
     assert first.time_limit == pytest.approx(10)
-    assert second.time_limit == pytest.approx((30 - first.outcome.solve_seconds) / 2)
-    assert third.time_limit == pytest.approx(30 - first.outcome.solve_seconds - second.outcome.solve_seconds)
+    assert second.time_limit == pytest.approx((30 - spent(first)) / 2)
+    assert third.time_limit == pytest.approx(30 - spent(first) - spent(second))
     assert outcome.solve_seconds == pytest.approx(sum(s.outcome.solve_seconds for s in outcome.stages))
+
+
+@pytest.mark.parametrize("name", ("max_correct", "sat_margin", "lexicographic"))
+def test_building_counts_against_the_time_limit(name):
+    """A limit shorter than building the model: nothing is solved, the start stands, and the
+    message says why; local search's steps (limit_counts_building False) still solve."""
+    problem = random_problem(71, 5, (4,), 3, 40)
+    start = random_network(np.random.default_rng(71), problem.sizes, 3)
+    formulation = FORMULATIONS[name]()
+    outcome = solve_mip(formulation, problem, start, SolverOptions(time_limit=1e-4, target_error=None))
+    assert outcome.status == "time_limit" and outcome.solve_seconds == 0
+    assert BUILT_PAST_LIMIT in outcome.message
+    assert outcome.network.equals(formulation.start_network(start, problem))
+    assert outcome.objective == formulation.objective_value(outcome.network, problem)
+    if name != "lexicographic":  # its first stage alone is solved once the limit is the solver's
+        step = SolverOptions(time_limit=0.5, target_error=None, limit_counts_building=False)
+        assert solve_mip(formulation, problem, start, step).solve_seconds > 0
+
+
+def test_building_stops_at_the_time_limit():
+    """Building is cut off at the limit, not finished first: a model that takes seconds to build
+    (50 classes) stops building long before that under a 0.2 s limit."""
+    problem = random_problem(72, 6, (16,), 3, 60, n_classes=50)
+    formulation = FORMULATIONS["sat_margin"]()
+    began = time.perf_counter()
+    formulation.create(problem)
+    whole = time.perf_counter() - began
+    outcome = solve_mip(formulation, problem, problem.zero_network(), SolverOptions(time_limit=0.2, target_error=None))
+    assert BUILT_PAST_LIMIT in outcome.message
+    assert outcome.build_seconds < whole / 2, (outcome.build_seconds, whole)
 
 
 def test_permuting_hidden_neurons_keeps_the_function():

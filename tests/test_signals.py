@@ -218,3 +218,29 @@ def test_a_killed_run_leaves_nothing_and_its_ray_is_loopback_only_and_needs_the_
     assert not run.model.exists()
     run.assert_nothing_left(since=killed)
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("command", ["improve", "compress"])
+def test_ctrl_c_ends_a_local_search_on_a_stored_model(tmp_path, command):
+    """`intnet improve` and `compress` solve in process, where HiGHS would swallow the
+    KeyboardInterrupt: Ctrl-C ends them within 10 s, exit 130, one line, nothing written."""
+    from pipeline import training
+    from pipeline.config import TrainConfig
+
+    model, out = tmp_path / "model.parquet", tmp_path / "out.parquet"
+    training.train(TrainConfig(dataset="heart", train_size=200, P=3, hidden=(8,), time_limit=1, heuristic_steps=200,
+                               out=str(model), checkpoints=str(tmp_path / "runs")))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    process = subprocess.Popen([sys.executable, "-m", "flows.cli", command, str(model), "--dataset", "heart",
+                                "--seconds", "300", "--out", str(out), "--json"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(8)  # loaded and searching (loading takes about 3 s)
+    assert process.poll() is None, process.stderr.read().decode()
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - sent < 10
+    assert process.returncode == 130
+    assert stderr.decode().splitlines() == [f"intnet {command}: interrupted, nothing written"]
+    assert stdout == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.parquet", "runs"]
