@@ -176,10 +176,11 @@ def add_labelled_source(command: argparse.ArgumentParser) -> None:
 # --- train ---------------------------------------------------------------------------------
 
 
-def option_values(args: argparse.Namespace, *names: str) -> dict:
-    """The run options among ``names`` that were given, checked as TrainConfig checks them."""
+def option_values(args: argparse.Namespace, *names: str, **alongside) -> dict:
+    """The run options among ``names`` that were given, checked as TrainConfig checks them with the
+    fields ``alongside`` (what the command itself stands for, e.g. ``compress`` seconds)."""
     given = {name: getattr(args, name) for name in names if hasattr(args, name)}
-    config = validated_config(given)
+    config = validated_config({**alongside, **given})
     return {name: getattr(config, name) for name in given}
 
 
@@ -439,7 +440,7 @@ def run_compress(args: argparse.Namespace) -> int:
 
     if not (math.isfinite(args.seconds) and args.seconds > 0):
         raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")
-    options = option_values(args, "keep", "tolerance", "threads", "improve_step_limit")
+    options = option_values(args, "keep", "tolerance", "threads", "improve_step_limit", compress=args.seconds)
     source = Path(args.model)
     out = Path(args.out or source.with_name(source.stem + ".compressed" + source.suffix))
     check_output_file(out, "model.compressed.parquet")

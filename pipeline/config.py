@@ -249,6 +249,9 @@ class TrainConfig(BaseModel):
             self._check_neuron_optimisation()
         if self.compress > 0 and self.ensemble is not None:
             raise ValueError("--compress works on one network; leave out --ensemble, or compress none")
+        if self.compress == 0 and (self.keep != "train" or self.tolerance != 0):
+            raise ValueError("--keep and --tolerance set what --compress SECONDS keeps; give --compress, or leave "
+                             "them out")
         if self.train_size is not None and self.per_class is not None:
             raise ValueError("give --train-size or --per-class, not both")
         return self
