@@ -100,7 +100,7 @@ def onnx_predictions(model: bytes, x: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("name", ["heart", "adult", "mnist"])
 @pytest.mark.parametrize("P", [1, 15])
-@pytest.mark.parametrize("hidden", [(16,), (16, 16)], ids=["one-hidden", "two-hidden"])
+@pytest.mark.parametrize("hidden", [(16,), (16, 16), (40, 37)], ids=["one-hidden", "two-hidden", "wider-than-a-word"])
 def test_random_networks_agree_on_every_test_row(cc, datasets, tmp_path, name, P, hidden):
     dataset = datasets[name]
     x = held_out_rows(dataset)
