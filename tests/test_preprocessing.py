@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.errors import DataError, NetworkFileError
-from pipeline.preprocessing import CategoricalColumn, NumericColumn, Preprocessor
+from pipeline.data.preprocessing import CategoricalColumn, NumericColumn, Preprocessor
 
 
 def small_table() -> pa.Table:

@@ -16,7 +16,7 @@ import numpy as np
 
 from formulations import IntegerNetwork
 from formulations.network import layer_bounds
-from pipeline.ensembles import Ensemble, EnsembleKind
+from pipeline.networks.ensembles import Ensemble, EnsembleKind
 from pipeline.errors import DataError, NetworkFileError, brief, one_line
 
 FORMAT_VERSION = 2
