@@ -34,8 +34,8 @@ import numpy as np
 from formulations import IntegerNetwork
 from formulations.network import layer_bounds, layered_size_bits, nonzero_parameters, strip_neurons
 from pipeline import training
-from pipeline.solving.compress import compress, fold_constant_neurons
 from pipeline.config import TrainConfig
+from pipeline.solving.compress import compress, fold_constant_neurons
 from pipeline.solving.heuristic import train_ste
 from pipeline.solving.solve import SolverOptions
 from support.report import machine_line, mean_std, pyplot, save_figure, write_results

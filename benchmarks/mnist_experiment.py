@@ -28,9 +28,9 @@ from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem, training
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import Dataset
+from pipeline.data.splits import Split
 from pipeline.solving.improve import improve
 from pipeline.solving.solve import SolverOptions, solve_mip
-from pipeline.data.splits import Split
 from support.float_baselines import accuracy, float_mlp, logistic_regression
 from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 

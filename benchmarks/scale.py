@@ -29,9 +29,9 @@ import numpy as np
 
 from formulations import training_model
 from pipeline import training
-from pipeline.solving.batches import BatchTask, EpochStart, batch_problem
 from pipeline.config import TrainConfig
 from pipeline.execution.executors import InProcessExecutor, neighbourhood_solver
+from pipeline.solving.batches import BatchTask, EpochStart, batch_problem
 from pipeline.solving.improve import improve
 from pipeline.solving.solve import SolverOptions
 from support.report import machine_line, pyplot, save_figure, write_results

@@ -408,8 +408,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_improve(args: argparse.Namespace) -> int:
     from pipeline.networks import inference
-    from pipeline.polish import polish
     from pipeline.networks.storage import check_output_file
+    from pipeline.polish import polish
 
     if not (math.isfinite(args.seconds) and args.seconds > 0):
         raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")
@@ -435,8 +435,8 @@ def run_improve(args: argparse.Namespace) -> int:
 
 def run_compress(args: argparse.Namespace) -> int:
     from pipeline.networks import inference
-    from pipeline.polish import compress_stored
     from pipeline.networks.storage import check_output_file
+    from pipeline.polish import compress_stored
 
     if not (math.isfinite(args.seconds) and args.seconds > 0):
         raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from formulations import FORMULATIONS, TrainingProblem
-from pipeline.solving.compress import compress, compressed_provenance, compression_report
 from pipeline.errors import DataError
-from pipeline.solving.improve import improve
 from pipeline.networks.inference import LoadedModel, accuracies, labelled_data
-from pipeline.solving.solve import SolverOptions
 from pipeline.networks.storage import StoredNetwork, write_network
+from pipeline.solving.compress import compress, compressed_provenance, compression_report
+from pipeline.solving.improve import improve
+from pipeline.solving.solve import SolverOptions
 
 
 def polish(

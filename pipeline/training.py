@@ -31,19 +31,19 @@ import numpy as np
 
 from formulations import IntegerNetwork
 from formulations.network import layered_size_bits, strip_neurons
-from pipeline.solving.batches import BatchResult, BatchTask, EpochStart, RunContext
 from pipeline.checkpoints import BatchStore, run_key
-from pipeline.solving.compress import compress, compressed_provenance, compression_report
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import Dataset, load_builtin, load_file, with_test_file
-from pipeline.networks.ensembles import Ensemble, EnsembleKind, Member, ensemble_kind, make_members, member_labels
+from pipeline.data.splits import Split, split_dataset, stratified_batches
 from pipeline.errors import DataError, IntnetError
 from pipeline.execution.executors import Executor, make_executor
+from pipeline.networks.ensembles import Ensemble, EnsembleKind, Member, ensemble_kind, make_members, member_labels
+from pipeline.networks.storage import StoredNetwork, check_folder_creatable, check_output_file, write_network
+from pipeline.solving.batches import BatchResult, BatchTask, EpochStart, RunContext
+from pipeline.solving.compress import compress, compressed_provenance, compression_report
 from pipeline.solving.heuristic import SteSettings, train_ste
 from pipeline.solving.merge import BATCH_STARTS, MERGE_RULES, epoch_bounds, keep_voted_neurons
 from pipeline.solving.solve import START_MEETS_TARGET, SolverOptions, SolveStatus
-from pipeline.data.splits import Split, split_dataset, stratified_batches
-from pipeline.networks.storage import StoredNetwork, check_folder_creatable, check_output_file, write_network
 
 PACKAGES = ("intnet", "numpy", "pyomo", "highspy", "pyarrow", "ray", "prefect", "pydantic")
 

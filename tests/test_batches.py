@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from formulations import IntegerNetwork
-from pipeline.solving.batches import BatchTask, EpochStart, RunContext, solve_batch
 from pipeline.execution.executors import InProcessExecutor
+from pipeline.solving.batches import BatchTask, EpochStart, RunContext, solve_batch
 from pipeline.solving.solve import SolverOptions
 
 

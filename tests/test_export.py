@@ -21,10 +21,10 @@ from networks import random_network
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import _shipped_file, load_builtin, read_adult_file, read_table
+from pipeline.data.splits import split_dataset
 from pipeline.networks.ensembles import Ensemble, EnsembleKind
 from pipeline.networks.export_c import export_c
 from pipeline.networks.export_onnx import export_onnx
-from pipeline.data.splits import split_dataset
 from pipeline.networks.storage import StoredNetwork, read_network, write_network
 
 C_DIR = Path(__file__).parent / "c"

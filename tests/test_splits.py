@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.data.datasets import Dataset, load_builtin
-from pipeline.errors import DataError
 from pipeline.data.preprocessing import NumericColumn, Preprocessor
 from pipeline.data.splits import split_dataset, stratified_batches
+from pipeline.errors import DataError
 
 
 def labelled_rows(class_counts: list[int], **extra) -> Dataset:
