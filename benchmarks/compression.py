@@ -2,12 +2,12 @@
 
 For each case and seed, from the run's own split (``training.prepare``):
 
-* **gradient, trained small**: the straight-through estimator (STE, ``pipeline/heuristic.py``)
+* **gradient, trained small**: the straight-through estimator (STE, ``pipeline/solving/heuristic.py``)
   trained with 1, 2, 4, 8 and 16 hidden neurons at P ∈ {1, 3, 15};
 * **gradient, iterative magnitude pruning** from the usual 16-neuron start at the case's P: remove
   the smallest |weights| (40 % of the non-zero ones a round) or the neurons with the smallest
   outgoing |weights| (half the width a round), retrain with the rest held at 0, repeat;
-* **MIP compression** (``pipeline.compress``) from the usual 16-neuron STE start and from the best
+* **MIP compression** (``pipeline.solving.compress``) from the usual 16-neuron STE start and from the best
   small gradient network (width ≤ 2, best on validation), keeping the training set's correct count
   less a tolerance (0, 1, 2, 4 % of N from the start; 0, 1, 2 % from the small network);
 * the paper's experiment 3 (neuron optimisation, docs/method.md §10.2) where the case is its.
@@ -34,10 +34,10 @@ import numpy as np
 from formulations import IntegerNetwork
 from formulations.network import layer_bounds, layered_size_bits, nonzero_parameters, strip_neurons
 from pipeline import training
-from pipeline.compress import compress, fold_constant_neurons
 from pipeline.config import TrainConfig
-from pipeline.heuristic import train_ste
-from pipeline.solve import SolverOptions
+from pipeline.solving.compress import compress, fold_constant_neurons
+from pipeline.solving.heuristic import train_ste
+from pipeline.solving.solve import SolverOptions
 from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 
 CASES = {

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import training
-from pipeline.batches import BatchTask, EpochStart, solve_batch
 from pipeline.config import TrainConfig
-from pipeline.ray_executor import RayExecutor, ensure_ray, stop_ray
+from pipeline.execution.ray_executor import RayExecutor, ensure_ray, stop_ray
+from pipeline.solving.batches import BatchTask, EpochStart, solve_batch
 from support.report import machine_line, pyplot, save_figure, write_results
 
 DATASET, MODEL, P = "adult", "sat_margin", 3

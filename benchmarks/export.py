@@ -26,8 +26,8 @@ import numpy as np
 
 from pipeline import training
 from pipeline.config import TrainConfig
-from pipeline.export_c import export_c
-from pipeline.storage import StoredNetwork
+from pipeline.networks.export_c import export_c
+from pipeline.networks.storage import StoredNetwork
 from support.report import machine_line, write_results
 
 TIMER = Path(__file__).parent / "support" / "time_predict.c"

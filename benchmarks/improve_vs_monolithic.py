@@ -19,8 +19,8 @@ from pathlib import Path
 from formulations import FORMULATIONS, TrainingProblem
 from pipeline import training
 from pipeline.config import TrainConfig
-from pipeline.improve import improve
-from pipeline.solve import SolverOptions, solve_mip
+from pipeline.solving.improve import improve
+from pipeline.solving.solve import SolverOptions, solve_mip
 from support.report import machine_line, write_results
 
 FULL_GRID = [("heart", n) for n in (40, 120, 200)] + [("adult", n) for n in (200, 1000, 2000)]

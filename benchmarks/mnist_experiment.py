@@ -27,10 +27,10 @@ import numpy as np
 from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem, training_model
 from pipeline import training
 from pipeline.config import TrainConfig
-from pipeline.datasets import Dataset
-from pipeline.improve import improve
-from pipeline.solve import SolverOptions, solve_mip
-from pipeline.splits import Split
+from pipeline.data.datasets import Dataset
+from pipeline.data.splits import Split
+from pipeline.solving.improve import improve
+from pipeline.solving.solve import SolverOptions, solve_mip
 from support.float_baselines import accuracy, float_mlp, logistic_regression
 from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 

@@ -32,10 +32,10 @@ from formulations import training_model
 from formulations.network import strip_neurons
 from formulations.neuron_switches import neurons_on
 from pipeline import training
-from pipeline.batches import EpochStart, batch_problem
 from pipeline.config import TrainConfig
-from pipeline.improve import improve
-from pipeline.solve import solve_mip
+from pipeline.solving.batches import EpochStart, batch_problem
+from pipeline.solving.improve import improve
+from pipeline.solving.solve import solve_mip
 from support.report import machine_line, pyplot, save_figure, write_results
 
 PAPER = {

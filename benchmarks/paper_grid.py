@@ -28,10 +28,10 @@ from pathlib import Path
 
 from formulations import FORMULATIONS, Formulation, IntegerNetwork, TrainingProblem
 from pipeline import training
-from pipeline.batches import RETURNED_NO_NETWORK
 from pipeline.config import TrainConfig
-from pipeline.improve import improve
-from pipeline.solve import SolverOptions, solve_mip
+from pipeline.solving.batches import RETURNED_NO_NETWORK
+from pipeline.solving.improve import improve
+from pipeline.solving.solve import SolverOptions, solve_mip
 from support.float_baselines import accuracy, float_mlp, logistic_regression
 from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 

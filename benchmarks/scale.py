@@ -29,11 +29,11 @@ import numpy as np
 
 from formulations import training_model
 from pipeline import training
-from pipeline.batches import BatchTask, EpochStart, batch_problem
 from pipeline.config import TrainConfig
-from pipeline.executors import InProcessExecutor, neighbourhood_solver
-from pipeline.improve import improve
-from pipeline.solve import SolverOptions
+from pipeline.execution.executors import InProcessExecutor, neighbourhood_solver
+from pipeline.solving.batches import BatchTask, EpochStart, batch_problem
+from pipeline.solving.improve import improve
+from pipeline.solving.solve import SolverOptions
 from support.report import machine_line, pyplot, save_figure, write_results
 
 FULL_GRID = [f"{f}:{P}:{rule}:{actors}" for f, P, rule, actors in itertools.product(
@@ -50,7 +50,7 @@ def run_cell(prepared: training.Prepared, formulation_name: str, rule: str, acto
     if actors == 1:
         executor = InProcessExecutor()
     else:
-        from pipeline.ray_executor import RayExecutor
+        from pipeline.execution.ray_executor import RayExecutor
 
         executor = RayExecutor(workers=actors, threads=1)
     executor.open(context)

@@ -22,7 +22,7 @@ import numpy as np
 from formulations import IntegerNetwork, TrainingProblem, training_model
 from pipeline import training
 from pipeline.config import TrainConfig
-from pipeline.solve import SolverOptions, solve_mip
+from pipeline.solving.solve import SolverOptions, solve_mip
 from support.report import machine_line, write_results
 
 TARGET_ERROR = 0.1

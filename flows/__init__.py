@@ -11,7 +11,7 @@ _PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
-    # Progress of a long local search (pipeline/improve.py) shows in the run's log.
+    # Progress of a long local search (pipeline/solving/improve.py) shows in the run's log.
     "PREFECT_LOGGING_EXTRA_LOGGERS": "intnet",
 }
 for _key, _value in _PREFECT_DEFAULTS.items():

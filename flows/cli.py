@@ -165,7 +165,7 @@ def flag_settings(field) -> dict:
 
 def add_labelled_source(command: argparse.ArgumentParser) -> None:
     """The labelled data a stored network is measured or polished on: a built-in dataset or a file."""
-    from pipeline.datasets import BUILTIN_DATASETS
+    from pipeline.data.datasets import BUILTIN_DATASETS
 
     source = command.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", choices=BUILTIN_DATASETS)
@@ -381,7 +381,7 @@ def _json_default(value):
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from pipeline import inference
+    from pipeline.networks import inference
 
     model = inference.load_model(args.model)
     report = inference.evaluate(model, dataset=args.dataset, data=args.data, label=args.label)
@@ -394,9 +394,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from pipeline import inference
+    from pipeline.networks import inference
 
-    from pipeline.storage import check_output_file
+    from pipeline.networks.storage import check_output_file
 
     if args.out is not None:
         check_output_file(args.out, "predictions.csv")
@@ -407,9 +407,9 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_improve(args: argparse.Namespace) -> int:
-    from pipeline import inference
+    from pipeline.networks import inference
+    from pipeline.networks.storage import check_output_file
     from pipeline.polish import polish
-    from pipeline.storage import check_output_file
 
     if not (math.isfinite(args.seconds) and args.seconds > 0):
         raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")
@@ -434,9 +434,9 @@ def run_improve(args: argparse.Namespace) -> int:
 
 
 def run_compress(args: argparse.Namespace) -> int:
-    from pipeline import inference
+    from pipeline.networks import inference
+    from pipeline.networks.storage import check_output_file
     from pipeline.polish import compress_stored
-    from pipeline.storage import check_output_file
 
     if not (math.isfinite(args.seconds) and args.seconds > 0):
         raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")
@@ -469,7 +469,7 @@ def format_compression(report: dict) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from pipeline import inference
+    from pipeline.networks import inference
 
     stored = inference.load_model(args.model)
     description = inference.describe(stored)
@@ -485,10 +485,10 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from pipeline.export_c import export_c
-    from pipeline.export_onnx import export_onnx
-    from pipeline.inference import load_model
-    from pipeline.storage import check_output_file, write_bytes_atomically
+    from pipeline.networks.export_c import export_c
+    from pipeline.networks.export_onnx import export_onnx
+    from pipeline.networks.inference import load_model
+    from pipeline.networks.storage import check_output_file, write_bytes_atomically
 
     out = Path(args.out or Path(args.model).with_suffix(EXPORT_SUFFIXES[args.format]))
     check_output_file(out, "model" + EXPORT_SUFFIXES[args.format])

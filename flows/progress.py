@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.batches import BatchResult
+from pipeline.solving.batches import BatchResult
 from pipeline.training import EpochRecord
 
 

@@ -1,5 +1,5 @@
 """Compression: the fewest non-zero parameters that keep a network's errors within a budget (the
-sub-MIP of every move of MIP compression, :mod:`pipeline.compress`, docs/method.md §13).
+sub-MIP of every move of MIP compression, :mod:`pipeline.solving.compress`, docs/method.md §13).
 
 ``inner`` is a model whose objective is the number of misclassified examples of its problem,
 exactly at every integer point: :class:`~formulations.max_correct.MaxCorrect` on the layers a move
@@ -16,7 +16,7 @@ tolerance, less the examples outside the problem that are wrong whatever the mov
 A network whose errors exceed E (or whose count exceeds the cap) is no feasible point: +inf. The
 indicator a is bounded from below only, so an incumbent may count a zero parameter (no exact
 incumbents); at the optimum a = [θ ≠ 0]. Since the error count is exact at every integer point, no
-network the solver returns can break the budget: :func:`pipeline.solve.solve_mip` recomputes both
+network the solver returns can break the budget: :func:`pipeline.solving.solve.solve_mip` recomputes both
 in numpy.
 """
 

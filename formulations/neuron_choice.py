@@ -1,5 +1,5 @@
 """Neuron choice: one hidden neuron's incoming weights and bias, every other parameter fixed (the
-single-neuron step of local search, :mod:`pipeline.improve`).
+single-neuron step of local search, :mod:`pipeline.solving.improve`).
 
 With the rest of the network fixed, example k's loss depends on the network only through the sign
 s_k of the free neuron j of hidden layer l: it is c⁺_k when s_k = +1 and c⁻_k when s_k = −1, both

@@ -19,7 +19,7 @@ whose objective also counts the neurons it keeps.
       minimise  Σ_{l,j} H^l_j                                                (``neurons``)
 
   The paper's reference code does this with Gurobi's hierarchical objectives; HiGHS has none, so
-  it is two solves sharing the time limit (:func:`pipeline.solve.solve_mip`).
+  it is two solves sharing the time limit (:func:`pipeline.solving.solve.solve_mip`).
 """
 
 from __future__ import annotations

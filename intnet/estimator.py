@@ -14,9 +14,9 @@ import numpy as np
 
 from pipeline import training
 from pipeline.config import TrainConfig
-from pipeline.datasets import dataset_from_arrays, feature_table
-from pipeline.ensembles import Ensemble
-from pipeline.inference import LoadedModel, load_model
+from pipeline.data.datasets import dataset_from_arrays, feature_table
+from pipeline.networks.ensembles import Ensemble
+from pipeline.networks.inference import LoadedModel, load_model
 
 NOT_ESTIMATOR_OPTIONS = ("dataset", "data", "label", "test_data", "test_size", "train_size", "per_class", "out",
                          "checkpoints", "resume")

@@ -24,11 +24,11 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
-from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, batch_problem
 from pipeline.config import TrainConfig
 from pipeline.errors import DataError, NetworkFileError, brief
-from pipeline.solve import SolveStatus
-from pipeline.storage import is_count, is_number_or_null, network_table, open_parquet, read_layers, write_atomically
+from pipeline.networks.storage import is_count, is_number_or_null, network_table, open_parquet, read_layers, write_atomically
+from pipeline.solving.batches import BatchResult, BatchTask, EpochStart, RunContext, batch_problem
+from pipeline.solving.solve import SolveStatus
 
 # Settings that change where or how fast batches are solved, what the result is scored on (the
 # test file) or what happens after the batches (compression), not what a batch result is.

@@ -14,13 +14,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from formulations import FORMULATIONS
-from pipeline.batches import ACCEPT_RULES, DEAD_INPUT_VALUES
-from pipeline.compress import KEEP_SETS
-from pipeline.datasets import BUILTIN_DATASETS
-from pipeline.ensembles import ONE_VS_ONE
-from pipeline.executors import AUTO, EXECUTORS
-from pipeline.merge import BATCH_STARTS, MERGE_RULES
-from pipeline.storage import MAX_P
+from pipeline.data.datasets import BUILTIN_DATASETS
+from pipeline.execution.executors import AUTO, EXECUTORS
+from pipeline.networks.ensembles import ONE_VS_ONE
+from pipeline.networks.storage import MAX_P
+from pipeline.solving.batches import ACCEPT_RULES, DEAD_INPUT_VALUES
+from pipeline.solving.compress import KEEP_SETS
+from pipeline.solving.merge import BATCH_STARTS, MERGE_RULES
 
 MAX_HIDDEN = 1024
 """Widest hidden layer accepted: each neuron adds N binaries and N·C products to a batch MIP, so a

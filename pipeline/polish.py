@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from formulations import FORMULATIONS, TrainingProblem
-from pipeline.compress import compress, compressed_provenance, compression_report
 from pipeline.errors import DataError
-from pipeline.improve import improve
-from pipeline.inference import LoadedModel, accuracies, labelled_data
-from pipeline.solve import SolverOptions
-from pipeline.storage import StoredNetwork, write_network
+from pipeline.networks.inference import LoadedModel, accuracies, labelled_data
+from pipeline.networks.storage import StoredNetwork, write_network
+from pipeline.solving.compress import compress, compressed_provenance, compression_report
+from pipeline.solving.improve import improve
+from pipeline.solving.solve import SolverOptions
 
 
 def polish(

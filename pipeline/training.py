@@ -31,19 +31,19 @@ import numpy as np
 
 from formulations import IntegerNetwork
 from formulations.network import layered_size_bits, strip_neurons
-from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext
 from pipeline.checkpoints import BatchStore, run_key
-from pipeline.compress import compress, compressed_provenance, compression_report
 from pipeline.config import TrainConfig
-from pipeline.datasets import Dataset, load_builtin, load_file, with_test_file
-from pipeline.ensembles import Ensemble, EnsembleKind, Member, ensemble_kind, make_members, member_labels
+from pipeline.data.datasets import Dataset, load_builtin, load_file, with_test_file
+from pipeline.data.splits import Split, split_dataset, stratified_batches
 from pipeline.errors import DataError, IntnetError
-from pipeline.executors import Executor, make_executor
-from pipeline.heuristic import SteSettings, train_ste
-from pipeline.merge import BATCH_STARTS, MERGE_RULES, epoch_bounds, keep_voted_neurons
-from pipeline.solve import START_MEETS_TARGET, SolverOptions, SolveStatus
-from pipeline.splits import Split, split_dataset, stratified_batches
-from pipeline.storage import StoredNetwork, check_folder_creatable, check_output_file, write_network
+from pipeline.execution.executors import Executor, make_executor
+from pipeline.networks.ensembles import Ensemble, EnsembleKind, Member, ensemble_kind, make_members, member_labels
+from pipeline.networks.storage import StoredNetwork, check_folder_creatable, check_output_file, write_network
+from pipeline.solving.batches import BatchResult, BatchTask, EpochStart, RunContext
+from pipeline.solving.compress import compress, compressed_provenance, compression_report
+from pipeline.solving.heuristic import SteSettings, train_ste
+from pipeline.solving.merge import BATCH_STARTS, MERGE_RULES, epoch_bounds, keep_voted_neurons
+from pipeline.solving.solve import START_MEETS_TARGET, SolverOptions, SolveStatus
 
 PACKAGES = ("intnet", "numpy", "pyomo", "highspy", "pyarrow", "ray", "prefect", "pydantic")
 
@@ -192,7 +192,7 @@ def solve_batches(
 def merge_results(
     results: Iterable[BatchResult], start: IntegerNetwork, rule: str = "weighted_mean", neuron_vote: bool = False
 ) -> IntegerNetwork:
-    """Merge the networks of the batches that produced one by ``rule`` (pipeline.merge), each
+    """Merge the networks of the batches that produced one by ``rule`` (pipeline.solving.merge), each
     scored by its validation accuracy; ``start`` (the epoch's) when no batch produced a network. With
     ``neuron_vote`` (batches that optimised their neurons) a neuron is kept only where the batches'
     validation-weighted vote keeps it, except under ``best``, which takes one batch's network whole."""
@@ -358,7 +358,7 @@ class TrainSummary:
     dataset: Dataset | None = field(default=None, repr=False)
     """The data it was trained on, with the preprocessing that raw rows go through."""
     compression: dict | None = None
-    """``--compress``'s report (:meth:`pipeline.compress.CompressOutcome.report`), None without."""
+    """``--compress``'s report (:meth:`pipeline.solving.compress.CompressOutcome.report`), None without."""
 
     @property
     def network(self) -> IntegerNetwork | Ensemble | None:

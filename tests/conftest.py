@@ -16,7 +16,7 @@ def prefect_server():
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray for every test that uses actors; shut down at the end of the session."""
-    from pipeline.ray_executor import ensure_ray, stop_ray
+    from pipeline.execution.ray_executor import ensure_ray, stop_ray
 
     ray = ensure_ray(num_cpus=2)
     yield ray

@@ -7,7 +7,7 @@ import numpy as np
 
 from formulations import IntegerNetwork, TrainingProblem
 from formulations.network import active_neurons
-from pipeline.solve import SolverOptions
+from pipeline.solving.solve import SolverOptions
 
 EXACT = SolverOptions(time_limit=60, threads=1, mip_gap=0.0, target_error=None)
 """Solve to proven optimality: what a brute-force comparison needs."""

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.cli import main
-from pipeline.preprocessing import Preprocessor
-from pipeline.storage import MAX_PARAMETERS, StoredNetwork, write_network
+from pipeline.data.preprocessing import Preprocessor
+from pipeline.networks.storage import MAX_PARAMETERS, StoredNetwork, write_network
 from networks import random_network
 
 
@@ -139,7 +139,7 @@ def test_bad_preprocessing_is_refused_naming_the_key(tmp_path, capsys, change, w
 
 
 def test_a_stored_configuration_that_does_not_validate_is_refused_naming_the_key(tmp_path, capsys):
-    from pipeline.datasets import load_builtin
+    from pipeline.data.datasets import load_builtin
 
     heart = load_builtin("heart")
     config = {"dataset": "heart", "P": 0}
@@ -226,7 +226,7 @@ def test_a_typo_in_a_numeric_csv_column_is_refused_naming_the_value(tmp_path, ca
 
 
 def test_a_text_column_with_some_numbers_is_still_categorical(tmp_path):
-    from pipeline.datasets import load_file
+    from pipeline.data.datasets import load_file
 
     data = tmp_path / "rows.csv"
     data.write_text("size,y\nsmall,no\nlarge,yes\n3,no\nsmall,yes\n")

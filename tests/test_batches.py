@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from formulations import IntegerNetwork
-from pipeline.batches import BatchTask, EpochStart, RunContext, solve_batch
-from pipeline.executors import InProcessExecutor
-from pipeline.solve import SolverOptions
+from pipeline.execution.executors import InProcessExecutor
+from pipeline.solving.batches import BatchTask, EpochStart, RunContext, solve_batch
+from pipeline.solving.solve import SolverOptions
 
 
 def context(rng, dead_inputs="start", accept="validation", n=30) -> tuple[RunContext, EpochStart]:

@@ -18,7 +18,7 @@ def raw_heart(tmp_path):
 
 def heart_raw_csv(tmp_path):
     """Raw Heart rows as a user would have them (written from the shipped copy)."""
-    from pipeline.datasets import _shipped_file, read_table
+    from pipeline.data.datasets import _shipped_file, read_table
 
     with _shipped_file("heart.csv.gz") as path:
         table = read_table(path)
@@ -121,7 +121,7 @@ def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefec
     report = json.loads(capsys.readouterr().out)
     assert report["objective"] <= report["start_objective"] and report["steps"] >= 1
     assert report["before"]["train"]["accuracy"] == pytest.approx(summary["train_accuracy"])
-    from pipeline.storage import read_network
+    from pipeline.networks.storage import read_network
 
     assert read_network(polished).provenance["improved"][0]["objective"] == report["objective"]
 

@@ -13,11 +13,11 @@ from flows.cli import main
 from formulations import IntegerNetwork
 from formulations.network import layer_bounds, layered_size_bits, nonzero_parameters
 from networks import EXACT, grid_inputs, random_network, two_neuron_teacher
-from pipeline.compress import (
+from pipeline.networks.storage import read_network
+from pipeline.solving.compress import (
     MOVES, KeptSet, MoveKind, compress, moves, narrower, size_of, solve_neuron, without_neuron,
 )
-from pipeline.heuristic import train_ste
-from pipeline.storage import read_network
+from pipeline.solving.heuristic import train_ste
 
 
 def labelled_by(network, x, rng, flips=2):
@@ -183,7 +183,7 @@ def test_cli_compress_writes_a_stripped_network_and_info_shows_before_and_after(
 def test_cli_compress_refuses_bad_arguments_writing_nothing(tmp_path, capsys, arguments):
     model = tmp_path / "m.parquet"
     network = random_network(np.random.default_rng(0), [21, 2, 2], 1)
-    from pipeline.storage import StoredNetwork, write_network
+    from pipeline.networks.storage import StoredNetwork, write_network
 
     write_network(model, StoredNetwork.single(network, ("0", "1"), {"decimals": 4, "columns": [
         {"kind": "numeric", "name": f"c{i}", "low": 0, "high": 1} for i in range(21)], "label": "y"}, {}))
@@ -212,7 +212,7 @@ def test_train_compress_stores_the_compressed_network(tmp_path):
 
 def test_a_file_whose_layer_bounds_do_not_hold_its_parameters_is_refused(tmp_path):
     from pipeline.errors import NetworkFileError
-    from pipeline.storage import StoredNetwork, write_network
+    from pipeline.networks.storage import StoredNetwork, write_network
 
     network = random_network(np.random.default_rng(1), [3, 2, 2], 3)
     path = tmp_path / "m.parquet"

@@ -3,7 +3,7 @@
 from typing import get_args
 
 from pipeline.config import TrainConfig
-from pipeline.merge import MERGE_RULES
+from pipeline.solving.merge import MERGE_RULES
 
 
 def test_merge_choices_are_the_implemented_rules():

@@ -6,7 +6,7 @@ import pytest
 from formulations import IntegerNetwork, TrainingProblem
 from formulations.correct_margin import CorrectMargin
 from networks import EXACT, every_network, grid_inputs
-from pipeline.solve import SolverOptions, solve_mip
+from pipeline.solving.solve import SolverOptions, solve_mip
 
 
 @pytest.mark.parametrize("seed,P,classes,hidden", [(0, 1, 2, (1,)), (1, 1, 3, (1,)), (2, 2, 2, (1,)), (3, 1, 3, ())])

@@ -9,7 +9,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.datasets import BUILTIN_DATASETS, load_builtin, load_file, read_adult_file, read_table
+from pipeline.data.datasets import BUILTIN_DATASETS, load_builtin, load_file, read_adult_file, read_table
 from pipeline.errors import DataError
 
 ADULT_TRAIN_ROWS = 32_561

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from pipeline.config import TrainConfig
-from pipeline.storage import read_network
+from pipeline.networks.storage import read_network
 
 TRIGGER = """
 import asyncio, json, sys, time

@@ -14,9 +14,9 @@ from flows.cli import main
 from formulations import IntegerNetwork
 from intnet import IntegerNetworkClassifier
 from networks import random_network
-from pipeline.datasets import feature_table
-from pipeline.ensembles import Ensemble, EnsembleKind, make_members, stratified_bootstrap
-from pipeline.storage import StoredNetwork, network_table, read_network, write_network
+from pipeline.data.datasets import feature_table
+from pipeline.networks.ensembles import Ensemble, EnsembleKind, make_members, stratified_bootstrap
+from pipeline.networks.storage import StoredNetwork, network_table, read_network, write_network
 from test_cli import contract_forward
 
 

@@ -10,13 +10,13 @@ import pytest
 
 from formulations import IntegerNetwork
 from pipeline import training
-from pipeline.batches import BatchTask, EpochStart, RunContext
 from pipeline.checkpoints import RECORD_KEY, BatchStore, run_key
 from pipeline.config import TrainConfig
-from pipeline.executors import InProcessExecutor
-from pipeline.solve import SolverOptions
-from pipeline.splits import Split
-from pipeline.storage import network_table
+from pipeline.data.splits import Split
+from pipeline.execution.executors import InProcessExecutor
+from pipeline.networks.storage import network_table
+from pipeline.solving.batches import BatchTask, EpochStart, RunContext
+from pipeline.solving.solve import SolverOptions
 from networks import random_network
 
 

@@ -20,12 +20,12 @@ from formulations import IntegerNetwork
 from networks import random_network
 from pipeline import training
 from pipeline.config import TrainConfig
-from pipeline.datasets import _shipped_file, load_builtin, read_adult_file, read_table
-from pipeline.ensembles import Ensemble, EnsembleKind
-from pipeline.export_c import export_c
-from pipeline.export_onnx import export_onnx
-from pipeline.splits import split_dataset
-from pipeline.storage import StoredNetwork, read_network, write_network
+from pipeline.data.datasets import _shipped_file, load_builtin, read_adult_file, read_table
+from pipeline.data.splits import split_dataset
+from pipeline.networks.ensembles import Ensemble, EnsembleKind
+from pipeline.networks.export_c import export_c
+from pipeline.networks.export_onnx import export_onnx
+from pipeline.networks.storage import StoredNetwork, read_network, write_network
 
 C_DIR = Path(__file__).parent / "c"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
@@ -216,7 +216,7 @@ def test_scale_numeric_gives_the_preprocessing_integers(cc, datasets, tmp_path):
     halves = [((2 * m + 1) / 32, 0.0, 1.0) for m in range(16)]  # (2m + 1) / 32 * 10^4 ends in .5 exactly
     cases += halves + [(3.0, 2.0, 2.0)]
     values = np.array(cases)
-    from pipeline.preprocessing import round_to_grid
+    from pipeline.data.preprocessing import round_to_grid
 
     low, high = values[:, 1], values[:, 2]
     span = np.where(high == low, 1.0, high - low)
@@ -320,8 +320,8 @@ def test_export_errors_are_one_line_exit_2_and_write_nothing(tmp_path, capsys):
 
 
 def _six_inputs():
-    from pipeline.datasets import Dataset
-    from pipeline.preprocessing import NumericColumn, Preprocessor
+    from pipeline.data.datasets import Dataset
+    from pipeline.data.preprocessing import NumericColumn, Preprocessor
 
     preprocessor = Preprocessor(tuple(NumericColumn(f"v{i}", 0.0, 1.0) for i in range(6)))
     return Dataset("six", np.zeros((1, 6)), np.zeros(1, dtype=np.int64), ("a", "b"), preprocessor, "y")

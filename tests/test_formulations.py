@@ -12,7 +12,7 @@ from formulations.encoding import interchangeable_neurons, order_hidden_neurons,
 from formulations.lexicographic import Lexicographic
 from formulations.min_weight import MinWeight
 from networks import EXACT, every_network, grid_inputs, random_network
-from pipeline.solve import BUILT_PAST_LIMIT, NO_FEASIBLE_NETWORK_IN_TIME, NO_NETWORK_FITS, SolverOptions, solve_mip
+from pipeline.solving.solve import BUILT_PAST_LIMIT, NO_FEASIBLE_NETWORK_IN_TIME, NO_NETWORK_FITS, SolverOptions, solve_mip
 
 SINGLE_STAGE = ("max_correct", "min_hinge", "min_weight", "max_margin")
 MODELS = SINGLE_STAGE + ("lexicographic",)

@@ -6,7 +6,7 @@ import pytest
 
 from formulations.network import IntegerNetwork
 from formulations.problem import output_scale
-from pipeline.heuristic import SteSettings, squared_hinge_loss, train_ste
+from pipeline.solving.heuristic import SteSettings, squared_hinge_loss, train_ste
 
 SHORT = SteSettings(steps=300)
 

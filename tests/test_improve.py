@@ -8,8 +8,8 @@ import pytest
 
 from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem, training_model
 from formulations.network import active_neurons, switch_off
-from pipeline.heuristic import train_ste
-from pipeline.improve import graft, improve, neighbourhoods, portfolio, solve_neighbourhood
+from pipeline.solving.heuristic import train_ste
+from pipeline.solving.improve import graft, improve, neighbourhoods, portfolio, solve_neighbourhood
 from networks import EXACT, random_network
 
 MODELS = ["sat_margin", "correct_margin", "max_correct", "min_hinge"]

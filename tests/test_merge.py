@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from formulations import IntegerNetwork, ParameterBounds
-from pipeline.merge import (
+from pipeline.solving.merge import (
     MERGE_RULES,
     aggregate_best,
     aggregate_majority,

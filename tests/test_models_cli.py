@@ -9,8 +9,8 @@ import pytest
 
 from flows.cli import main
 from formulations import FORMULATIONS
-from pipeline.solve import NO_FEASIBLE_NETWORK_IN_TIME, NO_NETWORK_FITS
-from pipeline.storage import read_network
+from pipeline.networks.storage import read_network
+from pipeline.solving.solve import NO_FEASIBLE_NETWORK_IN_TIME, NO_NETWORK_FITS
 
 SOLVED = {"optimal", "target_reached", "time_limit"}
 """A solve that returned a network; a hard model may instead end with no network, and say why."""

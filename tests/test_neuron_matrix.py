@@ -10,7 +10,7 @@ import pytest
 from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem
 from formulations.neuron_choice import NeuronChoice, neuron_problem, sign_costs
 from networks import EXACT, random_network
-from pipeline.solve import solve_mip
+from pipeline.solving.solve import solve_mip
 
 
 def neuron_step(seed, hidden=(2,), layer=0):

@@ -19,10 +19,10 @@ from formulations.neuron_switches import neurons_on
 from formulations.sat_margin import SatMargin
 from networks import EXACT, grid_inputs, random_network, two_neuron_teacher
 from pipeline.config import TrainConfig
-from pipeline.improve import improve
-from pipeline.merge import keep_voted_neurons, validation_weights, vote_neurons
-from pipeline.solve import ObjectiveMismatch, SolverOptions, solve_mip
-from pipeline.storage import read_network
+from pipeline.networks.storage import read_network
+from pipeline.solving.improve import improve
+from pipeline.solving.merge import keep_voted_neurons, validation_weights, vote_neurons
+from pipeline.solving.solve import ObjectiveMismatch, SolverOptions, solve_mip
 from pipeline.training import merge_results
 
 SOFT = ("sat_margin", "correct_margin", "max_correct", "min_hinge")

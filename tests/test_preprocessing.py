@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.data.preprocessing import CategoricalColumn, NumericColumn, Preprocessor
 from pipeline.errors import DataError, NetworkFileError
-from pipeline.preprocessing import CategoricalColumn, NumericColumn, Preprocessor
 
 
 def small_table() -> pa.Table:

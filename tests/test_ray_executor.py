@@ -21,11 +21,11 @@ def test_one_batch_of_local_search_solves_its_neighbourhoods_on_the_actors(ray_s
     import numpy as np
 
     from formulations import IntegerNetwork
-    from pipeline.batches import BatchTask, EpochStart, RunContext, neighbourhood_step
-    from pipeline.executors import InProcessExecutor
-    from pipeline.improve import neighbourhoods
-    from pipeline.ray_executor import RayExecutor
-    from pipeline.solve import SolverOptions
+    from pipeline.execution.executors import InProcessExecutor
+    from pipeline.execution.ray_executor import RayExecutor
+    from pipeline.solving.batches import BatchTask, EpochStart, RunContext, neighbourhood_step
+    from pipeline.solving.improve import neighbourhoods
+    from pipeline.solving.solve import SolverOptions
 
     rng = np.random.default_rng(0)
     x = np.round(rng.random((80, 4)), 4)

@@ -7,7 +7,7 @@ from formulations import IntegerNetwork, ParameterBounds, TrainingProblem
 from formulations.bounds import preactivation_bounds
 from formulations.sat_margin import SatMargin
 from networks import EXACT, every_network, grid_inputs, random_network
-from pipeline.solve import ObjectiveMismatch, SolverOptions, solve_mip
+from pipeline.solving.solve import ObjectiveMismatch, SolverOptions, solve_mip
 
 
 

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.datasets import Dataset, load_builtin
+from pipeline.data.datasets import Dataset, load_builtin
+from pipeline.data.preprocessing import NumericColumn, Preprocessor
+from pipeline.data.splits import split_dataset, stratified_batches
 from pipeline.errors import DataError
-from pipeline.preprocessing import NumericColumn, Preprocessor
-from pipeline.splits import split_dataset, stratified_batches
 
 
 def labelled_rows(class_counts: list[int], **extra) -> Dataset:

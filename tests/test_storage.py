@@ -9,7 +9,7 @@ import pytest
 
 from formulations import IntegerNetwork
 from pipeline.errors import NetworkFileError
-from pipeline.storage import StoredNetwork, read_network, write_network
+from pipeline.networks.storage import StoredNetwork, read_network, write_network
 
 
 def stored_example(P=7):

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from formulations import IntegerNetwork
-from pipeline.ensembles import Ensemble, EnsembleKind
-from pipeline.storage import StoredNetwork
+from pipeline.networks.ensembles import Ensemble, EnsembleKind
+from pipeline.networks.storage import StoredNetwork
 
 INT32_MAX = 2**31 - 1
 BYTES_PER_LINE = 16

@@ -2,15 +2,15 @@
 (:meth:`Executor.open`), then solves the batches of each epoch, every ensemble member's together,
 each from its member's start for the epoch, yielding results as they finish so callers can report
 progress. :class:`InProcessExecutor` is the Ray-free
-path for tests, notebooks and debugging; :mod:`pipeline.ray_executor` the parallel one."""
+path for tests, notebooks and debugging; :mod:`pipeline.execution.ray_executor` the parallel one."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
-from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, neighbourhood_step, solve_batch
-from pipeline.improve import NeighbourhoodSolver
+from pipeline.solving.batches import BatchResult, BatchTask, EpochStart, RunContext, neighbourhood_step, solve_batch
+from pipeline.solving.improve import NeighbourhoodSolver
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ def neighbourhood_solver(executor: Executor, epoch: EpochStart, task: BatchTask)
 
 
 def _ray_executor(workers: int, threads: int) -> Executor:
-    from pipeline.ray_executor import RayExecutor  # Ray is imported only by runs that use it
+    from pipeline.execution.ray_executor import RayExecutor  # Ray is imported only by runs that use it
 
     return RayExecutor(workers=workers, threads=threads)
 

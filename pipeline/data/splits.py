@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.datasets import Dataset
+from pipeline.data.datasets import Dataset
 from pipeline.errors import DataError
 
 TEST_FRACTION = 0.2

@@ -14,12 +14,12 @@ import numpy as np
 from formulations import IntegerNetwork
 from formulations.network import bits_for, layered_size_bits, nonzero_parameters
 from pipeline.config import TrainConfig
-from pipeline.ensembles import Ensemble, EnsembleKind
-from pipeline.datasets import class_indices, feature_table, label_strings, load_builtin, read_table
+from pipeline.data.datasets import class_indices, feature_table, label_strings, load_builtin, read_table
+from pipeline.data.preprocessing import Preprocessor
+from pipeline.data.splits import split_dataset
 from pipeline.errors import DataError, NetworkFileError, brief
-from pipeline.preprocessing import Preprocessor
-from pipeline.splits import split_dataset
-from pipeline.storage import StoredNetwork, read_network, replacing
+from pipeline.networks.ensembles import Ensemble, EnsembleKind
+from pipeline.networks.storage import StoredNetwork, read_network, replacing
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from formulations.network import switch_off
 from formulations.neuron_choice import NeuronChoice, neuron_problem, sign_costs, with_neuron
 from formulations.neuron_penalty import NeuronPenalty
 from formulations.neuron_switches import neurons_on
-from pipeline.solve import OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolverOptions, option_default, solve_mip
+from pipeline.solving.solve import OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolverOptions, option_default, solve_mip
 
 
 MIN_STEP_SECONDS = 0.5

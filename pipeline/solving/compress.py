@@ -44,8 +44,8 @@ from formulations.encoding import grid_of_layer
 from formulations.max_correct import MaxCorrect, rival_differences
 from formulations.network import layer_bounds, layered_size_bits, nonzero_parameters, strip_neurons
 from formulations.neuron_choice import NeuronChoice, neuron_inputs, neuron_problem, sign_costs, with_neuron
-from pipeline.improve import MIN_STEP_SECONDS
-from pipeline.solve import ObjectiveMismatch, SolverOptions, option_default, solve_mip
+from pipeline.solving.improve import MIN_STEP_SECONDS
+from pipeline.solving.solve import ObjectiveMismatch, SolverOptions, option_default, solve_mip
 
 MISMATCH = "objective_mismatch"
 """A step's status when the solver's objective was not that of the weights it returned."""

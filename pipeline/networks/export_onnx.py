@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 
-from pipeline.storage import StoredNetwork
+from pipeline.networks.storage import StoredNetwork
 
 OPSET = 17
 IR_VERSION = 8

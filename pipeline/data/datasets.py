@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from pipeline.data.preprocessing import NumericColumn, Preprocessor, as_strings, sorted_categories
 from pipeline.errors import DataConversionWarning, DataError, one_line
-from pipeline.preprocessing import NumericColumn, Preprocessor, as_strings, sorted_categories
 
 BUILTIN_DATASETS = ("heart", "adult", "mnist")
 

@@ -16,8 +16,8 @@ import numpy as np
 
 from formulations import IntegerNetwork
 from formulations.network import layer_bounds
-from pipeline.ensembles import Ensemble, EnsembleKind
 from pipeline.errors import DataError, NetworkFileError, brief, one_line
+from pipeline.networks.ensembles import Ensemble, EnsembleKind
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)

@@ -25,8 +25,8 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 
-from pipeline.batches import BatchResult, BatchTask, EpochStart, RunContext, failed_batch, solve_batch
-from pipeline.executors import neighbourhood_solver
+from pipeline.execution.executors import neighbourhood_solver
+from pipeline.solving.batches import BatchResult, BatchTask, EpochStart, RunContext, failed_batch, solve_batch
 
 RESTARTS = 3
 """Times Ray restarts a dead actor, and retries the batch it was solving."""

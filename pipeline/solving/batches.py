@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from formulations import Formulation, IntegerNetwork, ParameterBounds, TrainingProblem, training_model
-from pipeline.ensembles import member_labels
-from pipeline.heuristic import train_ste
-from pipeline.improve import (
+from pipeline.networks.ensembles import member_labels
+from pipeline.solving.heuristic import train_ste
+from pipeline.solving.improve import (
     ImproveOutcome, Neighbourhood, NeighbourhoodSolver, improve, portfolio, solve_neighbourhood,
 )
-from pipeline.solve import SolveOutcome, SolverOptions, SolveStatus, configured, relative_gap, solve_mip
+from pipeline.solving.solve import SolveOutcome, SolverOptions, SolveStatus, configured, relative_gap, solve_mip
 
 
 RETURNED_NO_NETWORK = (SolveStatus.NO_SOLUTION, SolveStatus.INFEASIBLE)
@@ -267,7 +267,7 @@ def neighbourhood_step(
 ) -> tuple[IntegerNetwork, float, str, float]:
     """One local-search step of the batch, where a worker holds ``context``: its problem rebuilt
     from the context (a slice of the data, milliseconds beside a step's seconds), then
-    :func:`~pipeline.improve.solve_neighbourhood`."""
+    :func:`~pipeline.solving.improve.solve_neighbourhood`."""
     problem, _ = batch_problem(context, epoch, task.indices, task.member)
     formulation = training_model(
         context.formulation, symmetry_breaking=context.symmetry_breaking, neuron_penalty=context.neuron_penalty
