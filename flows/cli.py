@@ -447,7 +447,7 @@ def run_compress(args: argparse.Namespace) -> int:
     model = inference.load_model(args.model)
     with interrupt_ends_run(nothing_written("compress", out)):
         report = compress_stored(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
-                                 keep=options.get("keep", "train"), tolerance=options.get("tolerance", 0),
+                                 keep=options.get("keep"), tolerance=options.get("tolerance", 0),
                                  threads=options.get("threads"), step_time_limit=options.get("improve_step_limit"))
     if args.json:
         print(json.dumps(report))

@@ -102,7 +102,11 @@ class TrainConfig(BaseModel):
         "then bits per layer, classifying at least as many --keep examples correctly as the trained network, less "
         "--tolerance (0: none)", json_schema_extra={"metavar": "SECONDS"},
     )
-    keep: choices(KEEP_SETS) = Field("train", description="the examples whose correct count compression keeps")
+    # Measured (Adult N = 800, P = 15, 150 s): keeping the 800 training examples' count cut test
+    # accuracy from 81.6 % to 76.5 %, keeping the 6,512 validation examples' cost 0.03 points.
+    keep: choices(KEEP_SETS) = Field(
+        "validation", description="the examples whose correct count compression keeps: the validation split "
+        "(held out, so test accuracy follows it) or the training split")
     tolerance: int = Field(0, ge=0, description="correctly classified --keep examples compression may lose",
                            json_schema_extra={"metavar": "N"})
     mip_gap: float = Field(1e-4, ge=0, allow_inf_nan=False, description="relative MIP gap to stop at",
@@ -249,7 +253,7 @@ class TrainConfig(BaseModel):
             self._check_neuron_optimisation()
         if self.compress > 0 and self.ensemble is not None:
             raise ValueError("--compress works on one network; leave out --ensemble, or compress none")
-        if self.compress == 0 and (self.keep != "train" or self.tolerance != 0):
+        if self.compress == 0 and (self.keep != type(self).model_fields["keep"].default or self.tolerance != 0):
             raise ValueError("--keep and --tolerance set what --compress SECONDS keeps; give --compress, or leave "
                              "them out")
         if self.train_size is not None and self.per_class is not None:

@@ -13,7 +13,7 @@ from pipeline.networks.inference import LoadedModel, accuracies, labelled_data
 from pipeline.networks.storage import StoredNetwork, write_network
 from pipeline.solving.compress import compress, compressed_provenance, compression_report
 from pipeline.solving.improve import improve
-from pipeline.solving.solve import SolverOptions
+from pipeline.solving.solve import SolverOptions, option_default
 
 
 def polish(
@@ -54,21 +54,23 @@ def polish(
 
 def compress_stored(
     model: LoadedModel, seconds: float, out: str | Path, *, dataset: str | None = None,
-    data: str | Path | None = None, label: str | None = None, keep: str = "train", tolerance: int = 0,
+    data: str | Path | None = None, label: str | None = None, keep: str | None = None, tolerance: int = 0,
     threads: int | None = None, step_time_limit: float | None = None,
 ) -> dict:
     """Compress ``model`` keeping its correct count on the kept set: the rebuilt training (or
     validation) split of the built-in dataset it was trained on, else every row given; write it to
     ``out`` and return the report with accuracies before and after."""
+    keep = keep or option_default("keep")
     sets = labelled_data(model, dataset, data, label)
     if keep not in sets and "all" not in sets:
         raise DataError(f"--keep {keep} needs the built-in dataset the model was trained on, whose split is rebuilt; "
                         "with other data every row is kept")
-    x, y = sets.get(keep, sets.get("all"))
+    kept = keep if keep in sets else "all"
+    x, y = sets[kept]
     options = SolverOptions() if threads is None else SolverOptions(threads=threads)
     outcome = compress(model.network, x, y, len(model.stored.classes), seconds, options, tolerance=tolerance,
                        step_time_limit=step_time_limit)
-    report = compression_report(outcome, keep, tolerance)
+    report = compression_report(outcome, kept, tolerance)
     provenance = compressed_provenance(model.stored.provenance, report)
     stored = StoredNetwork.single(outcome.network, model.stored.classes, model.stored.preprocessing, provenance)
     report |= {"before_accuracy": accuracies(model.network, sets), "after_accuracy": accuracies(outcome.network, sets)}

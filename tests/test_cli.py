@@ -139,7 +139,7 @@ def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefec
         (["--dataset", "heart", "--train-size", "5000"], "5000"),
         (["--dataset", "heart", "--ensemble", "3", "--compress", "5"], "--compress works on one network"),
         (["--dataset", "heart", "--tolerance", "3"], "give --compress"),
-        (["--dataset", "heart", "--keep", "validation"], "give --compress"),
+        (["--dataset", "heart", "--keep", "train"], "give --compress"),
         (["--data", "missing.csv", "--label", "y"], "missing.csv"),
         (["--data", "RAW"], "--label"),
         (["--data", "RAW", "--label", "nope"], "label column 'nope'"),
