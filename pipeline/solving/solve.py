@@ -183,6 +183,7 @@ class _Limit:
         left = self.seconds - (time.perf_counter() - self.counted_from)
         return left if left > 0 else None
 
+
 _scheduler_threads: int | None = None
 
 
