@@ -245,15 +245,18 @@ def interrupt_ends_run(message: Callable[[], str]) -> Iterator[None]:
         os.close(stderr)
 
 
-def nothing_written(command: str, out: Path) -> Callable[[], str]:
-    """The line for Ctrl-C during a local search on a stored model: the search is in process
-    (HiGHS would swallow the KeyboardInterrupt), and its result is written atomically at the end."""
+def interrupted_line(
+    command: str, out: Path, unwritten: str = "nothing written", prefix: str = ""
+) -> Callable[[], str]:
+    """The line for Ctrl-C in ``command``, whose result ``out`` is written atomically at its end:
+    whether it was written by then (a file older than this call is not this run's), else
+    ``unwritten``. ``prefix`` goes first (a terminal reset)."""
     started = time.time_ns()
 
     def message() -> str:
         if out.exists() and out.stat().st_mtime_ns >= started:
-            return f"intnet {command}: interrupted after writing {out}"
-        return f"intnet {command}: interrupted, nothing written"
+            return f"{prefix}intnet {command}: interrupted after writing {out}"
+        return f"{prefix}intnet {command}: interrupted, {unwritten}"
 
     return message
 
@@ -266,16 +269,12 @@ def run_train(args: argparse.Namespace) -> int:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.run_scope import prefect_api, private_run
 
-    started = time.time_ns()
-
-    def interrupted() -> str:
+    interrupted = interrupted_line(
+        "train", Path(config.out),
+        unwritten=f"no model written; the batches solved so far are kept under {config.checkpoints} (the same "
+        "command with --resume solves only the others)",
         # The progress display hid the terminal's cursor; the hard exit must show it again.
-        shown = "\x1b[?25h\n" if show_progress else ""
-        out = Path(config.out)
-        if out.exists() and out.stat().st_mtime_ns >= started:
-            return f"{shown}intnet train: interrupted after writing {out}"
-        return (f"{shown}intnet train: interrupted, no model written; the batches solved so far are kept under "
-                f"{config.checkpoints} (the same command with --resume solves only the others)")
+        prefix="\x1b[?25h\n" if show_progress else "")
 
     with private_run(), interrupt_ends_run(interrupted):
         from flows.train import train, watched
@@ -418,7 +417,7 @@ def run_improve(args: argparse.Namespace) -> int:
     out = Path(args.out or source.with_name(source.stem + ".improved" + source.suffix))
     check_output_file(out, "model.improved.parquet")
     model = inference.load_model(args.model)
-    with interrupt_ends_run(nothing_written("improve", out)):
+    with interrupt_ends_run(interrupted_line("improve", out)):
         report = polish(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
                         formulation=args.formulation, threads=options.get("threads"),
                         step_time_limit=options.get("improve_step_limit"))
@@ -445,7 +444,7 @@ def run_compress(args: argparse.Namespace) -> int:
     out = Path(args.out or source.with_name(source.stem + ".compressed" + source.suffix))
     check_output_file(out, "model.compressed.parquet")
     model = inference.load_model(args.model)
-    with interrupt_ends_run(nothing_written("compress", out)):
+    with interrupt_ends_run(interrupted_line("compress", out)):
         report = compress_stored(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
                                  keep=options.get("keep"), tolerance=options.get("tolerance", 0),
                                  threads=options.get("threads"), step_time_limit=options.get("improve_step_limit"))
