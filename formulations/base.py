@@ -40,6 +40,10 @@ class Formulation(ABC):
     supports_neuron_switches: ClassVar[bool] = False
     """True for the models whose :meth:`build` encodes through :meth:`encode`, so neuron switches
     can be added to them."""
+    weighted_examples: ClassVar[bool] = False
+    """True for the models whose objective is a sum of example losses that :meth:`build`,
+    :meth:`objective_value` and :meth:`example_losses` weight by ``problem.weights`` (a row that
+    stands for several identical examples); the others refuse a weighted problem."""
     margin_from_switches: ClassVar[bool] = False
     """True when the model's margin is read on Ω, so with switches on Ω(H) counts the neurons
     switched on: an incumbent with a neuron on that its weights do not need then has a larger
@@ -105,6 +109,8 @@ class Formulation(ABC):
 
     def create(self, problem: TrainingProblem) -> pyo.ConcreteModel:
         """:meth:`build`, with the symmetry-breaking rows when they are on."""
+        if problem.weights is not None and not self.weighted_examples:
+            raise ValueError(f"{self.name} cannot weight its examples; give it one row per example")
         model = self.build(problem)
         if self.symmetry_breaking:
             add_neuron_order(model, problem.bounds)

@@ -14,6 +14,8 @@ For example k with class y_k and every wrong class c, the difference d_kc = z_{k
 
     minimise  N − Σ_k o_k                                                                  (``unclassified``)
 
+(each term weighted by n_k, the identical examples row k stands for, when ``problem.weights`` is given).
+
 [D_kc, E_kc] bounds d_kc (interval arithmetic), δ is the grid of z, and m = MARGIN·Ω/2 = Ω/4 on
 the raw scale, half of what sat_margin's two per-output margins add up to. The rows make o_k
 exactly the indicator of "all margins met" at every integer point, so the solver's objective
@@ -48,6 +50,7 @@ def margin_differences(output: np.ndarray, y: np.ndarray) -> np.ndarray:
 class CorrectMargin(Formulation):
     name = "correct_margin"
     supports_neuron_switches = True
+    weighted_examples = True
     margin_from_switches = True
 
     def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
@@ -89,8 +92,10 @@ class CorrectMargin(Formulation):
         model.margin_met = pyo.Constraint(model.wrong, rule=timed(margin_met))
         model.margin_missed = pyo.Constraint(model.wrong, rule=timed(margin_missed))
         model.missed_by = pyo.Constraint(model.examples, rule=timed(missed_by))
+        counts = problem.example_weights
         model.unclassified = pyo.Objective(
-            expr=problem.n_examples - pyo.quicksum(model.classified.values()), sense=pyo.minimize
+            expr=float(counts.sum()) - pyo.quicksum(float(counts[k]) * met for k, met in model.classified.items()),
+            sense=pyo.minimize,
         )
         return model
 
@@ -105,16 +110,16 @@ class CorrectMargin(Formulation):
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
         met = self._margins_met(network.output(problem.x), problem, self.margin_scale(network, problem))
-        return float(np.count_nonzero(~met.all(axis=1)))
+        return float(problem.example_weights @ ~met.all(axis=1))
 
     def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray | None:
         """None with neuron switches: the margin then depends on the neurons the network uses."""
         if self.neuron_switches:
             return None
-        return (~self._margins_met(output, problem, problem.output_scale).all(axis=1)).astype(np.float64)
+        return ~self._margins_met(output, problem, problem.output_scale).all(axis=1) * problem.example_weights
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
-        return float(math.floor(target_error * problem.n_examples))
+        return float(math.floor(target_error * problem.example_weights.sum()))
 
     @staticmethod
     def _margins_met(output: np.ndarray, problem: TrainingProblem, scale: float) -> np.ndarray:

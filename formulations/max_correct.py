@@ -14,7 +14,9 @@ where [D_kj, E_kj] = [L_kj − U_ky, U_kj − L_ky] bounds d. The error of examp
 e_k = max_j v_kj, a continuous e_k ∈ [0, 1] pinned by e_k ≥ v_kj (``error_any``) and
 e_k ≤ Σ_j v_kj (``error_only``); with two classes e_k = v_kj.
 
-    minimise  Σ_k e_k                                                   (``misclassified``)
+    minimise  Σ_k n_k e_k                                               (``misclassified``)
+
+with n_k = 1, or the number of identical examples row k stands for (``problem.weights``).
 
 The paper gives every (example, class) a binary o_kj = [ẑ_kj ≥ 0], requires Σ_j o_kj = 1 and
 minimises N − Σ_k o_{k,y_k}. That counts what argmax predicts only for networks with exactly one
@@ -54,6 +56,7 @@ def rival_differences(
 class MaxCorrect(Formulation):
     name = "max_correct"
     supports_neuron_switches = True
+    weighted_examples = True
 
     def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
         model = pyo.ConcreteModel(name=self.name)
@@ -109,7 +112,10 @@ class MaxCorrect(Formulation):
             model.examples,
             rule=lambda m, k: m.error[k] <= pyo.quicksum(m.rival_beats[k, j] for j in out.outputs if j != y[k]),
         )
-        model.misclassified = pyo.Objective(expr=pyo.quicksum(model.error.values()), sense=pyo.minimize)
+        counts = problem.example_weights
+        model.misclassified = pyo.Objective(
+            expr=pyo.quicksum(float(counts[k]) * error for k, error in model.error.items()), sense=pyo.minimize
+        )
         return model
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
@@ -129,8 +135,8 @@ class MaxCorrect(Formulation):
 
     def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
         # np.argmax takes the first maximum: the lowest index wins ties, as IntegerNetwork.predict.
-        return (np.argmax(output, axis=1) != problem.y).astype(np.float64)
+        return (np.argmax(output, axis=1) != problem.y) * problem.example_weights
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         """The paper stops once at most target_error·N examples are misclassified."""
-        return float(math.floor(target_error * problem.n_examples))
+        return float(math.floor(target_error * problem.example_weights.sum()))

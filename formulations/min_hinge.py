@@ -9,7 +9,9 @@ minimised, so it needs neither SOS nor binaries: one t_kj ≥ 0 above every segm
     t_kj ≥ h(s/Ω) + (h((s+1)/Ω) − h(s/Ω)) · (Ω o_kj − s)     for every segment [s/Ω, (s+1)/Ω]
            that meets o_kj's range and where h is not zero                     (``hinge``)
 
-    minimise  Σ_kj t_kj                                                         (``loss``)
+    minimise  Σ_kj n_k t_kj                                                     (``loss``)
+
+with n_k = 1, or the number of identical examples row k stands for (``problem.weights``).
 
 At the optimum t_kj = f(o_kj); t is bounded from below only, so an incumbent's t may sit above it
 (``exact_incumbents`` is False).
@@ -55,6 +57,7 @@ class MinHinge(Formulation):
     name = "min_hinge"
     exact_incumbents = False
     supports_neuron_switches = True
+    weighted_examples = True
 
     def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
         model = pyo.ConcreteModel(name=self.name)
@@ -83,7 +86,10 @@ class MinHinge(Formulation):
             return m.hinge_value[k, j] >= float(left) + float(right - left) * (doubled - s)
 
         model.hinge = pyo.Constraint(model.segments, rule=timed(hinge))
-        model.loss = pyo.Objective(expr=pyo.quicksum(model.hinge_value.values()), sense=pyo.minimize)
+        counts = problem.example_weights
+        model.loss = pyo.Objective(
+            expr=pyo.quicksum(float(counts[k]) * t for (k, _), t in model.hinge_value.items()), sense=pyo.minimize
+        )
         return model
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
@@ -93,14 +99,14 @@ class MinHinge(Formulation):
             var.set_value(float(losses[k, j]))
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
-        return float(self._losses(network.output(problem.x), problem).sum())
+        return float(self.example_losses(network.output(problem.x), problem).sum())
 
     def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
-        return self._losses(output, problem).sum(axis=1)
+        return self._losses(output, problem).sum(axis=1) * problem.example_weights
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         """The paper's cutoff N·0.1·0.5²: target_error·N examples missing the margin entirely."""
-        return target_error * problem.n_examples * MARGIN**2
+        return target_error * problem.example_weights.sum() * MARGIN**2
 
     @staticmethod
     def _losses(output: np.ndarray, problem: TrainingProblem) -> np.ndarray:

@@ -28,7 +28,12 @@ def output_scale(x: np.ndarray, hidden: Sequence[int], P: int) -> float:
 class TrainingProblem:
     """Examples ``x`` (on the 10^-4 grid, in [0, 1]) with class indices ``y`` for a network of
     hidden widths ``hidden`` and ``n_classes`` outputs, parameters integers in [-P, P] and further
-    limited by ``bounds`` (the full box when not given)."""
+    limited by ``bounds`` (the full box when not given).
+
+    ``weights`` and ``scale`` pose one layer of a larger network (local search's output-layer step):
+    ``weights[k]`` is how many identical training examples row k stands for (one each when not
+    given; only models with ``weighted_examples`` read it), and ``scale`` is the larger network's Ω
+    (:func:`output_scale`), which the problem's own architecture would not give."""
 
     x: np.ndarray
     y: np.ndarray
@@ -36,6 +41,8 @@ class TrainingProblem:
     hidden: tuple[int, ...]
     P: int
     bounds: ParameterBounds = field(default=None)  # type: ignore[assignment]
+    weights: np.ndarray | None = None
+    scale: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "x", np.asarray(self.x, dtype=np.float64))
@@ -47,6 +54,10 @@ class TrainingProblem:
             raise ValueError(f"bounds are for architecture {self.bounds.sizes}, the problem is {self.sizes}")
         if self.x.ndim != 2 or len(self.x) != len(self.y) or len(self.y) == 0:
             raise ValueError("x must be examples × inputs with one label per example, and not empty")
+        if self.weights is not None:
+            object.__setattr__(self, "weights", np.asarray(self.weights, dtype=np.float64))
+            if self.weights.shape != self.y.shape or not (self.weights > 0).all():
+                raise ValueError("weights must be one positive count per example")
 
     @property
     def sizes(self) -> list[int]:
@@ -57,13 +68,18 @@ class TrainingProblem:
         return len(self.y)
 
     @property
+    def example_weights(self) -> np.ndarray:
+        """How many training examples each row stands for."""
+        return np.ones(self.n_examples) if self.weights is None else self.weights
+
+    @property
     def signed_targets(self) -> np.ndarray:
         """Y_kj = +1 for the true class j = y_k, else -1 (examples × classes)."""
         return np.where(np.arange(self.n_classes)[None, :] == self.y[:, None], 1, -1)
 
     @property
     def output_scale(self) -> float:
-        return output_scale(self.x, self.hidden, self.P)
+        return output_scale(self.x, self.hidden, self.P) if self.scale is None else self.scale
 
     def zero_network(self) -> IntegerNetwork:
         return IntegerNetwork.zeros(self.sizes, self.P)

@@ -10,6 +10,8 @@ Y_kj z_kj ≥ τ with τ = Ω / 4. One binary o_kj per pair:
 
     minimise  N·C − Σ_kj o_kj                                                 (``unsatisfied``)
 
+(each term weighted by n_k, the identical examples row k stands for, when ``problem.weights`` is given).
+
 where τ' is the smallest value on z's grid δ that is ≥ τ and [S_kj, T_kj] bounds Y_kj z_kj. Both
 directions are kept (the paper's two indicators), so o is exactly the indicator of the margin and
 the solver's objective equals the count recomputed from the weights at every incumbent.
@@ -43,6 +45,7 @@ def margin_threshold(problem: TrainingProblem) -> float:
 class SatMargin(Formulation):
     name = "sat_margin"
     supports_neuron_switches = True
+    weighted_examples = True
     margin_from_switches = True
 
     def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
@@ -75,9 +78,11 @@ class SatMargin(Formulation):
 
         model.margin_met = pyo.Constraint(model.examples, out.outputs, rule=timed(margin_met))
         model.margin_missed = pyo.Constraint(model.examples, out.outputs, rule=timed(margin_missed))
-        n_pairs = problem.n_examples * problem.n_classes
+        counts = problem.example_weights
+        n_pairs = float(counts.sum()) * problem.n_classes
         model.unsatisfied = pyo.Objective(
-            expr=n_pairs - pyo.quicksum(model.satisfied.values()), sense=pyo.minimize
+            expr=n_pairs - pyo.quicksum(float(counts[k]) * met for (k, _), met in model.satisfied.items()),
+            sense=pyo.minimize,
         )
         return model
 
@@ -90,18 +95,18 @@ class SatMargin(Formulation):
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
         met = self._margins_met(network.output(problem.x), problem, self.margin_scale(network, problem))
-        return float(np.count_nonzero(~met))
+        return float(problem.example_weights @ np.count_nonzero(~met, axis=1))
 
     def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray | None:
         """None with neuron switches: the margin then depends on the neurons the network uses."""
         if self.neuron_switches:
             return None
         met = self._margins_met(output, problem, problem.output_scale)
-        return np.count_nonzero(~met, axis=1).astype(np.float64)
+        return np.count_nonzero(~met, axis=1) * problem.example_weights
 
     def target(self, problem: TrainingProblem, target_error: float) -> float | None:
         """The paper stops once at most target_error·N margins are unsatisfied."""
-        return float(math.floor(target_error * problem.n_examples))
+        return float(math.floor(target_error * problem.example_weights.sum()))
 
     @staticmethod
     def _margins_met(output: np.ndarray, problem: TrainingProblem, scale: float) -> np.ndarray:

@@ -329,3 +329,47 @@ def test_scip_agrees_with_highs_on_proven_optima(instance):
         assert by_scip.status == by_highs.status
         if by_highs.status == "optimal":
             assert by_scip.objective == pytest.approx(by_highs.objective, abs=1e-6)
+
+
+WEIGHTED = [name for name, model in FORMULATIONS.items() if model.weighted_examples]
+
+
+def test_the_soft_single_stage_models_weight_their_examples():
+    assert set(WEIGHTED) == {"max_correct", "sat_margin", "correct_margin", "min_hinge"}
+
+
+@pytest.mark.parametrize("name", WEIGHTED)
+@pytest.mark.parametrize("hidden", [(), (1,)])
+def test_a_weighted_row_is_the_same_as_that_many_copies(name, hidden):
+    """Rows weighted by counts score, and solve to, what the examples repeated that many times do
+    (the repeated problem's optimum by enumeration). The weighted problem carries the repeated
+    one's Ω, as local search's output layer does."""
+    rng = np.random.default_rng(len(hidden))
+    distinct = TrainingProblem(grid_inputs(rng, 5, 2), rng.integers(0, 2, 5), 2, hidden, 1)
+    counts = np.array([1, 3, 2, 1, 4])
+    repeated = TrainingProblem(np.repeat(distinct.x, counts, axis=0), np.repeat(distinct.y, counts), 2, hidden, 1)
+    weighted = TrainingProblem(distinct.x, distinct.y, 2, hidden, 1, weights=counts, scale=repeated.output_scale)
+    formulation = FORMULATIONS[name]()
+    for network in every_network(tuple(distinct.sizes), 1)[::7]:
+        assert formulation.objective_value(network, weighted) == pytest.approx(formulation.objective_value(network, repeated))
+        assert formulation.example_losses(network.output(weighted.x), weighted).sum() == pytest.approx(
+            formulation.objective_value(network, weighted))
+    outcome = solve_mip(formulation, weighted, weighted.zero_network(), EXACT)
+    assert outcome.status == "optimal"
+    assert outcome.objective == pytest.approx(enumerated_optimum(formulation, repeated), abs=1e-6)
+    assert formulation.target(weighted, 0.1) == formulation.target(repeated, 0.1)
+
+
+@pytest.mark.parametrize("name", ["min_weight", "max_margin", "lexicographic"])
+def test_models_that_do_not_weight_examples_refuse_weights(name):
+    problem = random_problem(0, 2, (1,), 1, 4)
+    weighted = TrainingProblem(problem.x, problem.y, 2, (1,), 1, weights=[1, 2, 1, 1])
+    with pytest.raises(ValueError, match="cannot weight its examples"):
+        solve_mip(FORMULATIONS[name](), weighted, weighted.zero_network(), EXACT)
+
+
+def test_weights_must_be_one_positive_count_per_example():
+    problem = random_problem(0, 2, (1,), 1, 4)
+    for weights in ([1, 2, 1], [1, 0, 1, 1]):
+        with pytest.raises(ValueError, match="one positive count per example"):
+            TrainingProblem(problem.x, problem.y, 2, (1,), 1, weights=weights)

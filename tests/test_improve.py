@@ -9,7 +9,7 @@ import pytest
 from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem, training_model
 from formulations.network import active_neurons, switch_off
 from pipeline.solving.heuristic import train_ste
-from pipeline.solving.improve import graft, improve, neighbourhoods, portfolio, solve_neighbourhood
+from pipeline.solving.improve import graft, improve, neighbourhoods, output_problem, portfolio, solve_neighbourhood
 from networks import EXACT, random_network
 
 MODELS = ["sat_margin", "correct_margin", "max_correct", "min_hinge"]
@@ -49,6 +49,26 @@ def test_each_neighbourhood_optimum_equals_brute_force(model, sizes, seed):
             assert np.array_equal(w_new[~free], w_old[~free])
         for b_new, b_old, free in zip(network.biases, current.biases, area.free_biases):
             assert np.array_equal(b_new[~free], b_old[~free])
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_output_layer_is_solved_on_merged_rows_to_the_brute_force_optimum(model):
+    """40 examples behind 3 hidden signs are at most 2³ × 3 (signs, label) rows; the step's optimum
+    on them is the best output layer by enumeration on all 40."""
+    rng = np.random.default_rng(5)
+    sizes, P = [2, 3, 3], 1
+    problem = TrainingProblem(np.round(rng.random((40, 2)), 4), rng.integers(0, 3, 40), 3, (3,), P)
+    current = random_network(rng, sizes, P)
+    layer, _ = output_problem(problem, current)
+    assert layer.n_examples <= 24 and layer.weights.sum() == 40
+    formulation = FORMULATIONS[model]()
+    output = next(area for area in neighbourhoods(sizes) if area.kind == "output")
+    objective = formulation.objective_value(current, problem)
+    network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, output, EXACT)
+    assert status == "optimal"
+    assert found == formulation.objective_value(network, problem)
+    assert found == pytest.approx(brute_force_neighbourhood(formulation, problem, current, output), abs=1e-9)
+    assert np.array_equal(network.weights[0], current.weights[0]) and np.array_equal(network.biases[0], current.biases[0])
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -12,7 +12,10 @@ Neighbourhoods, visited per round in the order of :func:`visiting_order`:
   :mod:`formulations.neuron_choice` (only the examples whose loss the neuron's sign changes) where
   the formulation's objective is a sum of example losses, as the training model otherwise;
 * ``neuron+out l:j``  the same plus the neuron's outgoing weights (the next layer's column j);
-* ``output``  the whole output layer, with every hidden sign fixed (a linear integer classifier);
+* ``output``  the whole output layer, with every hidden sign fixed (a linear integer classifier),
+  solved as a one-layer problem over the last hidden layer's signs, examples with the same signs
+  and label merged into one weighted row (:func:`output_problem`) where the formulation weights
+  its examples, as the training model otherwise;
 * ``drop l:j``  only with a neuron penalty: hidden neuron j of layer l switched off (its incoming,
   bias and outgoing weights 0) and the layer that reads it retrained (every weight of layer l + 1
   but column j, and its biases). No other single step can remove a neuron whose sign matters:
@@ -364,6 +367,8 @@ def solve_neighbourhood(
     not lower the neuron count or whose parameters cannot all be 0."""
     if area.dropped is not None:
         return solve_drop(formulation, problem, current, objective, area, options)
+    if area.kind == NeighbourhoodKind.OUTPUT and formulation.weighted_examples and not formulation.neuron_switches:
+        return solve_output(formulation, problem, current, options)
     costs = None if area.neuron is None else sign_costs(formulation, problem, current, *area.neuron)
     if costs is None:
         return solve_around(formulation, problem, current, area, options)
@@ -381,6 +386,40 @@ def solve_neighbourhood(
         raise ObjectiveMismatch(
             f"{formulation.name}: the step on {area.name} scores {outcome.objective}, its network {recomputed}"
         )
+    return network, recomputed, outcome.status, outcome.build_seconds + outcome.setup_seconds
+
+
+def output_problem(problem: TrainingProblem, network: IntegerNetwork) -> tuple[TrainingProblem, IntegerNetwork]:
+    """The output layer of ``network`` as a one-layer problem: its inputs are the last hidden
+    layer's ±1 signs, every set of examples with the same signs and label one row weighted by
+    their number, its box the output layer's in ``problem.bounds``, its Ω the network's; and the
+    output layer as that problem's network. Measured on all 26,049 Adult training examples behind
+    16 hidden neurons (max_correct, P = 3): 4,285 rows, and 2.8 s of Pyomo and appsi where the
+    ungrouped layer took 11.7 s and the training model restricted to the layer 14 s."""
+    signs = network.hidden_activations(problem.x)[-1]
+    rows, counts = np.unique(np.column_stack([signs, problem.y]), axis=0, return_counts=True)
+    bounds = problem.bounds
+    box = ParameterBounds(
+        weight_lower=bounds.weight_lower[-1:], weight_upper=bounds.weight_upper[-1:],
+        bias_lower=bounds.bias_lower[-1:], bias_upper=bounds.bias_upper[-1:],
+    )
+    layer = TrainingProblem(rows[:, :-1], rows[:, -1].astype(np.int64), problem.n_classes, (), problem.P, box,
+                            weights=counts, scale=problem.output_scale)
+    return layer, IntegerNetwork(network.weights[-1:], network.biases[-1:], network.P)
+
+
+def solve_output(
+    formulation: Formulation, problem: TrainingProblem, current: IntegerNetwork, options: SolverOptions
+) -> tuple[IntegerNetwork, float, str, float]:
+    """The output-layer step on :func:`output_problem`; the network it gives is scored again on
+    every training example, which must agree with the layer's objective."""
+    layer, start = output_problem(problem, current)
+    outcome = solve_mip(formulation, layer, start, options)
+    network = IntegerNetwork(current.weights[:-1] + outcome.network.weights, current.biases[:-1] + outcome.network.biases,
+                             current.P)
+    recomputed = formulation.objective_value(network, problem)
+    if abs(recomputed - outcome.objective) > OBJECTIVE_TOLERANCE * max(1.0, abs(recomputed)):
+        raise ObjectiveMismatch(f"{formulation.name}: the output layer scores {outcome.objective}, its network {recomputed}")
     return network, recomputed, outcome.status, outcome.build_seconds + outcome.setup_seconds
 
 
