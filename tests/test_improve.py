@@ -52,15 +52,21 @@ def test_each_neighbourhood_optimum_equals_brute_force(model, sizes, seed):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_the_output_layer_is_solved_on_merged_rows_to_the_brute_force_optimum(model):
-    """40 examples behind 3 hidden signs are at most 2³ × 3 (signs, label) rows; the step's optimum
-    on them is the best output layer by enumeration on all 40."""
+@pytest.mark.parametrize("sizes", [[2, 3, 2], [2, 2]])
+def test_the_output_layer_is_solved_on_merged_rows_to_the_brute_force_optimum(model, sizes):
+    """40 examples behind 3 hidden signs are at most 2³ × 2 (signs, label) rows; the step's optimum
+    on them is the best output layer by enumeration on all 40. Without a hidden layer the rows are
+    the data's, 4 of them repeated."""
     rng = np.random.default_rng(5)
-    sizes, P = [2, 3, 3], 1
-    problem = TrainingProblem(np.round(rng.random((40, 2)), 4), rng.integers(0, 3, 40), 3, (3,), P)
+    P = 1
+    x = np.round(rng.random((40, 2)), 4)
+    x[36:] = x[:4]
+    y = rng.integers(0, 2, 40)
+    y[36:] = y[:4]
+    problem = TrainingProblem(x, y, 2, tuple(sizes[1:-1]), P)
     current = random_network(rng, sizes, P)
     layer, _ = output_problem(problem, current)
-    assert layer.n_examples <= 24 and layer.weights.sum() == 40
+    assert (layer.n_examples <= 16 if len(sizes) == 3 else layer.n_examples == 36) and layer.weights.sum() == 40
     formulation = FORMULATIONS[model]()
     output = next(area for area in neighbourhoods(sizes) if area.kind == "output")
     objective = formulation.objective_value(current, problem)
@@ -68,7 +74,8 @@ def test_the_output_layer_is_solved_on_merged_rows_to_the_brute_force_optimum(mo
     assert status == "optimal"
     assert found == formulation.objective_value(network, problem)
     assert found == pytest.approx(brute_force_neighbourhood(formulation, problem, current, output), abs=1e-9)
-    assert np.array_equal(network.weights[0], current.weights[0]) and np.array_equal(network.biases[0], current.biases[0])
+    for old, new in zip(current.weights[:-1] + current.biases[:-1], network.weights[:-1] + network.biases[:-1]):
+        assert np.array_equal(old, new)
 
 
 @pytest.mark.parametrize("model", MODELS)
