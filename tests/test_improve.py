@@ -9,7 +9,9 @@ import pytest
 from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem, training_model
 from formulations.network import active_neurons, switch_off
 from pipeline.solving.heuristic import train_ste
-from pipeline.solving.improve import graft, improve, neighbourhoods, output_problem, portfolio, solve_neighbourhood
+from pipeline.solving.improve import (
+    MAX_OUTGOING_VALUES, graft, improve, neighbourhoods, outgoing_values, output_problem, portfolio, solve_neighbourhood,
+)
 from networks import EXACT, random_network
 
 MODELS = ["sat_margin", "correct_margin", "max_correct", "min_hinge"]
@@ -78,6 +80,22 @@ def test_the_output_layer_is_solved_on_merged_rows_to_the_brute_force_optimum(mo
         assert np.array_equal(old, new)
 
 
+def test_a_neuron_with_outgoing_weights_visits_its_whole_box_or_the_widest_window_under_the_cap():
+    rng = np.random.default_rng(0)
+    small = TrainingProblem(np.round(rng.random((5, 2)), 4), rng.integers(0, 4, 5), 4, (2,), 1)
+    network = random_network(rng, small.sizes, 1)
+    assert len(outgoing_values(small, network, (0, 1))) == 3 ** 4  # the whole box
+    wide = TrainingProblem(small.x, small.y % 2, 2, (2,), 15)
+    weights = (np.zeros((2, 2), int), np.array([[14, 0], [-15, 0]]))
+    network = IntegerNetwork(weights, (np.zeros(2, int), np.zeros(2, int)), 15)
+    values = outgoing_values(wide, network, (0, 0))
+    # ±8 around (14, -15) clipped to [-15, 15]: 10 × 9 values; ±9 would be 11 × 10 > 100
+    assert len(values) == 90 <= MAX_OUTGOING_VALUES
+    assert {tuple(v) for v in values} == {(a, b) for a in range(6, 16) for b in range(-15, -6)}
+    ten = TrainingProblem(small.x, small.y, 10, (2,), 1)
+    assert outgoing_values(ten, random_network(rng, ten.sizes, 1), (0, 0)) == []  # 3^10 even at ±1
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_a_drop_step_is_the_best_next_layer_without_its_neuron(model):
     """With a neuron penalty, "drop 0:j" is neuron j switched off and the output layer (but column
@@ -88,14 +106,14 @@ def test_a_drop_step_is_the_best_next_layer_without_its_neuron(model):
     current = random_network(rng, problem.sizes, 1)
     assert active_neurons(current)[0].all()
     objective = formulation.objective_value(current, problem)
-    drops = [area for area in neighbourhoods(problem.sizes, drops=True) if area.dropped is not None]
+    drops = [area for area in neighbourhoods(problem.sizes, drops=True) if area.kind == "drop"]
     assert [area.name for area in drops] == ["drop 0:0", "drop 0:1", "drop 0:2"]
     for area in drops:
-        keep = [np.arange(3) != area.dropped[1]]
+        keep = [np.arange(3) != area.place[1]]
         network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
         assert status == "optimal", area.name
         assert found == formulation.objective_value(network, problem), area.name
-        assert not active_neurons(network)[0][area.dropped[1]], area.name
+        assert not active_neurons(network)[0][area.place[1]], area.name
         best = brute_force_neighbourhood(formulation, problem, switch_off(current, keep), area)
         assert found == pytest.approx(best, abs=1e-9), area.name
 

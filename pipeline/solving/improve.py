@@ -11,7 +11,11 @@ Neighbourhoods, visited per round in the order of :func:`visiting_order`:
 * ``neuron l:j``  the incoming weights and bias of hidden neuron j of layer l, solved as
   :mod:`formulations.neuron_choice` (only the examples whose loss the neuron's sign changes) where
   the formulation's objective is a sum of example losses, as the training model otherwise;
-* ``neuron+out l:j``  the same plus the neuron's outgoing weights (the next layer's column j);
+* ``neuron+out l:j``  the same plus the neuron's outgoing weights (the next layer's column j): for
+  each value v of that column the step is the single-neuron step of the network with column v, so
+  where the formulation's objective is a sum of example losses it is solved as those single-neuron
+  steps (:func:`solve_neuron_out`; v within a radius of its value when its box has more than
+  :data:`MAX_OUTGOING_VALUES` values), as the training model otherwise;
 * ``output``  the whole output layer, with every hidden sign fixed (a linear integer classifier),
   solved as a one-layer problem over the last hidden layer's signs, examples with the same signs
   and label merged into one weighted row (:func:`output_problem`) where the formulation weights
@@ -28,6 +32,7 @@ every neighbourhood and the search stops early.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -68,10 +73,8 @@ class Neighbourhood:
     kind: NeighbourhoodKind
     free_weights: tuple[np.ndarray, ...]
     free_biases: tuple[np.ndarray, ...]
-    neuron: tuple[int, int] | None = None
-    """(layer, index) when the neighbourhood is one hidden neuron's incoming weights and bias."""
-    dropped: tuple[int, int] | None = None
-    """(layer, index) of the hidden neuron a drop step switches off before it solves."""
+    place: tuple[int, int] | None = None
+    """(layer, index) of the hidden neuron a neuron, neuron+out or drop step frees or switches off."""
 
 
 NeighbourhoodSolver = Callable[
@@ -114,12 +117,12 @@ def neighbourhoods(sizes: list[int], drops: bool = False) -> list[Neighbourhood]
     ``drops``, every hidden neuron's drop step too."""
     shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
 
-    def masks(kind, mark, place=None, neuron=None, dropped=None) -> Neighbourhood:
+    def masks(kind, mark, place=None) -> Neighbourhood:
         weights = [np.zeros(s, dtype=bool) for s in shapes]
         biases = [np.zeros(s[0], dtype=bool) for s in shapes]
         mark(weights, biases)
         name = kind if place is None else f"{kind} {place[0]}:{place[1]}"
-        return Neighbourhood(name, kind, tuple(weights), tuple(biases), neuron, dropped)
+        return Neighbourhood(name, kind, tuple(weights), tuple(biases), place)
 
     result = []
     for layer in range(len(shapes) - 1):
@@ -138,10 +141,9 @@ def neighbourhoods(sizes: list[int], drops: bool = False) -> list[Neighbourhood]
                 b[layer + 1][:] = True
 
             place = (layer, j)
-            result += [masks(NeighbourhoodKind.NEURON, neuron, place, neuron=place),
-                       masks(NeighbourhoodKind.NEURON_OUT, neuron_out, place)]
+            result += [masks(NeighbourhoodKind.NEURON, neuron, place), masks(NeighbourhoodKind.NEURON_OUT, neuron_out, place)]
             if drops:
-                result.append(masks(NeighbourhoodKind.DROP, drop, place, dropped=place))
+                result.append(masks(NeighbourhoodKind.DROP, drop, place))
 
     def output(w, b):
         w[-1][:] = True
@@ -155,8 +157,9 @@ def visiting_order(pool: list[Neighbourhood], rng: np.random.Generator) -> list[
     """The pool in tiers of rising cost, each searched as a round: single neurons (shuffled) then the
     output layer; then drops and neurons with their outgoing weights (each shuffled). Measured on
     Adult N = 2,000 (correct_margin, P = 1): a single-neuron step costs 0.03-2 s and found most of the
-    gain; a neuron with its outgoing weights adds N·C products, costs ~5 s and rarely helps, so it
-    is searched only where the cheap tier has nothing left (variable neighbourhood descent)."""
+    gain. A neuron with its outgoing weights is up to :data:`MAX_OUTGOING_VALUES` single-neuron
+    sub-MIPs (as the training model it had cost ~5 s there and 20 s on all of Adult), so it is
+    searched only where the cheap tier has nothing left (variable neighbourhood descent)."""
     def shuffled(kind: NeighbourhoodKind) -> list[int]:
         members = [i for i, area in enumerate(pool) if area.kind == kind]
         return [members[i] for i in rng.permutation(len(members))]
@@ -281,9 +284,9 @@ def graft(network: IntegerNetwork, candidate: IntegerNetwork, area: Neighbourhoo
         tuple(np.where(free, new, old) for old, new, free in zip(network.biases, candidate.biases, area.free_biases)),
         network.P,
     )
-    if area.dropped is None:
+    if area.kind != NeighbourhoodKind.DROP:
         return grafted
-    layer, neuron = area.dropped
+    layer, neuron = area.place
     keep = [np.ones(len(b), dtype=bool) for b in network.biases[:-1]]
     keep[layer][neuron] = False
     return switch_off(grafted, keep)
@@ -365,18 +368,35 @@ def solve_neighbourhood(
     formulation with example losses is solved on the examples it can change; a neuron that can
     change none is left as it is without a solve (status ``unchanged``), as is a drop that would
     not lower the neuron count or whose parameters cannot all be 0."""
-    if area.dropped is not None:
+    if area.kind == NeighbourhoodKind.DROP:
         return solve_drop(formulation, problem, current, objective, area, options)
     if area.kind == NeighbourhoodKind.OUTPUT and formulation.weighted_examples and not formulation.neuron_switches:
         return solve_output(formulation, problem, current, options)
-    costs = None if area.neuron is None else sign_costs(formulation, problem, current, *area.neuron)
+    if area.kind == NeighbourhoodKind.NEURON_OUT and (outgoing := outgoing_values(problem, current, area.place)):
+        return solve_neuron_out(formulation, problem, current, objective, area, outgoing, options)
+    costs = None if area.kind != NeighbourhoodKind.NEURON else sign_costs(formulation, problem, current, *area.place)
     if costs is None:
         return solve_around(formulation, problem, current, area, options)
-    minus, plus = costs
+    return solve_neuron(formulation, problem, current, objective, area, *costs, options)
+
+
+def solve_neuron(
+    formulation: Formulation,
+    problem: TrainingProblem,
+    current: IntegerNetwork,
+    objective: float,
+    area: Neighbourhood,
+    minus: np.ndarray,
+    plus: np.ndarray,
+    options: SolverOptions,
+) -> tuple[IntegerNetwork, float, str, float]:
+    """The single-neuron step of ``area.place`` given each example's loss with the neuron's sign
+    forced to −1 (``minus``) and +1 (``plus``): :class:`NeuronChoice` on the examples whose loss
+    the sign changes."""
     pivotal = np.flatnonzero(plus != minus)
     if len(pivotal) == 0:
         return current, objective, "unchanged", 0.0
-    layer, neuron = area.neuron
+    layer, neuron = area.place
     single, start = neuron_problem(problem, current, layer, neuron, pivotal)
     choice = NeuronChoice((plus - minus)[pivotal], float(minus.sum()))
     outcome = solve_mip(choice, single, start, options)
@@ -387,6 +407,84 @@ def solve_neighbourhood(
             f"{formulation.name}: the step on {area.name} scores {outcome.objective}, its network {recomputed}"
         )
     return network, recomputed, outcome.status, outcome.build_seconds + outcome.setup_seconds
+
+
+MAX_OUTGOING_VALUES = 100
+"""Most values of a neuron's outgoing weights a neuron+out step visits one by one. Scoring a value
+costs two passes over the data (on all of Adult about 2 ms): P = 3 with two classes has 49 values,
+0.1 s in all; P = 15's 961 took 1.6 s of a 2 s step."""
+
+
+def outgoing_values(problem: TrainingProblem, network: IntegerNetwork, place: tuple[int, int]) -> list[np.ndarray]:
+    """The values of the outgoing weights of hidden neuron ``place`` a neuron+out step visits:
+    every value in their box, or, when that is more than :data:`MAX_OUTGOING_VALUES`, those within
+    ±r of ``network``'s, r the largest that keeps to the cap; [] when even r = 1 does not."""
+    layer, neuron = place
+    lower = problem.bounds.weight_lower[layer + 1][:, neuron]
+    upper = problem.bounds.weight_upper[layer + 1][:, neuron]
+    column = network.weights[layer + 1][:, neuron]
+    for radius in range(int(np.max(upper - lower)), 0, -1):
+        low, high = np.maximum(lower, column - radius), np.minimum(upper, column + radius)
+        if np.prod(high - low + 1.0) <= MAX_OUTGOING_VALUES:
+            return [np.array(v) for v in itertools.product(*(range(lo, hi + 1) for lo, hi in zip(low, high)))]
+    return []
+
+
+def solve_neuron_out(
+    formulation: Formulation,
+    problem: TrainingProblem,
+    current: IntegerNetwork,
+    objective: float,
+    area: Neighbourhood,
+    outgoing: list[np.ndarray],
+    options: SolverOptions,
+) -> tuple[IntegerNetwork, float, str, float]:
+    """The neuron+out step as single-neuron steps, one per value v of the outgoing weights. Each
+    v's lower bound is Σ_k min(c⁻_k(v), c⁺_k(v)), every example given the sign it prefers; the
+    values are visited lowest bound first and the visit ends once a bound reaches the best
+    objective found, so a visit that finishes in time is the neighbourhood's optimum."""
+    began = time.perf_counter()
+    layer, neuron = area.place
+    activations = current.hidden_activations(problem.x)[layer]
+    forced = []
+    for sign in (-1.0, 1.0):
+        signs = activations.copy()
+        signs[:, neuron] = sign
+        forced.append(signs)
+
+    def with_outgoing(v: np.ndarray) -> IntegerNetwork:
+        weights = list(current.weights)
+        weights[layer + 1] = weights[layer + 1].copy()
+        weights[layer + 1][:, neuron] = v
+        return IntegerNetwork(tuple(weights), current.biases, current.P)
+
+    def costs(network: IntegerNetwork) -> tuple[np.ndarray, np.ndarray] | None:
+        minus, plus = (formulation.example_losses(network.output_from(layer, signs), problem) for signs in forced)
+        return None if minus is None else (minus, plus)
+
+    if costs(current) is None:
+        return solve_around(formulation, problem, current, area, options)
+    bounds = [float(np.minimum(*costs(with_outgoing(v))).sum()) for v in outgoing]
+    # Scoring every v is this step's building.
+    best, best_objective, status, overhead = current, objective, "optimal", time.perf_counter() - began
+    for index in np.argsort(bounds, kind="stable"):
+        if bounds[index] >= best_objective:
+            break
+        left = (options.time_limit or np.inf) - (time.perf_counter() - began)
+        if left <= 0:
+            status = "time_limit"
+            break
+        network = with_outgoing(outgoing[index])
+        found, found_objective, found_status, found_overhead = solve_neuron(
+            formulation, problem, network, formulation.objective_value(network, problem), area, *costs(network),
+            replace(options, time_limit=left if options.time_limit else None),
+        )
+        overhead += found_overhead
+        if found_status not in ("optimal", "unchanged"):
+            status = found_status
+        if found_objective < best_objective:
+            best, best_objective = found, found_objective
+    return best, best_objective, status, overhead
 
 
 def output_problem(problem: TrainingProblem, network: IntegerNetwork) -> tuple[TrainingProblem, IntegerNetwork]:
@@ -434,7 +532,7 @@ def solve_drop(
 ) -> tuple[IntegerNetwork, float, str, float]:
     """A drop step: ``current`` with the neuron switched off is the start, feasible for the
     neighbourhood around it, where the next layer is solved again."""
-    layer, neuron = area.dropped
+    layer, neuron = area.place
     keep = [np.ones(len(b), dtype=bool) for b in current.biases[:-1]]
     keep[layer][neuron] = False
     dropped = switch_off(current, keep)
