@@ -68,8 +68,10 @@ def contract_forward(path, raw_rows):
 
 def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefect_server, ray_session):
     model = tmp_path / "heart.parquet"
+    # sat_margin, whose solves use their 8 s, so that the two actors' solves overlap (the default
+    # max_correct's start can meet the target at once)
     code = main([
-        "train", "--dataset", "heart", "--train-size", "80", "--batch-size", "40", "--P", "3",
+        "train", "--dataset", "heart", "--train-size", "80", "--batch-size", "40", "--P", "3", "--formulation", "sat_margin",
         "--hidden", "6", "--workers", "2", "--time-limit", "8", "--epochs", "2", "--seed", "1", "--out", str(model),
         "--checkpoints", str(tmp_path / "runs"), "--json",
     ])
