@@ -54,6 +54,7 @@ PAPER = {
 def run_alpha(dataset: str, n: int, P: int, alpha: float, seconds: float, threads: int, seed: int) -> dict:
     config = TrainConfig(
         dataset=dataset, train_size=n, P=P, hidden=(16,), seed=seed, executor="local", time_limit=seconds,
+        formulation="sat_margin",
         threads=threads, neuron_penalty=alpha or None, dead_inputs="zero",
     )
     run = training.prepare(config)

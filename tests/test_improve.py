@@ -97,6 +97,30 @@ def test_a_neuron_with_outgoing_weights_visits_its_whole_box_or_the_widest_windo
 
 
 @pytest.mark.parametrize("model", MODELS)
+def test_a_neuron_with_outgoing_weights_over_a_window_is_the_best_of_that_window(model):
+    """P = 2 with three classes: 125 outgoing values, over the cap, so the step searches a window
+    around the current column; its optimum is the best of every incoming value × window value."""
+    rng = np.random.default_rng(3)
+    problem = TrainingProblem(np.round(rng.random((12, 2)), 4), rng.integers(0, 3, 12), 3, (2,), 2)
+    current = random_network(rng, problem.sizes, 2)
+    formulation = FORMULATIONS[model]()
+    area = next(a for a in neighbourhoods(problem.sizes) if a.name == "neuron+out 0:1")
+    window = outgoing_values(problem, current, area.place)
+    assert len(window) <= MAX_OUTGOING_VALUES < 5 ** 3
+    network, found, status, _ = solve_neighbourhood(
+        formulation, problem, current, formulation.objective_value(current, problem), area, EXACT)
+    assert status == "optimal" and found == formulation.objective_value(network, problem)
+    best = np.inf
+    for incoming in itertools.product(range(-2, 3), repeat=3):
+        for v in window:
+            weights = [w.copy() for w in current.weights]
+            biases = [b.copy() for b in current.biases]
+            weights[0][1], biases[0][1], weights[1][:, 1] = incoming[:2], incoming[2], v
+            best = min(best, formulation.objective_value(IntegerNetwork(tuple(weights), tuple(biases), 2), problem))
+    assert found == pytest.approx(best, abs=1e-9)
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_a_drop_step_is_the_best_next_layer_without_its_neuron(model):
     """With a neuron penalty, "drop 0:j" is neuron j switched off and the output layer (but column
     j) solved exactly: brute force over that layer from the switched-off network agrees."""

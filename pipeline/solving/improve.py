@@ -46,7 +46,9 @@ from formulations.network import switch_off
 from formulations.neuron_choice import NeuronChoice, neuron_inputs, neuron_problem, sign_costs, with_neuron
 from formulations.neuron_penalty import NeuronPenalty
 from formulations.neuron_switches import neurons_on
-from pipeline.solving.solve import OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolverOptions, option_default, solve_mip
+from pipeline.solving.solve import (
+    OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolverOptions, SolveStatus, option_default, solve_mip,
+)
 
 
 MIN_STEP_SECONDS = 0.5
@@ -423,7 +425,7 @@ def outgoing_values(problem: TrainingProblem, network: IntegerNetwork, place: tu
     lower = problem.bounds.weight_lower[layer + 1][:, neuron]
     upper = problem.bounds.weight_upper[layer + 1][:, neuron]
     column = network.weights[layer + 1][:, neuron]
-    for radius in range(int(np.max(upper - lower)), 0, -1):
+    for radius in range(max(int(np.max(upper - lower)), 1), 0, -1):
         low, high = np.maximum(lower, column - radius), np.minimum(upper, column + radius)
         if np.prod(high - low + 1.0) <= MAX_OUTGOING_VALUES:
             return [np.array(v) for v in itertools.product(*(range(lo, hi + 1) for lo, hi in zip(low, high)))]
@@ -439,10 +441,11 @@ def solve_neuron_out(
     outgoing: list[np.ndarray],
     options: SolverOptions,
 ) -> tuple[IntegerNetwork, float, str, float]:
-    """The neuron+out step as single-neuron steps, one per value v of the outgoing weights. Each
-    v's lower bound is Σ_k min(c⁻_k(v), c⁺_k(v)), every example given the sign it prefers; the
-    values are visited lowest bound first and the visit ends once a bound reaches the best
-    objective found, so a visit that finishes in time is the neighbourhood's optimum."""
+    """The neuron+out step as single-neuron steps, one per value v of the outgoing weights in
+    ``outgoing`` (:func:`outgoing_values`: the whole box, or a window of it). Each v's lower bound
+    is Σ_k min(c⁻_k(v), c⁺_k(v)), every example given the sign it prefers; the values are visited
+    lowest bound first and the visit ends once a bound reaches the best objective found, so a visit
+    that finishes in time is the optimum over ``outgoing`` (status ``optimal``)."""
     began = time.perf_counter()
     layer, neuron = area.place
     activations = current.hidden_activations(problem.x)[layer]
@@ -451,6 +454,7 @@ def solve_neuron_out(
         signs = activations.copy()
         signs[:, neuron] = sign
         forced.append(signs)
+    is_on = activations[:, neuron] > 0
 
     def with_outgoing(v: np.ndarray) -> IntegerNetwork:
         weights = list(current.weights)
@@ -458,29 +462,31 @@ def solve_neuron_out(
         weights[layer + 1][:, neuron] = v
         return IntegerNetwork(tuple(weights), current.biases, current.P)
 
-    def costs(network: IntegerNetwork) -> tuple[np.ndarray, np.ndarray] | None:
+    def costs(v: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        network = with_outgoing(v)
         minus, plus = (formulation.example_losses(network.output_from(layer, signs), problem) for signs in forced)
         return None if minus is None else (minus, plus)
 
-    if costs(current) is None:
+    if costs(outgoing[0]) is None:
         return solve_around(formulation, problem, current, area, options)
-    bounds = [float(np.minimum(*costs(with_outgoing(v))).sum()) for v in outgoing]
+    bounds = [float(np.minimum(*costs(v)).sum()) for v in outgoing]
     # Scoring every v is this step's building.
-    best, best_objective, status, overhead = current, objective, "optimal", time.perf_counter() - began
+    best, best_objective, status, overhead = current, objective, SolveStatus.OPTIMAL, time.perf_counter() - began
     for index in np.argsort(bounds, kind="stable"):
         if bounds[index] >= best_objective:
             break
-        left = (options.time_limit or np.inf) - (time.perf_counter() - began)
-        if left <= 0:
-            status = "time_limit"
+        left = options.time_limit - (time.perf_counter() - began)
+        if left < MIN_STEP_SECONDS:
+            status = SolveStatus.TIME_LIMIT
             break
+        minus, plus = costs(outgoing[index])
         network = with_outgoing(outgoing[index])
         found, found_objective, found_status, found_overhead = solve_neuron(
-            formulation, problem, network, formulation.objective_value(network, problem), area, *costs(network),
-            replace(options, time_limit=left if options.time_limit else None),
+            formulation, problem, network, float(np.where(is_on, plus, minus).sum()), area, minus, plus,
+            replace(options, time_limit=left),
         )
         overhead += found_overhead
-        if found_status not in ("optimal", "unchanged"):
+        if found_status not in (SolveStatus.OPTIMAL, "unchanged"):
             status = found_status
         if found_objective < best_objective:
             best, best_objective = found, found_objective
