@@ -32,7 +32,7 @@ from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.execution.executors import InProcessExecutor, neighbourhood_solver
 from pipeline.solving.batches import BatchTask, EpochStart, batch_problem
-from pipeline.solving.improve import improve
+from pipeline.solving.improve import MIN_STEP_SECONDS, improve
 from pipeline.solving.solve import SolverOptions
 from support.report import machine_line, pyplot, save_figure, write_results
 
@@ -88,7 +88,7 @@ def run_cell(prepared: training.Prepared, formulation_name: str, rule: str, acto
     }
 
 
-def markdown(rows: list[dict], note: str) -> str:
+def markdown(rows: list[dict], note: str, seconds: float) -> str:
     def pct(value):
         return "–" if value is None else f"{100 * value:.1f}"
 
@@ -97,15 +97,17 @@ def markdown(rows: list[dict], note: str) -> str:
         "Local search from the STE start on the whole training split, one-thread sub-MIPs of at most 2 s. "
         "Objective recomputed from the weights. Accuracies in %: train / validation / test. Overhead: "
         "share of a step spent building its sub-MIP and handing it to HiGHS (median, max). Memory: this "
-        "process's peak (the driver; actors are separate processes).", "",
-        "| formulation | P | rule | actors | N | seconds | objective | start acc | end acc | improving steps / min "
+        "process's peak (the driver; actors are separate processes). Ended: at the time limit, or earlier "
+        "at a local optimum of every neighbourhood.", "",
+        "| formulation | P | rule | actors | N | seconds | ended | objective | start acc | end acc | improving steps / min "
         "| overhead median / max | peak MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         s, e = r["start"], r["end"]
         lines.append(
             f"| {r['formulation']} | {r['P']} | {r['rule']} | {r['actors']} | {r['N']} | {r['seconds']:.0f} | "
+            f"{'time limit' if r['seconds'] >= seconds - MIN_STEP_SECONDS else 'local optimum'} | "
             f"{s['objective']:.0f} → {e['objective']:.0f} | {pct(s['train'])} / {pct(s['validation'])} / "
             f"{pct(s['test'])} | {pct(e['train'])} / {pct(e['validation'])} / {pct(e['test'])} | "
             f"{r['improving_steps_per_minute']:.1f} | {pct(r['overhead_share_median'])} / "
@@ -149,7 +151,7 @@ def main() -> None:
             prepared[P] = training.prepare(config)
         rows.append(run_cell(prepared[P], name, rule, int(actors), seconds))
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "trace"}), flush=True)
-        write_results(out, "scale", {"seconds": seconds, "note": args.note, "rows": rows}, markdown(rows, args.note))
+        write_results(out, "scale", {"seconds": seconds, "note": args.note, "rows": rows}, markdown(rows, args.note, seconds))
         plot(rows, out / "scale.png")
 
 
