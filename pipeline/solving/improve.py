@@ -47,7 +47,7 @@ from formulations.neuron_choice import NeuronChoice, neuron_inputs, neuron_probl
 from formulations.neuron_penalty import NeuronPenalty
 from formulations.neuron_switches import neurons_on
 from pipeline.solving.solve import (
-    OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolverOptions, SolveStatus, option_default, solve_mip,
+    OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolveOutcome, SolverOptions, SolveStatus, option_default, solve_mip,
 )
 
 
@@ -373,7 +373,7 @@ def solve_neighbourhood(
     if area.kind == NeighbourhoodKind.DROP:
         return solve_drop(formulation, problem, current, objective, area, options)
     if area.kind == NeighbourhoodKind.OUTPUT and formulation.weighted_examples and not formulation.neuron_switches:
-        return solve_output(formulation, problem, current, options)
+        return solve_output(formulation, problem, current, area, options)
     if area.kind == NeighbourhoodKind.NEURON_OUT and (outgoing := outgoing_values(problem, current, area.place)):
         return solve_neuron_out(formulation, problem, current, objective, area, outgoing, options)
     costs = None if area.kind != NeighbourhoodKind.NEURON else sign_costs(formulation, problem, current, *area.place)
@@ -402,7 +402,14 @@ def solve_neuron(
     single, start = neuron_problem(problem, current, layer, neuron, pivotal)
     choice = NeuronChoice((plus - minus)[pivotal], float(minus.sum()))
     outcome = solve_mip(choice, single, start, options)
-    network = with_neuron(current, layer, neuron, outcome.network)
+    return scored_step(formulation, problem, with_neuron(current, layer, neuron, outcome.network), outcome, area)
+
+
+def scored_step(
+    formulation: Formulation, problem: TrainingProblem, network: IntegerNetwork, outcome: SolveOutcome, area: Neighbourhood
+) -> tuple[IntegerNetwork, float, str, float]:
+    """A step solved as a smaller problem, ``network`` put back together from its ``outcome``:
+    scored again on every training example, which must agree with the smaller problem's objective."""
     recomputed = formulation.objective_value(network, problem)
     if abs(recomputed - outcome.objective) > OBJECTIVE_TOLERANCE * max(1.0, abs(recomputed)):
         raise ObjectiveMismatch(
@@ -514,18 +521,15 @@ def output_problem(problem: TrainingProblem, network: IntegerNetwork) -> tuple[T
 
 
 def solve_output(
-    formulation: Formulation, problem: TrainingProblem, current: IntegerNetwork, options: SolverOptions
+    formulation: Formulation, problem: TrainingProblem, current: IntegerNetwork, area: Neighbourhood,
+    options: SolverOptions,
 ) -> tuple[IntegerNetwork, float, str, float]:
-    """The output-layer step on :func:`output_problem`; the network it gives is scored again on
-    every training example, which must agree with the layer's objective."""
+    """The output-layer step on :func:`output_problem`."""
     layer, start = output_problem(problem, current)
     outcome = solve_mip(formulation, layer, start, options)
     network = IntegerNetwork(current.weights[:-1] + outcome.network.weights, current.biases[:-1] + outcome.network.biases,
                              current.P)
-    recomputed = formulation.objective_value(network, problem)
-    if abs(recomputed - outcome.objective) > OBJECTIVE_TOLERANCE * max(1.0, abs(recomputed)):
-        raise ObjectiveMismatch(f"{formulation.name}: the output layer scores {outcome.objective}, its network {recomputed}")
-    return network, recomputed, outcome.status, outcome.build_seconds + outcome.setup_seconds
+    return scored_step(formulation, problem, network, outcome, area)
 
 
 def solve_drop(
