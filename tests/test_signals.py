@@ -103,7 +103,9 @@ class Run:
         self.mark = str(tmp_path)
         self.runs, self.model = tmp_path / "runs", tmp_path / "model.parquet"
         args = [
+            # sat_margin, the model these runs were timed with (their batch solves use their whole limit)
             "train", "--dataset", "heart", "--train-size", "200", "--batch-size", "40", "--P", "3", "--hidden", "6",
+            "--formulation", "sat_margin",
             "--time-limit", str(time_limit), "--target-error", "none", "--epochs", "1", "--workers", str(workers), "--seed", "2",
             "--checkpoints", str(self.runs), "--out", str(self.model), "--json",
         ]
