@@ -91,8 +91,10 @@ class TrainConfig(BaseModel):
                            description="seconds of MIP local search per batch after the monolithic solve: one hidden "
                            "neuron or the output layer free at a time, never worse (0: none)",
                            json_schema_extra={"metavar": "SECONDS"})
-    improve_step_limit: float = Field(2.0, gt=0, allow_inf_nan=False, description="seconds for each local-search sub-MIP",
-                                      json_schema_extra={"metavar": "SECONDS"})
+    improve_step_limit: float = Field(
+        2.0, gt=0, allow_inf_nan=False, json_schema_extra={"metavar": "SECONDS"},
+        description="seconds for each local-search sub-MIP; local search (not compression) doubles it rather than "
+        "stop where no step was found but one stopped at it")
     improve_validation: bool = Field(
         True, description="take a local-search step only if it does not lower validation accuracy; "
         "--no-improve-validation takes any step that lowers the objective (docs/method.md §8)")

@@ -12,6 +12,7 @@ from pipeline.solving.heuristic import train_ste
 from pipeline.solving.improve import (
     MAX_OUTGOING_VALUES, graft, improve, neighbourhoods, outgoing_values, output_problem, portfolio, solve_neighbourhood,
 )
+from pipeline.solving.solve import SolveStatus
 from networks import EXACT, random_network
 
 MODELS = ["sat_margin", "correct_margin", "max_correct", "min_hinge"]
@@ -271,6 +272,31 @@ def test_neighbourhoods_solved_side_by_side_are_rechecked_and_the_search_stays_m
                       solve_many=solve_many, width=3)
     assert max(batches) == 3
     assert outcome.objective == previous == formulation.objective_value(outcome.network, problem) < outcome.start_objective
+
+
+def test_a_search_whose_sub_mips_stop_at_their_limit_raises_it_instead_of_stopping():
+    """Sub-MIPs that report their time limit below 4 s and are solved exactly from there: a search
+    started with 1 s limits would find nothing and stop at once; it doubles the limit twice and
+    then improves, and stops early only once a whole search ran without a sub-MIP at its limit."""
+    rng = np.random.default_rng(3)
+    problem = TrainingProblem(np.round(rng.random((60, 5)), 4), rng.integers(0, 3, 60), 3, (4,), 2)
+    formulation = FORMULATIONS["correct_margin"]()
+    start = random_network(rng, problem.sizes, 2)
+    limits = []
+
+    def solve_many(network, objective, areas, options):
+        limits.append(options.time_limit)
+        if options.time_limit < 4:
+            return [(network, objective, SolveStatus.TIME_LIMIT, 0.0) for _ in areas]
+        return [solve_neighbourhood(formulation, problem, network, objective, area, options) for area in areas]
+
+    outcome = improve(formulation, problem, start, seconds=60, options=EXACT, step_time_limit=1,
+                      solve_many=solve_many)
+    assert {1, 2, 4} <= set(limits) and max(limits) == outcome.step_time_limit == 4
+    assert outcome.objective == formulation.objective_value(outcome.network, problem) < outcome.start_objective
+    assert outcome.seconds < 60, "a local optimum every sub-MIP proved should end the search"
+    last_round = outcome.steps[-len(neighbourhoods(problem.sizes)):]
+    assert all(step.status != SolveStatus.TIME_LIMIT for step in last_round)
 
 
 def test_a_step_grafted_onto_another_network_moves_only_its_own_parameters():

@@ -26,8 +26,11 @@ Neighbourhoods, visited per round in the order of :func:`visiting_order`:
   zeroing it changes what the next layer computes, and only that layer can make up for it.
 Rounds search the cheap tier (single neurons, the output layer) until it finds nothing, then the
 expensive one (drops, then neurons with their outgoing weights), returning to the cheap tier after
-any gain; when a round of the expensive tier finds nothing too, the network is a local optimum of
-every neighbourhood and the search stops early.
+any gain. When a round of the expensive tier finds nothing too, the network is a local optimum of
+every neighbourhood, proven if every sub-MIP since the last gain ended within its time limit: the
+search then stops early. Otherwise the limit doubles and the rounds begin again (an unproven
+optimum is only where the solver stopped looking: on all of Adult every single-neuron sub-MIP
+from the start ran into a 2 s limit, and the search had stopped there with most of its time left).
 """
 
 from __future__ import annotations
@@ -95,9 +98,9 @@ class ImproveStep:
     status: str
     seconds: float
     validation_fell: bool = False
+    """The step lowered the objective but was not taken: it lowered validation accuracy."""
     overhead_seconds: float = 0.0
     """Of ``seconds``, what building the sub-MIP and handing it to the solver took."""
-    """The step lowered the objective but was not taken: it lowered validation accuracy."""
 
 
 @dataclass
@@ -108,6 +111,8 @@ class ImproveOutcome:
     rounds: int
     seconds: float
     steps: list[ImproveStep] = field(default_factory=list)
+    step_time_limit: float = 0.0
+    """The sub-MIP time limit the search ended with (the largest of a portfolio's searches)."""
 
     @property
     def improving_steps(self) -> int:
@@ -184,7 +189,8 @@ def improve(
     width: int = 1,
 ) -> ImproveOutcome:
     """Local search from ``start`` for ``seconds``; never returns a network scoring worse. Each
-    sub-MIP gets at most ``step_time_limit`` seconds (default: ``--improve-step-limit``'s). With
+    sub-MIP gets at most ``step_time_limit`` seconds (default: ``--improve-step-limit``'s), doubled
+    each time the search would stop at a local optimum that a sub-MIP stopped by it leaves unproven. With
     ``validation`` (inputs, labels), a step that lowers the objective is taken only if it does not
     lower the accuracy on those examples (``--improve-validation``).
 
@@ -222,6 +228,7 @@ def improve(
     # after building it would waste the building.
     sub_options = replace(options, target_error=None, mip_gap=0.0, limit_counts_building=False)
     tier = 0
+    unproven = False  # a sub-MIP since the last gain stopped at its time limit
     overhead: dict[NeighbourhoodKind, float] = {}  # the last build + set-up seconds of each kind
     reported = began
     while objective > 0 and time_left() > MIN_STEP_SECONDS:
@@ -265,6 +272,7 @@ def improve(
                 steps.append(step)
                 if better:
                     current, objective, accuracy, improved = candidate, candidate_objective, candidate_accuracy, True
+                unproven = not better and (unproven or status == SolveStatus.TIME_LIMIT)
                 if on_step is not None:
                     on_step(step, current)
             if time.perf_counter() - reported >= PROGRESS_SECONDS:
@@ -273,9 +281,14 @@ def improve(
                             reported - began, seconds, objective, start_objective, len(steps),
                             sum(s.objective_after < s.objective_before for s in steps))
         tier = 0 if improved else tier + 1
-        if tier == len(order):
-            break  # a round of every tier found nothing: a local optimum of every neighbourhood
-    return ImproveOutcome(current, start_objective, objective, rounds, time.perf_counter() - began, steps)
+        if tier == len(order):  # a round of every tier found nothing: a local optimum of every neighbourhood
+            if not unproven or step_time_limit >= time_left():
+                break
+            step_time_limit, tier, unproven = 2 * step_time_limit, 0, False
+            logger.info("local search, %.0f of %.0f s: no step found, some sub-MIPs stopped at their limit; "
+                        "searching again with %g s each", time.perf_counter() - began, seconds, step_time_limit)
+    return ImproveOutcome(current, start_objective, objective, rounds, time.perf_counter() - began, steps,
+                          step_time_limit)
 
 
 def graft(network: IntegerNetwork, candidate: IntegerNetwork, area: Neighbourhood) -> IntegerNetwork:
@@ -336,6 +349,7 @@ def portfolio(
     best: ImproveOutcome | None = None
     steps: list[ImproveStep] = []
     rounds = searches = 0
+    largest_limit = 0.0
 
     def time_left() -> float:
         return seconds - (time.perf_counter() - began)
@@ -350,10 +364,12 @@ def portfolio(
         searches += 1
         steps += outcome.steps
         rounds += outcome.rounds
+        largest_limit = max(largest_limit, outcome.step_time_limit)
         if best is None or outcome.objective < best.objective:
             best = outcome
     first_objective = formulation.objective_value(problem.bounds.clip(starts[0]), problem)
-    return ImproveOutcome(best.network, first_objective, best.objective, rounds, time.perf_counter() - began, steps)
+    return ImproveOutcome(best.network, first_objective, best.objective, rounds, time.perf_counter() - began, steps,
+                          largest_limit)
 
 
 def solve_neighbourhood(
