@@ -6,6 +6,7 @@ finished so far, and leaves no process of the run 30 s later; so does SIGKILL of
 a two-worker run solves, every socket its processes listen on is a loopback one, and its Ray
 refuses a client without the run's token. Processes of a run are found by a marker the test puts
 in the run's environment, which every process it starts inherits; traffic goes to 127.0.0.1 only.
+A signal's handler runs while HiGHS solves in the process, not when the solve ends.
 """
 
 import ipaddress
@@ -17,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 TEST_MARKER = "INTNET_TEST_SIGNALS"
@@ -252,3 +254,38 @@ def test_ctrl_c_ends_a_local_search_on_a_stored_model(tmp_path, command):
     assert stderr.decode().splitlines() == [f"intnet {command}: interrupted, nothing written"]
     assert stdout == b""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.parquet", "runs"]
+
+
+@pytest.mark.parametrize("step", ["neuron", "monolithic"])
+def test_a_signal_handler_runs_while_highs_solves(step):
+    """A single-neuron sub-MIP (arrays into highspy) and a training model (Pyomo's appsi) that each
+    run into their 6 s limit: a handler due 0.5 s in runs within 2 s (Ctrl-C's ends the process)."""
+    from dataclasses import replace
+
+    from formulations import FORMULATIONS, TrainingProblem
+    from networks import EXACT, random_network
+    from pipeline.solving.improve import neighbourhoods, solve_neighbourhood
+    from pipeline.solving.solve import SolveStatus, solve_mip
+
+    rng = np.random.default_rng(0)
+    n = 3000 if step == "neuron" else 120  # measured: either runs into the limit
+    problem = TrainingProblem(np.round(rng.random((n, 10)), 4), rng.integers(0, 2, n), 2, (8,), 3)
+    formulation = FORMULATIONS["max_correct"]()
+    start = random_network(rng, problem.sizes, 3)
+    options = replace(EXACT, time_limit=6.0)
+    ran: list[float] = []
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: ran.append(time.perf_counter()))
+    try:
+        began = time.perf_counter()
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        if step == "neuron":
+            area = next(a for a in neighbourhoods(problem.sizes) if a.name == "neuron 0:0")
+            status = solve_neighbourhood(formulation, problem, start, formulation.objective_value(start, problem),
+                                         area, options)[2]
+        else:
+            status = solve_mip(formulation, problem, start, options).status
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert status == SolveStatus.TIME_LIMIT, "the solve should outlast the signal"
+    assert len(ran) == 1 and ran[0] - began < 2.0, [t - began for t in ran]
