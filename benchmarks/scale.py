@@ -2,8 +2,9 @@
 
 For each cell (formulation, P, step rule, actors): the straight-through-estimator (STE) start on the
 whole training split (26,049 examples), then local search from it for S seconds, one sub-MIP of 2 s
-at most per step (doubled where the search would stop at an optimum it did not prove), as `intnet train --time-limit 0 --improve S` runs it: in this process with one
-actor, side by side on K Ray actors with K > 1. The step rule is ``plain`` (any step that lowers the
+at most per step (doubled where the search would stop at an optimum it did not prove), as
+`intnet train --time-limit 0 --improve S` runs it: in this process with one actor, side by side on
+K Ray actors with K > 1. The step rule is ``plain`` (any step that lowers the
 objective) or ``validation`` (``--improve-validation``: only steps that keep validation accuracy).
 Reports objective and accuracies against time after every improving step, improving steps per
 minute, the share of each step spent building the sub-MIP and handing it to HiGHS, and this
@@ -32,7 +33,7 @@ from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.execution.executors import InProcessExecutor, neighbourhood_solver
 from pipeline.solving.batches import BatchTask, EpochStart, batch_problem
-from pipeline.solving.improve import MIN_STEP_SECONDS, improve
+from pipeline.solving.improve import improve
 from pipeline.solving.solve import SolverOptions
 from support.report import machine_line, pyplot, save_figure, write_results
 
@@ -79,7 +80,7 @@ def run_cell(prepared: training.Prepared, formulation_name: str, rule: str, acto
     return {
         "formulation": formulation_name, "P": problem.P, "rule": rule, "actors": actors, "seconds": wall,
         "N": len(split.train_y), "steps": len(outcome.steps), "improving_steps": outcome.improving_steps,
-        "step_limit_end": outcome.step_time_limit,
+        "step_limit_end": outcome.step_time_limit, "ended": str(outcome.ended),
         "improving_steps_per_minute": 60 * outcome.improving_steps / wall,
         "overhead_share_median": statistics.median(shares) if shares else None,
         "overhead_share_max": max(shares) if shares else None,
@@ -89,7 +90,7 @@ def run_cell(prepared: training.Prepared, formulation_name: str, rule: str, acto
     }
 
 
-def markdown(rows: list[dict], note: str, seconds: float) -> str:
+def markdown(rows: list[dict], note: str) -> str:
     def pct(value):
         return "–" if value is None else f"{100 * value:.1f}"
 
@@ -109,7 +110,7 @@ def markdown(rows: list[dict], note: str, seconds: float) -> str:
         s, e = r["start"], r["end"]
         lines.append(
             f"| {r['formulation']} | {r['P']} | {r['rule']} | {r['actors']} | {r['N']} | {r['seconds']:.0f} | "
-            f"{'time limit' if r['seconds'] >= seconds - MIN_STEP_SECONDS else 'local optimum'} | "
+            f"{r['ended']} | "
             f"{r['step_limit_end']:g} | "
             f"{s['objective']:.0f} → {e['objective']:.0f} | {pct(s['train'])} / {pct(s['validation'])} / "
             f"{pct(s['test'])} | {pct(e['train'])} / {pct(e['validation'])} / {pct(e['test'])} | "
@@ -154,7 +155,7 @@ def main() -> None:
             prepared[P] = training.prepare(config)
         rows.append(run_cell(prepared[P], name, rule, int(actors), seconds))
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "trace"}), flush=True)
-        write_results(out, "scale", {"seconds": seconds, "note": args.note, "rows": rows}, markdown(rows, args.note, seconds))
+        write_results(out, "scale", {"seconds": seconds, "note": args.note, "rows": rows}, markdown(rows, args.note))
         plot(rows, out / "scale.png")
 
 

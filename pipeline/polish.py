@@ -43,6 +43,8 @@ def polish(
         "improving_steps": outcome.improving_steps,
         "steps": len(outcome.steps),
         "seconds": time.perf_counter() - began,
+        "ended": str(outcome.ended),
+        "step_limit_end": outcome.step_time_limit,
         "before": accuracies(network, sets),
         "after": accuracies(outcome.network, sets),
     }

@@ -122,6 +122,7 @@ def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefec
     assert main(["improve", str(model), "--dataset", "heart", "--seconds", "5", "--out", str(polished), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["objective"] <= report["start_objective"] and report["steps"] >= 1
+    assert report["ended"] in ("time limit", "local optimum", "objective 0") and report["step_limit_end"] >= 2
     assert report["before"]["train"]["accuracy"] == pytest.approx(summary["train_accuracy"])
     from pipeline.networks.storage import read_network
 

@@ -10,7 +10,8 @@ from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem, training
 from formulations.network import active_neurons, switch_off
 from pipeline.solving.heuristic import train_ste
 from pipeline.solving.improve import (
-    MAX_OUTGOING_VALUES, graft, improve, neighbourhoods, outgoing_values, output_problem, portfolio, solve_neighbourhood,
+    MAX_OUTGOING_VALUES, SearchEnd, graft, improve, neighbourhoods, outgoing_values, output_problem, portfolio,
+    solve_neighbourhood,
 )
 from pipeline.solving.solve import SolveStatus
 from networks import EXACT, random_network
@@ -294,9 +295,30 @@ def test_a_search_whose_sub_mips_stop_at_their_limit_raises_it_instead_of_stoppi
                       solve_many=solve_many)
     assert {1, 2, 4} <= set(limits) and max(limits) == outcome.step_time_limit == 4
     assert outcome.objective == formulation.objective_value(outcome.network, problem) < outcome.start_objective
-    assert outcome.seconds < 60, "a local optimum every sub-MIP proved should end the search"
-    last_round = outcome.steps[-len(neighbourhoods(problem.sizes)):]
-    assert all(step.status != SolveStatus.TIME_LIMIT for step in last_round)
+    assert outcome.ended == SearchEnd.LOCAL_OPTIMUM and outcome.seconds < 60
+
+
+def test_a_search_whose_sub_mips_always_stop_at_their_limit_ends_at_its_time():
+    """Doubling until a sub-MIP's limit is the search's whole time left, then stopping: never an
+    optimum claimed; and without ``raise_limit`` (a portfolio's perturbed restart) it stops at once."""
+    rng = np.random.default_rng(3)
+    problem = TrainingProblem(np.round(rng.random((30, 4)), 4), rng.integers(0, 2, 30), 2, (3,), 2)
+    formulation = FORMULATIONS["max_correct"]()
+    start = random_network(rng, problem.sizes, 2)
+    limits = []
+
+    def solve_many(network, objective, areas, options):
+        limits.append(options.time_limit)
+        return [(network, objective, SolveStatus.TIME_LIMIT, 0.0) for _ in areas]
+
+    outcome = improve(formulation, problem, start, seconds=5, options=EXACT, step_time_limit=1, solve_many=solve_many)
+    assert outcome.ended == SearchEnd.TIME_LIMIT and outcome.network.equals(problem.bounds.clip(start))
+    # 1, 2, 4, then 8 cut to the time left: a round no longer than the one before, so the end
+    assert {1, 2, 4} <= set(limits) and max(limits) < 5 and outcome.step_time_limit == 8
+    limits.clear()
+    kept = improve(formulation, problem, start, seconds=5, options=EXACT, step_time_limit=1, solve_many=solve_many,
+                   raise_limit=False)
+    assert kept.ended == SearchEnd.TIME_LIMIT and set(limits) == {1} and kept.seconds < 1
 
 
 def test_a_step_grafted_onto_another_network_moves_only_its_own_parameters():

@@ -192,12 +192,14 @@ def test_ctrl_c_ends_the_run_at_once_keeping_finished_batches(tmp_path, workers,
 def test_a_killed_run_leaves_nothing_and_its_ray_is_loopback_only_and_needs_the_token(tmp_path):
     run = Run(tmp_path, workers=2, time_limit=120)  # solving all along
     run.wait_solving()
+    # Ray's agents retitle themselves once started; their marker must survive it (else the
+    # watchdog misses them). Waited for: an agent may still be starting.
+    agents, deadline = {"ray::DashboardAgent", "ray::RuntimeEnvAgent"}, time.monotonic() + 30
+    while not agents <= (titles := {command.split()[0] for command in processes_of(run.mark).values()}):
+        assert time.monotonic() < deadline, titles
+        time.sleep(0.2)
     processes = processes_of(run.mark)
     folder = run.private_folder()
-
-    # Ray's agents retitle themselves; their marker must survive it (else the watchdog misses them)
-    titles = {command.split()[0] for command in processes.values()}
-    assert {"ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= titles, titles
     sockets = listening_sockets(processes)
     assert len(sockets) >= 4, sockets  # Prefect's server, gcs_server, raylet, the actors: Ray is up
     assert all(loopback(address) for _, address, _ in sockets), [

@@ -63,6 +63,20 @@ PROGRESS_SECONDS = 10.0
 logger = logging.getLogger("intnet.improve")
 
 
+class SearchEnd(StrEnum):
+    """Why a local search ended."""
+
+    TIME_LIMIT = "time limit"
+    """Its time ran out, or what was left could not hold a longer sub-MIP than the last round's."""
+    LOCAL_OPTIMUM = "local optimum"
+    """A round of every tier found nothing, and no sub-MIP since the last gain stopped at its limit."""
+    PERFECT = "objective 0"
+
+
+CAPPED = (SolveStatus.TIME_LIMIT, SolveStatus.NO_SOLUTION)
+"""Statuses of a sub-MIP that a longer limit might have let prove its optimum or find a step."""
+
+
 class NeighbourhoodKind(StrEnum):
     """What a step frees; a step's name is its kind and, for a hidden neuron, ``layer:index``."""
 
@@ -113,6 +127,7 @@ class ImproveOutcome:
     steps: list[ImproveStep] = field(default_factory=list)
     step_time_limit: float = 0.0
     """The sub-MIP time limit the search ended with (the largest of a portfolio's searches)."""
+    ended: SearchEnd = SearchEnd.TIME_LIMIT
 
     @property
     def improving_steps(self) -> int:
@@ -187,10 +202,12 @@ def improve(
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     solve_many: NeighbourhoodSolver | None = None,
     width: int = 1,
+    raise_limit: bool = True,
 ) -> ImproveOutcome:
     """Local search from ``start`` for ``seconds``; never returns a network scoring worse. Each
     sub-MIP gets at most ``step_time_limit`` seconds (default: ``--improve-step-limit``'s), doubled
-    each time the search would stop at a local optimum that a sub-MIP stopped by it leaves unproven. With
+    each time the search would stop at a local optimum that a sub-MIP stopped by it leaves
+    unproven (unless not ``raise_limit``: the search stops there). With
     ``validation`` (inputs, labels), a step that lowers the objective is taken only if it does not
     lower the accuracy on those examples (``--improve-validation``).
 
@@ -228,12 +245,15 @@ def improve(
     # after building it would waste the building.
     sub_options = replace(options, target_error=None, mip_gap=0.0, limit_counts_building=False)
     tier = 0
-    unproven = False  # a sub-MIP since the last gain stopped at its time limit
+    unproven = False  # a sub-MIP of the rounds since the last gain stopped at its limit, or was skipped
+    ended = SearchEnd.TIME_LIMIT
     overhead: dict[NeighbourhoodKind, float] = {}  # the last build + set-up seconds of each kind
     reported = began
     while objective > 0 and time_left() > MIN_STEP_SECONDS:
         rounds += 1
         improved = False
+        if tier == 0:  # only the rounds after the last gain say whether it is an optimum
+            unproven = False
         order = visiting_order(pool, rng)  # reshuffled every round
         for first in range(0, len(order[tier]), width):
             if objective == 0 or time_left() <= MIN_STEP_SECONDS:
@@ -242,6 +262,7 @@ def improve(
             # 14 s of Pyomo and appsi for the output layer): one that would overrun is skipped.
             areas = [pool[index] for index in order[tier][first:first + width]
                      if overhead.get(pool[index].kind, 0.0) < time_left() - MIN_STEP_SECONDS]
+            unproven |= len(areas) < len(order[tier][first:first + width])
             if not areas:
                 continue
             chunk_began = time.perf_counter()
@@ -272,7 +293,7 @@ def improve(
                 steps.append(step)
                 if better:
                     current, objective, accuracy, improved = candidate, candidate_objective, candidate_accuracy, True
-                unproven = not better and (unproven or status == SolveStatus.TIME_LIMIT)
+                unproven |= status in CAPPED
                 if on_step is not None:
                     on_step(step, current)
             if time.perf_counter() - reported >= PROGRESS_SECONDS:
@@ -282,13 +303,21 @@ def improve(
                             sum(s.objective_after < s.objective_before for s in steps))
         tier = 0 if improved else tier + 1
         if tier == len(order):  # a round of every tier found nothing: a local optimum of every neighbourhood
-            if not unproven or step_time_limit >= time_left():
+            if not unproven:
+                ended = SearchEnd.LOCAL_OPTIMUM
                 break
-            step_time_limit, tier, unproven = 2 * step_time_limit, 0, False
+            if not raise_limit or step_time_limit >= time_left():
+                break
+            step_time_limit, tier = 2 * step_time_limit, 0
             logger.info("local search, %.0f of %.0f s: no step found, some sub-MIPs stopped at their limit; "
                         "searching again with %g s each", time.perf_counter() - began, seconds, step_time_limit)
+    if objective == 0:
+        ended = SearchEnd.PERFECT
+    logger.info("local search ended (%s) after %.0f of %.0f s: objective %g (start %g), %d steps, %d improving, "
+                "sub-MIP limit %g s", ended, time.perf_counter() - began, seconds, objective, start_objective,
+                len(steps), sum(s.objective_after < s.objective_before for s in steps), step_time_limit)
     return ImproveOutcome(current, start_objective, objective, rounds, time.perf_counter() - began, steps,
-                          step_time_limit)
+                          step_time_limit, ended)
 
 
 def graft(network: IntegerNetwork, candidate: IntegerNetwork, area: Neighbourhood) -> IntegerNetwork:
@@ -343,13 +372,15 @@ def portfolio(
     from perturbed copies of the best network found (:func:`perturbed`; iterated local search);
     returns the best search's outcome, never worse than the first start. Each start gets an equal
     share of the time left; a search that reaches a local optimum earlier leaves the rest to the
-    next. ``steps`` and ``rounds`` count every search; ``start_objective`` is the first start's."""
+    next. A search begins with the largest sub-MIP limit an earlier one reached; a restart from a
+    perturbed copy does not raise it, but stops where it would, leaving its time to the next restart.
+    ``steps`` and ``rounds`` count every search; ``start_objective`` is the first start's."""
     rng = np.random.default_rng(seed)
     began = time.perf_counter()
     best: ImproveOutcome | None = None
     steps: list[ImproveStep] = []
     rounds = searches = 0
-    largest_limit = 0.0
+    largest_limit = option_default("improve_step_limit") if step_time_limit is None else step_time_limit
 
     def time_left() -> float:
         return seconds - (time.perf_counter() - began)
@@ -360,7 +391,8 @@ def portfolio(
         else:
             start, share = perturbed(best.network, problem.bounds, rng), time_left()
         outcome = improve(formulation, problem, start, share, options, seed=seed + searches,
-                          step_time_limit=step_time_limit, validation=validation, solve_many=solve_many, width=width)
+                          step_time_limit=largest_limit, validation=validation, solve_many=solve_many, width=width,
+                          raise_limit=searches < len(starts))
         searches += 1
         steps += outcome.steps
         rounds += outcome.rounds
@@ -369,7 +401,7 @@ def portfolio(
             best = outcome
     first_objective = formulation.objective_value(problem.bounds.clip(starts[0]), problem)
     return ImproveOutcome(best.network, first_objective, best.objective, rounds, time.perf_counter() - began, steps,
-                          largest_limit)
+                          largest_limit, SearchEnd.PERFECT if best.objective == 0 else SearchEnd.TIME_LIMIT)
 
 
 def solve_neighbourhood(
