@@ -67,10 +67,12 @@ class SearchEnd(StrEnum):
     """Why a local search ended."""
 
     TIME_LIMIT = "time limit"
-    """Its time ran out, or what was left could not hold a longer sub-MIP than the last round's."""
+    """Its time ran out, or what was left could not hold a longer sub-MIP than the last round's (or,
+    told not to raise the limit, it found nothing while a sub-MIP stopped at it)."""
     LOCAL_OPTIMUM = "local optimum"
     """A round of every tier found nothing, and no sub-MIP since the last gain stopped at its limit."""
     PERFECT = "objective 0"
+    """Every training example is fitted as the objective asks."""
 
 
 CAPPED = (SolveStatus.TIME_LIMIT, SolveStatus.NO_SOLUTION)
