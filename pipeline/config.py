@@ -59,8 +59,8 @@ class TrainConfig(BaseModel):
                                         json_schema_extra={"metavar": "N"})
     # max_correct minimises the error users measure. Measured (docs/method.md §8): in 10 s solves on
     # Adult N = 40-280 it kept its gradient start's test accuracy (median +0.0) where sat_margin lost
-    # 1.2 points; on all of Adult its local search kept moving with training accuracy (26 improving
-    # steps, validation 84.1 -> 84.8 %) where sat_margin's and correct_margin's stopped after 2-4.
+    # 1.2 points; on all of Adult its local search kept moving with training accuracy (23 improving
+    # steps in 600 s, validation 84.1 -> 84.7 %) where sat_margin's and correct_margin's found 2-4.
     formulation: choices(FORMULATIONS) = Field("max_correct", description="MIP training model (docs/formulations.md)")
     P: int = Field(3, ge=1, le=MAX_P, description="parameters are integers in [-P, P]")
     hidden: tuple[int, ...] = Field((16,), description="hidden layer widths, a comma list: 16 or 16,16",

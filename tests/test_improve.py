@@ -275,6 +275,18 @@ def test_neighbourhoods_solved_side_by_side_are_rechecked_and_the_search_stays_m
     assert outcome.objective == previous == formulation.objective_value(outcome.network, problem) < outcome.start_objective
 
 
+def solver_capped_below(formulation, problem, seconds, limits):
+    """``solve_many`` whose sub-MIPs report their time limit when given less than ``seconds`` and
+    are solved exactly otherwise; it notes each limit in ``limits``."""
+    def solve_many(network, objective, areas, options):
+        limits.append(options.time_limit)
+        if options.time_limit < seconds:
+            return [(network, objective, SolveStatus.TIME_LIMIT, 0.0) for _ in areas]
+        return [solve_neighbourhood(formulation, problem, network, objective, area, options) for area in areas]
+
+    return solve_many
+
+
 def test_a_search_whose_sub_mips_stop_at_their_limit_raises_it_instead_of_stopping():
     """Sub-MIPs that report their time limit below 4 s and are solved exactly from there: a search
     started with 1 s limits would find nothing and stop at once; it doubles the limit twice and
@@ -284,15 +296,8 @@ def test_a_search_whose_sub_mips_stop_at_their_limit_raises_it_instead_of_stoppi
     formulation = FORMULATIONS["correct_margin"]()
     start = random_network(rng, problem.sizes, 2)
     limits = []
-
-    def solve_many(network, objective, areas, options):
-        limits.append(options.time_limit)
-        if options.time_limit < 4:
-            return [(network, objective, SolveStatus.TIME_LIMIT, 0.0) for _ in areas]
-        return [solve_neighbourhood(formulation, problem, network, objective, area, options) for area in areas]
-
     outcome = improve(formulation, problem, start, seconds=60, options=EXACT, step_time_limit=1,
-                      solve_many=solve_many)
+                      solve_many=solver_capped_below(formulation, problem, 4, limits))
     assert {1, 2, 4} <= set(limits) and max(limits) == outcome.step_time_limit == 4
     assert outcome.objective == formulation.objective_value(outcome.network, problem) < outcome.start_objective
     assert outcome.ended == SearchEnd.LOCAL_OPTIMUM and outcome.seconds < 60
@@ -306,11 +311,7 @@ def test_a_search_whose_sub_mips_always_stop_at_their_limit_ends_at_its_time():
     formulation = FORMULATIONS["max_correct"]()
     start = random_network(rng, problem.sizes, 2)
     limits = []
-
-    def solve_many(network, objective, areas, options):
-        limits.append(options.time_limit)
-        return [(network, objective, SolveStatus.TIME_LIMIT, 0.0) for _ in areas]
-
+    solve_many = solver_capped_below(formulation, problem, np.inf, limits)
     outcome = improve(formulation, problem, start, seconds=5, options=EXACT, step_time_limit=1, solve_many=solve_many)
     assert outcome.ended == SearchEnd.TIME_LIMIT and outcome.network.equals(problem.bounds.clip(start))
     # 1, 2, 4, then 8 cut to the time left: a round no longer than the one before, so the end

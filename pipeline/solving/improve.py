@@ -315,11 +315,12 @@ def improve(
                         "searching again with %g s each", time.perf_counter() - began, seconds, step_time_limit)
     if objective == 0:
         ended = SearchEnd.PERFECT
+    outcome = ImproveOutcome(current, start_objective, objective, rounds, time.perf_counter() - began, steps,
+                             step_time_limit, ended)
     logger.info("local search ended (%s) after %.0f of %.0f s: objective %g (start %g), %d steps, %d improving, "
-                "sub-MIP limit %g s", ended, time.perf_counter() - began, seconds, objective, start_objective,
-                len(steps), sum(s.objective_after < s.objective_before for s in steps), step_time_limit)
-    return ImproveOutcome(current, start_objective, objective, rounds, time.perf_counter() - began, steps,
-                          step_time_limit, ended)
+                "sub-MIP limit %g s", ended, outcome.seconds, seconds, objective, start_objective, len(steps),
+                outcome.improving_steps, step_time_limit)
+    return outcome
 
 
 def graft(network: IntegerNetwork, candidate: IntegerNetwork, area: Neighbourhood) -> IntegerNetwork:
