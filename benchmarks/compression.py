@@ -33,6 +33,7 @@ import numpy as np
 
 from formulations import IntegerNetwork
 from formulations.network import layer_bounds, layered_size_bits, nonzero_parameters, strip_neurons
+from pipeline import reporting
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.solving.compress import compress, fold_constant_neurons
@@ -64,7 +65,7 @@ def point(method: str, setting: str, network: IntegerNetwork, split, seconds: fl
     """A network's sizes and accuracies, measured on the same function with its unread and constant
     neurons removed (what compression stores), so that pruned networks are counted as small as they are."""
     network = strip_neurons(fold_constant_neurons(network))
-    accuracies = training.evaluate(network, split)
+    accuracies = reporting.evaluate(network, split)
     return {"method": method, "setting": setting, "neurons": sum(network.sizes[1:-1]),
             "nonzeros": nonzero_parameters(network), "bits": layered_size_bits(network, layer_bounds(network)),
             "train": accuracies.train, "validation": accuracies.validation, "test": accuracies.test,

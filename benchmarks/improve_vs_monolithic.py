@@ -16,7 +16,9 @@ import statistics
 import time
 from pathlib import Path
 
-from formulations import FORMULATIONS, TrainingProblem
+from formulations import TrainingProblem
+from formulations.models import FORMULATIONS
+from pipeline import reporting
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.solving.improve import improve
@@ -38,7 +40,7 @@ def run_instance(dataset: str, n: int, P: int, formulation_name: str, seconds: f
 
     def describe(network, wall):
         return {"objective": formulation.objective_value(network, problem), "seconds": wall,
-                **training.evaluate(network, split).as_dict()}
+                **reporting.evaluate(network, split).as_dict()}
 
     row = {"dataset": dataset, "N": n, "P": P, "formulation": formulation_name, "seed": seed,
            "start": describe(start, ste_seconds)}

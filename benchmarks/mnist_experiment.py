@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem, training_model
+from formulations import IntegerNetwork, TrainingProblem
+from formulations.models import FORMULATIONS, training_model
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import Dataset

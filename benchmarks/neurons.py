@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from formulations import training_model
+from formulations.models import training_model
 from formulations.network import strip_neurons
 from formulations.neuron_switches import neurons_on
+from pipeline import reporting
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.solving.batches import EpochStart, batch_problem
@@ -69,7 +70,7 @@ def run_alpha(dataset: str, n: int, P: int, alpha: float, seconds: float, thread
             "objective": formulation.objective_value(network, problem), "seconds": wall,
             "neurons_kept": stripped.sizes[1], "neurons_on": neurons_on(network)[0],
             "bits_before": network.size_bits, "bits_after": stripped.size_bits,
-            **training.evaluate(stripped, split).as_dict(),
+            **reporting.evaluate(stripped, split).as_dict(),
         }
 
     row = {"dataset": dataset, "N": n, "P": P, "alpha": alpha, "seed": seed, "time_limit": seconds,

@@ -26,7 +26,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from formulations import FORMULATIONS, Formulation, IntegerNetwork, TrainingProblem
+from formulations import IntegerNetwork, TrainingProblem
+from formulations.models import FORMULATIONS, Formulation
+from pipeline import reporting
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.solving.batches import RETURNED_NO_NETWORK
@@ -103,7 +105,7 @@ def run_cell(dataset: str, n: int, P: int, seed: int, models: list[str], with_fl
     run = training.prepare(config, timings=timings)
     split, start, n_classes = run.split, run.start, len(run.dataset.classes)
     rows = [{"model": "gradient", "P": P, "status": "–", "seconds": timings["start_network"],
-             "time_to_target": None, **training.evaluate(start, split).as_dict()}]
+             "time_to_target": None, **reporting.evaluate(start, split).as_dict()}]
     if with_floats:
         for name, fit in (("logistic", logistic_regression), ("float_mlp", float_mlp)):
             layers = fit(split.train_x, split.train_y, n_classes, seed=seed)
@@ -116,7 +118,7 @@ def run_cell(dataset: str, n: int, P: int, seed: int, models: list[str], with_fl
         formulation = FORMULATIONS[model]()
         if method == "local search":
             network, row = local_search(formulation, problem, start, options, seed)
-            rows.append(row | {"model": f"{model}, local search", **training.evaluate(network, split).as_dict()})
+            rows.append(row | {"model": f"{model}, local search", **reporting.evaluate(network, split).as_dict()})
             continue
         outcome = solve_mip(formulation, problem, start, options)
         target = formulation.target(problem, TARGET_ERROR)
@@ -128,7 +130,7 @@ def run_cell(dataset: str, n: int, P: int, seed: int, models: list[str], with_fl
         rows.append({"model": model, "P": P, "status": outcome.status, "seconds": outcome.solve_seconds,
                      "time_to_target": outcome.solve_seconds if reached else None,
                      "objective": outcome.objective, "start_objective": outcome.start_objective,
-                     **training.evaluate(outcome.network, split).as_dict()})
+                     **reporting.evaluate(outcome.network, split).as_dict()})
     return [r | {"dataset": dataset, "N": n, "seed": seed} for r in rows]
 
 

@@ -28,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from formulations import training_model
+from formulations.models import training_model
+from pipeline import reporting
 from pipeline import training
 from pipeline.config import TrainConfig
-from pipeline.execution.executors import InProcessExecutor, neighbourhood_solver
+from pipeline.execution.base import neighbourhood_solver
+from pipeline.execution.executors import InProcessExecutor
 from pipeline.solving.batches import BatchTask, EpochStart, batch_problem
 from pipeline.solving.improve import improve
 from pipeline.solving.solve import SolverOptions
@@ -56,13 +58,13 @@ def run_cell(prepared: training.Prepared, formulation_name: str, rule: str, acto
         executor = RayExecutor(workers=actors, threads=1)
     executor.open(context)
     trace = [{"seconds": 0.0, "objective": formulation.objective_value(start, problem),
-              **training.evaluate(start, split).as_dict()}]
+              **reporting.evaluate(start, split).as_dict()}]
     began = time.perf_counter()
 
     def record(step, network):
         if step.objective_after < step.objective_before:
             trace.append({"seconds": time.perf_counter() - began, "objective": step.objective_after,
-                          "step": step.neighbourhood, **training.evaluate(network, split).as_dict()})
+                          "step": step.neighbourhood, **reporting.evaluate(network, split).as_dict()})
 
     try:
         outcome = improve(

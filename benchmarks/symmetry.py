@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from formulations import IntegerNetwork, TrainingProblem, training_model
+from formulations import IntegerNetwork, TrainingProblem
+from formulations.models import training_model
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.solving.solve import SolverOptions, solve_mip

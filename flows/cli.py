@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
@@ -37,7 +38,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(next((arg for arg in argv if not arg.startswith("-")), None))
     args = parser.parse_args(argv)
     from pipeline.errors import IntnetError
 
@@ -51,7 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command; the flags generated from the run's configuration only for ``command`` (all of
+    them for None): that configuration brings the MIP stack with it, which ``info``, ``predict``
+    and ``export`` do without (seconds of imports)."""
+
+    def configured(name: str) -> bool:
+        return command is None or command == name
+
     parser = OneLineParser(
         prog="intnet",
         description="Train integer-valued neural networks exactly with mixed-integer programming (HiGHS).",
@@ -59,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a network and write it to Parquet")
-    add_train_arguments(train)
+    if configured("train"):
+        add_train_arguments(train)
     train.add_argument("--json", action="store_true", help="print one JSON object instead of the summary table")
     train.set_defaults(command=run_train, command_name="train")
 
@@ -68,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a deployment of the training flow whose default parameters are the training flags given "
                     "here, and run the flows it is asked for until stopped (Prefect's flow.serve).",
     )
-    add_train_arguments(serve)
+    if configured("serve"):
+        add_train_arguments(serve)
     serve.add_argument("--name", default="intnet-train", help="deployment name (default: intnet-train)")
     serve.add_argument("--cron", help="schedule as a cron string, e.g. '0 3 * * *' (default: none, runs only when triggered)")
     serve.set_defaults(command=run_serve, command_name="serve")
@@ -90,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_labelled_source(polish)
     polish.add_argument("--seconds", type=float, required=True, help="time for the local search")
     polish.add_argument("--formulation", help="objective to improve (default: the one the model was trained with)")
-    add_config_flags(polish, "threads", "improve_step_limit")
+    if configured("improve"):
+        add_config_flags(polish, "threads", "improve_step_limit", "improve_validation")
     polish.add_argument("--out", metavar="FILE", help="network file to write (default: MODEL with .improved before .parquet)")
     polish.add_argument("--json", action="store_true")
     polish.set_defaults(command=run_improve, command_name="improve")
@@ -101,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("model", metavar="MODEL")
     add_labelled_source(compress)
     compress.add_argument("--seconds", type=float, required=True, help="time for the compression")
-    add_config_flags(compress, "keep", "tolerance", "threads", "improve_step_limit")
+    if configured("compress"):
+        add_config_flags(compress, "keep", "tolerance", "threads", "improve_step_limit")
     compress.add_argument("--out", metavar="FILE",
                           help="network file to write (default: MODEL with .compressed before .parquet)")
     compress.add_argument("--json", action="store_true")
@@ -157,9 +170,10 @@ def flag_settings(field) -> dict:
     settings = {"help": help_text, "metavar": extra.get("metavar")}
     literal = [arg for arg in get_args(field.annotation) if get_origin(arg) is Literal] or (
         [field.annotation] if get_origin(field.annotation) is Literal else [])
-    if literal and not extra.get("metavar"):
+    if not extra.get("metavar") and (literal or isinstance(field.annotation, type) and issubclass(field.annotation, Enum)):
         # Shown like argparse's choices, but checked by TrainConfig like every other value.
-        settings["metavar"] = "{" + ",".join(get_args(literal[0])) + "}"
+        values = get_args(literal[0]) if literal else [str(member) for member in field.annotation]
+        settings["metavar"] = "{" + ",".join(values) + "}"
     return settings
 
 
@@ -380,10 +394,11 @@ def _json_default(value):
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from pipeline import stored
     from pipeline.networks import inference
 
     model = inference.load_model(args.model)
-    report = inference.evaluate(model, dataset=args.dataset, data=args.data, label=args.label)
+    report = stored.evaluate(model, dataset=args.dataset, data=args.data, label=args.label)
     if args.json:
         print(json.dumps(report))
     else:
@@ -408,19 +423,18 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_improve(args: argparse.Namespace) -> int:
     from pipeline.networks import inference
     from pipeline.networks.storage import check_output_file
-    from pipeline.polish import polish
+    from pipeline.stored import improve_stored
 
     if not (math.isfinite(args.seconds) and args.seconds > 0):
         raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")
-    options = option_values(args, "threads", "improve_step_limit")
+    options = option_values(args, "threads", "improve_step_limit", "improve_validation")
     source = Path(args.model)
     out = Path(args.out or source.with_name(source.stem + ".improved" + source.suffix))
     check_output_file(out, "model.improved.parquet")
     model = inference.load_model(args.model)
     with interrupt_ends_run(interrupted_line("improve", out)):
-        report = polish(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
-                        formulation=args.formulation, threads=options.get("threads"),
-                        step_time_limit=options.get("improve_step_limit"))
+        report = improve_stored(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
+                                formulation=args.formulation, **options)
     if args.json:
         print(json.dumps(report))
     else:
@@ -435,7 +449,7 @@ def run_improve(args: argparse.Namespace) -> int:
 def run_compress(args: argparse.Namespace) -> int:
     from pipeline.networks import inference
     from pipeline.networks.storage import check_output_file
-    from pipeline.polish import compress_stored
+    from pipeline.stored import compress_stored
 
     if not (math.isfinite(args.seconds) and args.seconds > 0):
         raise UsageError(f"--seconds: must be a finite number > 0 (got {args.seconds})")
@@ -446,8 +460,7 @@ def run_compress(args: argparse.Namespace) -> int:
     model = inference.load_model(args.model)
     with interrupt_ends_run(interrupted_line("compress", out)):
         report = compress_stored(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
-                                 keep=options.get("keep"), tolerance=options.get("tolerance", 0),
-                                 threads=options.get("threads"), step_time_limit=options.get("improve_step_limit"))
+                                 **options)
     if args.json:
         print(json.dumps(report))
         return 0

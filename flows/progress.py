@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.solving.batches import BatchResult
-from pipeline.training import EpochRecord
+from pipeline.reporting import EpochRecord
 
 
 class TerminalProgress:

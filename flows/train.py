@@ -2,7 +2,7 @@
 so a run reads in the UI as the pipeline does in the code (per epoch: partition, solve batches,
 merge, evaluate), logging to the run's logger, with a Markdown artifact of the epoch table. Call it
 as a plain function (``train(config)``) or from a deployment; it returns a
-:class:`~pipeline.training.TrainSummary`."""
+:class:`~pipeline.reporting.TrainSummary`."""
 
 # No `from __future__ import annotations` here: Prefect validates a deployment's parameters
 # against the flow's signature, which needs TrainConfig itself, not the string "TrainConfig".
@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from pipeline import reporting
 from pipeline import training
 from pipeline.config import TrainConfig
 
@@ -43,11 +44,11 @@ def watched(observer: training.RunObserver):
 
 
 @flow(name="train", description="Train an integer network by MIP batch training and write it to Parquet.")
-def train(config: TrainConfig) -> training.TrainSummary:
+def train(config: TrainConfig) -> reporting.TrainSummary:
     observer = training.Observers(training.LogObserver(get_run_logger()), *WATCHERS)
     summary = training.train(config, run_step=as_task, observer=observer)
     create_markdown_artifact(
-        key="train-epochs", markdown=training.epoch_table(summary.epochs, summary.best_epoch),
+        key="train-epochs", markdown=reporting.epoch_table(summary.epochs, summary.best_epoch),
         description=f"intnet train: {config.dataset_name}, {config.formulation}, P = {config.P}",
     )
     return summary

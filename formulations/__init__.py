@@ -1,51 +1,15 @@
-"""MIP training models for integer-valued networks: pure modelling with Pyomo and numpy.
+"""What is solved: integer-valued networks and the MIP models that train them.
 
-``FORMULATIONS`` maps each model's name (the CLI's ``--formulation``) to its class; every class
-takes ``symmetry_breaking=True`` to order interchangeable hidden neurons. :func:`training_model`
-builds the model a run asks for, optimising its number of neurons too when given a penalty.
+This package's top level is the numpy-only core that reading, predicting with and exporting a
+network need: :class:`IntegerNetwork` (the network and its exact forward pass,
+:mod:`formulations.network`), the parameter boxes (:class:`ParameterBounds`) and the problem a
+model is asked to fit (:class:`TrainingProblem`). Importing it imports neither Pyomo nor any
+training model: a stored network is used without the MIP stack. The training models, written with
+Pyomo, are in :mod:`formulations.models` (``FORMULATIONS``, :func:`~formulations.models.training_model`).
 """
 
-from formulations.base import Formulation, StagedFormulation
 from formulations.bounds import ParameterBounds
-from formulations.correct_margin import CorrectMargin
-from formulations.lexicographic import Lexicographic
-from formulations.max_correct import MaxCorrect
-from formulations.max_margin import MaxMargin
-from formulations.min_hinge import MinHinge
-from formulations.min_weight import MinWeight
 from formulations.network import IntegerNetwork
-from formulations.neuron_penalty import LexicographicNeurons, NeuronPenalty
 from formulations.problem import TrainingProblem
-from formulations.sat_margin import SatMargin
 
-FORMULATIONS: dict[str, type[Formulation]] = {
-    cls.name: cls
-    for cls in (SatMargin, CorrectMargin, MaxCorrect, MinHinge, MinWeight, MaxMargin, Lexicographic)
-}
-
-
-
-def training_model(
-    name: str, *, symmetry_breaking: bool = False, neuron_penalty: float | str | None = None
-) -> Formulation:
-    """The model ``name``; with ``neuron_penalty`` its neurons can be switched off and are counted:
-    a number α adds α per neuron to the loss (:class:`NeuronPenalty`), ``"lex"`` minimises the loss
-    first and then the neurons (:class:`LexicographicNeurons`)."""
-    model = FORMULATIONS[name]
-    if neuron_penalty is None:
-        return model(symmetry_breaking=symmetry_breaking)
-    inner = model(symmetry_breaking=symmetry_breaking, neuron_switches=True)
-    if neuron_penalty == "lex":
-        return LexicographicNeurons(inner)
-    return NeuronPenalty(inner, float(neuron_penalty))
-
-
-__all__ = [
-    "FORMULATIONS",
-    "Formulation",
-    "IntegerNetwork",
-    "ParameterBounds",
-    "StagedFormulation",
-    "TrainingProblem",
-    "training_model",
-]
+__all__ = ["IntegerNetwork", "ParameterBounds", "TrainingProblem"]

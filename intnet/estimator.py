@@ -7,16 +7,17 @@ fitted attributes ending in ``_``), kept by duck typing: scikit-learn itself is 
 from __future__ import annotations
 
 import inspect
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline import reporting
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import dataset_from_arrays, feature_table
 from pipeline.networks.ensembles import Ensemble
-from pipeline.networks.inference import LoadedModel, load_model
 
 NOT_ESTIMATOR_OPTIONS = ("dataset", "data", "label", "test_data", "test_size", "train_size", "per_class", "out",
                          "checkpoints", "resume")
@@ -24,6 +25,11 @@ NOT_ESTIMATOR_OPTIONS = ("dataset", "data", "label", "test_data", "test_size", "
 holding out a validation share (``validation_size``) and no test set, and writes nothing."""
 
 PARAMETERS = tuple(name for name in TrainConfig.model_fields if name not in NOT_ESTIMATOR_OPTIONS)
+
+DEFAULTS = {name: (lambda default: default.value if isinstance(default, Enum) else default)(
+    TrainConfig.model_fields[name].default) for name in PARAMETERS}
+"""Each parameter's default as the run's configuration declares it; an enumeration's as its plain
+value, one of the types scikit-learn allows a default to be."""
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -46,7 +52,7 @@ class IntegerNetworkClassifier:
         if unknown:
             raise TypeError(f"unknown parameter(s) {', '.join(sorted(unknown))}; see IntegerNetworkClassifier's signature")
         for name in PARAMETERS:
-            setattr(self, name, params.get(name, TrainConfig.model_fields[name].default))
+            setattr(self, name, params.get(name, DEFAULTS[name]))
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {name: getattr(self, name) for name in PARAMETERS}
@@ -71,14 +77,14 @@ class IntegerNetworkClassifier:
                     non_deterministic=False)
 
     def __repr__(self) -> str:
-        changed = {k: v for k, v in self.get_params().items() if v != TrainConfig.model_fields[k].default}
+        changed = {k: v for k, v in self.get_params().items() if v != DEFAULTS[k]}
         return f"IntegerNetworkClassifier({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     def config(self) -> TrainConfig:
         """The run options as the pipeline takes them; a bad value is a ValueError naming it."""
         # Only what differs from the defaults is passed, so that defaults that depend on other
         # options (dead_inputs with a neuron penalty) are the config's own.
-        given = {k: v for k, v in self.get_params().items() if v != TrainConfig.model_fields[k].default}
+        given = {k: v for k, v in self.get_params().items() if v != DEFAULTS[k]}
         try:
             return TrainConfig(**given, test_size=0)
         except ValueError as error:  # pydantic's ValidationError is a ValueError
@@ -134,19 +140,13 @@ class IntegerNetworkClassifier:
         self._check_fitted()
         summary = self.summary_
         config = summary.config.model_copy(update={"out": Path(path)})
-        return training.save_network(config, summary.dataset, summary.model, summary)
+        return reporting.save_network(config, summary.dataset, summary.model, summary)
 
 
 IntegerNetworkClassifier.__init__.__signature__ = inspect.Signature(
     [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=TrainConfig.model_fields[name].default)
+    + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=DEFAULTS[name])
        for name in PARAMETERS]
 )
 """scikit-learn reads an estimator's parameters from its ``__init__`` signature: these are the
 run options, declared once in TrainConfig."""
-
-
-def load(path: str | Path) -> LoadedModel:
-    """A stored network file, ready to ``predict`` raw rows (a table, DataFrame or array with the
-    training columns); its labels are the file's class names."""
-    return load_model(path)

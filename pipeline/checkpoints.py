@@ -125,7 +125,7 @@ class BatchStore:
         if not network.equals(start):
             if not values["accepted"]:
                 raise NetworkFileError(f"{path}: a batch that kept its start stores another network")
-            if context.accept == "validation" and accuracy < start_accuracy:
+            if context.batch.accept == "validation" and accuracy < start_accuracy:
                 raise NetworkFileError(f"{path}: the network is worse on validation than the batch's start "
                                        f"({accuracy:.4f} < {start_accuracy:.4f}), so it was not accepted")
         values["start_validation_accuracy"] = start_accuracy

@@ -1,26 +1,39 @@
 """The one typed configuration of a training run, validated once at the edge (CLI, flow call,
-estimator). Every option is declared here once: its name, type, default, limits and help. The
-CLI's flags are generated from these fields (``flows/cli.py``), and the small vocabularies are the
-keys of the registries that implement them, so adding a merge rule, an executor or a formulation
-is one edit in one file."""
+estimator). Every option is declared here once: its name, type, limits and help. The CLI's flags
+are generated from these fields (``flows/cli.py``), and the small vocabularies are the keys of the
+registries that implement them, so adding a merge rule, an executor or a formulation is one edit
+in one file.
+
+The layers below own their options and defaults, as Pyomo's appsi layers its solver configs:
+:class:`~pipeline.solving.solve.SolverOptions` (one MIP),
+:class:`~pipeline.solving.batches.BatchOptions` (one batch),
+:class:`~pipeline.solving.improve.SearchOptions` (local search) and
+:class:`~pipeline.solving.compress.CompressionOptions`. A field here has the name and the default
+of the option it sets, and :meth:`TrainConfig.options` builds each layer's options in one place.
+Nothing below this module imports it."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from formulations import FORMULATIONS
+from formulations.models import FORMULATIONS
 from pipeline.data.datasets import BUILTIN_DATASETS
 from pipeline.execution.executors import AUTO, EXECUTORS
 from pipeline.networks.ensembles import ONE_VS_ONE
 from pipeline.networks.storage import MAX_P
-from pipeline.solving.batches import ACCEPT_RULES, DEAD_INPUT_VALUES
-from pipeline.solving.compress import KEEP_SETS
+from pipeline.solving.batches import ACCEPT_RULES, DEAD_INPUT_VALUES, BatchOptions
+from pipeline.solving.compress import CompressionOptions, KeptSplit
+from pipeline.solving.improve import SearchOptions
 from pipeline.solving.merge import BATCH_STARTS, MERGE_RULES
+from pipeline.solving.solve import SolverOptions
+
+Options = TypeVar("Options")
 
 MAX_HIDDEN = 1024
 """Widest hidden layer accepted: each neuron adds N binaries and N·C products to a batch MIP, so a
@@ -57,11 +70,7 @@ class TrainConfig(BaseModel):
                                   json_schema_extra={"metavar": "K"})
     validation_size: int | None = Field(None, ge=1, description="validation examples; default: the dataset's share",
                                         json_schema_extra={"metavar": "N"})
-    # max_correct minimises the error users measure. Measured (docs/method.md §8): in 10 s solves on
-    # Adult N = 40-280 it kept its gradient start's test accuracy (median +0.0) where sat_margin lost
-    # 1.2 points; on all of Adult its local search kept moving with training accuracy (23 improving
-    # steps in 600 s, validation 84.1 -> 84.7 %) where sat_margin's and correct_margin's found 2-4.
-    formulation: choices(FORMULATIONS) = Field("max_correct", description="MIP training model (docs/formulations.md)")
+    formulation: choices(FORMULATIONS) = Field(BatchOptions.formulation, description="MIP training model (docs/formulations.md)")
     P: int = Field(3, ge=1, le=MAX_P, description="parameters are integers in [-P, P]")
     hidden: tuple[int, ...] = Field((16,), description="hidden layer widths, a comma list: 16 or 16,16",
                                     json_schema_extra={"metavar": "WIDTHS"})
@@ -81,53 +90,51 @@ class TrainConfig(BaseModel):
         json_schema_extra={"metavar": "E"},
     )
     workers: int = Field(1, ge=1, description="parallel solver actors (Ray when > 1)", json_schema_extra={"metavar": "K"})
-    threads: int = Field(1, ge=1, description="HiGHS threads per solve (CPUs each actor reserves)",
+    threads: int = Field(SolverOptions.threads, ge=1, description="HiGHS threads per solve (CPUs each actor reserves)",
                          json_schema_extra={"metavar": "T"})
-    time_limit: float = Field(60.0, ge=0, allow_inf_nan=False,
+    time_limit: float = Field(SolverOptions.time_limit, ge=0, allow_inf_nan=False,
                               description="seconds per batch MIP, building its model included (0: skip the monolithic solve, e.g. to "
                               "only --improve)",
                               json_schema_extra={"metavar": "SECONDS"})
-    improve: float = Field(0.0, ge=0, allow_inf_nan=False,
+    improve: float = Field(SearchOptions.improve, ge=0, allow_inf_nan=False,
                            description="seconds of MIP local search per batch after the monolithic solve: one hidden "
                            "neuron or the output layer free at a time, never worse (0: none)",
                            json_schema_extra={"metavar": "SECONDS"})
     improve_step_limit: float = Field(
-        2.0, gt=0, allow_inf_nan=False, json_schema_extra={"metavar": "SECONDS"},
+        SearchOptions.improve_step_limit, gt=0, allow_inf_nan=False, json_schema_extra={"metavar": "SECONDS"},
         description="seconds for each local-search sub-MIP; local search (not compression) doubles it rather than "
         "stop where no step was found but one stopped at it")
     improve_validation: bool = Field(
-        True, description="take a local-search step only if it does not lower validation accuracy; "
+        SearchOptions.improve_validation, description="take a local-search step only if it does not lower validation accuracy; "
         "--no-improve-validation takes any step that lowers the objective (docs/method.md §8)")
     improve_starts: int = Field(
-        1, ge=1, description="local searches in a portfolio: from the solved network and from K-1 straight-through "
+        SearchOptions.improve_starts, ge=1, description="local searches in a portfolio: from the solved network and from K-1 straight-through "
         "networks of the next seeds, then perturbed copies of the best while time is left; the best is kept",
         json_schema_extra={"metavar": "K"})
     compress: float = Field(
-        0.0, ge=0, allow_inf_nan=False,
+        CompressionOptions.compress, ge=0, allow_inf_nan=False,
         description="seconds of MIP compression after training: the fewest hidden neurons, then non-zero parameters, "
         "then bits per layer, classifying at least as many --keep examples correctly as the trained network, less "
         "--tolerance (0: none)", json_schema_extra={"metavar": "SECONDS"},
     )
-    # Measured (Adult N = 800, P = 15, 150 s): keeping the 800 training examples' count cut test
-    # accuracy from 81.6 % to 76.5 %, keeping the 6,512 validation examples' cost 0.03 points.
-    keep: choices(KEEP_SETS) = Field(
-        "validation", description="the examples whose correct count compression keeps: the validation split "
+    keep: KeptSplit = Field(
+        CompressionOptions.keep, description="the examples whose correct count compression keeps: the validation split "
         "(held out, so test accuracy follows it) or the training split")
-    tolerance: int = Field(0, ge=0, description="correctly classified --keep examples compression may lose",
+    tolerance: int = Field(CompressionOptions.tolerance, ge=0, description="correctly classified --keep examples compression may lose",
                            json_schema_extra={"metavar": "N"})
-    mip_gap: float = Field(1e-4, ge=0, allow_inf_nan=False, description="relative MIP gap to stop at",
+    mip_gap: float = Field(SolverOptions.mip_gap, ge=0, allow_inf_nan=False, description="relative MIP gap to stop at",
                            json_schema_extra={"metavar": "GAP"})
-    solver: str = Field("highs", min_length=1, description="MIP solver: highs, or any name pyomo.SolverFactory knows (e.g. scip_direct)",
+    solver: str = Field(SolverOptions.solver, min_length=1, description="MIP solver: highs, or any name pyomo.SolverFactory knows (e.g. scip_direct)",
                         json_schema_extra={"metavar": "NAME"})
-    symmetry_breaking: bool = Field(False, description="order interchangeable hidden neurons by bias in the MIP")
+    symmetry_breaking: bool = Field(BatchOptions.symmetry_breaking, description="order interchangeable hidden neurons by bias in the MIP")
     neuron_penalty: float | Literal["lex"] | None = Field(
-        None,
+        BatchOptions.neuron_penalty,
         description="optimise the number of hidden neurons too: ALPHA adds ALPHA per neuron kept to the loss; "
         "lex minimises the loss first, then the neurons; switched-off neurons are stripped from the file",
         json_schema_extra={"metavar": "ALPHA|lex"},
     )
     target_error: float | None = Field(
-        0.1, ge=0, le=1,
+        SolverOptions.target_error, ge=0, le=1,
         description="stop a solve once the objective is at most this share of N (the paper's cutoff); none to solve to the gap",
         json_schema_extra={"metavar": "SHARE|none"},
     )
@@ -136,7 +143,7 @@ class TrainConfig(BaseModel):
     heuristic_steps: int = Field(2000, ge=0, description="straight-through-estimator steps for the start network (0: start from all zeros)",
                                  json_schema_extra={"metavar": "STEPS"})
     accept: choices(ACCEPT_RULES) = Field(
-        "validation", description="a solved network replaces its start if it is not worse on validation accuracy, or on the objective"
+        BatchOptions.accept, description="a solved network replaces its start if it is not worse on validation accuracy, or on the objective"
     )
     batch_start: choices(BATCH_STARTS) = Field(
         "merged",
@@ -147,7 +154,7 @@ class TrainConfig(BaseModel):
         description="how batch networks are merged: the paper's validation-weighted mean, plain mean, median, per-weight majority vote, or the best batch on validation",
     )
     dead_inputs: choices(DEAD_INPUT_VALUES) = Field(
-        "start",
+        BatchOptions.dead_inputs,
         description="weights of inputs that are 0 in a whole batch are fixed to the start's value or to 0 "
         "(zero when --neuron-penalty is given)",
     )
@@ -288,6 +295,12 @@ class TrainConfig(BaseModel):
         if self.epochs is not None:
             return self.epochs
         return self.P + 1 if self.batch_size is not None else 1
+
+    def options(self, layer: type[Options]) -> Options:
+        """The options of ``layer`` (:class:`SolverOptions`, :class:`BatchOptions`,
+        :class:`SearchOptions` or :class:`CompressionOptions`) this run sets: each of its fields
+        that is a field here takes this run's value, the others keep the layer's default."""
+        return layer(**{f.name: getattr(self, f.name) for f in dataclasses.fields(layer) if f.name in type(self).model_fields})
 
     @property
     def use_ray(self) -> bool:

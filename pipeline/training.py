@@ -18,12 +18,10 @@ benchmarks and tests call it directly.
 from __future__ import annotations
 
 import logging
-import platform
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from importlib.metadata import PackageNotFoundError, version
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -36,26 +34,19 @@ from pipeline.config import TrainConfig
 from pipeline.data.datasets import Dataset, load_builtin, load_file, with_test_file
 from pipeline.data.splits import Split, split_dataset, stratified_batches
 from pipeline.errors import DataError, IntnetError
-from pipeline.execution.executors import Executor, make_executor
+from pipeline.execution.base import Executor
+from pipeline.execution.executors import make_executor
 from pipeline.networks.ensembles import Ensemble, EnsembleKind, Member, ensemble_kind, make_members, member_labels
-from pipeline.networks.storage import StoredNetwork, check_folder_creatable, check_output_file, write_network
-from pipeline.solving.batches import BatchResult, BatchTask, EpochStart, RunContext
-from pipeline.solving.compress import compress, compressed_provenance, compression_report
+from pipeline.networks.storage import check_folder_creatable, check_output_file
+from pipeline.reporting import (
+    EpochRecord, MemberRecord, TrainSummary, epoch_record, member_accuracies, save_network, summarize,
+)
+from pipeline.solving.batches import BatchOptions, BatchResult, BatchTask, EpochStart, RunContext
+from pipeline.solving.compress import KeptSplit, compress, compression_report
 from pipeline.solving.heuristic import SteSettings, train_ste
+from pipeline.solving.improve import SearchOptions
 from pipeline.solving.merge import BATCH_STARTS, MERGE_RULES, epoch_bounds, keep_voted_neurons
 from pipeline.solving.solve import START_MEETS_TARGET, SolverOptions, SolveStatus
-
-PACKAGES = ("intnet", "numpy", "pyomo", "highspy", "pyarrow", "ray", "prefect", "pydantic")
-
-
-@dataclass(frozen=True)
-class Accuracies:
-    train: float
-    validation: float
-    test: float | None
-
-    def as_dict(self) -> dict[str, float | None]:
-        return {"train": self.train, "validation": self.validation, "test": self.test}
 
 
 def load_dataset(config: TrainConfig) -> Dataset:
@@ -130,21 +121,13 @@ def epoch_start(config: TrainConfig, merged: IntegerNetwork, epoch: int) -> Epoc
                       bounds=None if radius is None else epoch_bounds(merged, radius))
 
 
-def solver_options(config: TrainConfig) -> SolverOptions:
-    return SolverOptions(time_limit=config.time_limit, threads=config.threads, mip_gap=config.mip_gap,
-                         target_error=config.target_error, solver=config.solver)
-
-
 def run_context(config: TrainConfig, split: Split, n_classes: int, members: list[Member] | None = None) -> RunContext:
     partial = [member.classes for member in members or ()]
     return RunContext(
         train_x=split.train_x, train_y=split.train_y, val_x=split.val_x, val_y=split.val_y,
-        n_classes=n_classes, hidden=config.hidden, P=config.P, formulation=config.formulation,
-        solver=solver_options(config), symmetry_breaking=config.symmetry_breaking,
-        neuron_penalty=config.neuron_penalty, accept=config.accept, dead_inputs=config.dead_inputs,
-        improve_seconds=config.improve, improve_step_seconds=config.improve_step_limit,
+        n_classes=n_classes, hidden=config.hidden, P=config.P, seed=config.seed,
+        batch=config.options(BatchOptions), solver=config.options(SolverOptions), search=config.options(SearchOptions),
         member_classes=tuple(partial) if any(len(c) != n_classes for c in partial) else (),
-        improve_validation=config.improve_validation, improve_starts=config.improve_starts, seed=config.seed,
     )
 
 
@@ -214,59 +197,9 @@ def merge_members(
             for m, network in enumerate(merged)]
 
 
-def evaluate(network: IntegerNetwork | Ensemble, split: Split) -> Accuracies:
-    test = None if split.test_x is None else network.accuracy(split.test_x, split.test_y)
-    return Accuracies(
-        train=network.accuracy(split.train_x, split.train_y),
-        validation=network.accuracy(split.val_x, split.val_y),
-        test=test,
-    )
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    """One epoch: its box, how its batches ended, and its merged network's accuracies."""
-
-    epoch: int
-    radius: int | None
-    batches: int
-    failed: int
-    accepted: int
-    merged: Accuracies
-    seconds: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "radius": self.radius, "batches": self.batches, "failed": self.failed,
-                "accepted": self.accepted, "merged": self.merged.as_dict(), "seconds": self.seconds}
-
-
-def epoch_record(epoch: int, P: int, results: list[BatchResult], merged: IntegerNetwork | Ensemble, split: Split,
-                 seconds: float) -> EpochRecord:
-    return EpochRecord(
-        epoch=epoch, radius=epoch_radius(P, epoch), batches=len(results),
-        failed=sum(not r.ok for r in results), accepted=sum(r.accepted for r in results),
-        merged=evaluate(merged, split), seconds=seconds,
-    )
-
-
 def best_epoch(validation: list[float]) -> int:
     """Index of the epoch whose merged network is best on validation (the earliest of equals)."""
     return max(range(len(validation)), key=lambda i: (validation[i], -i))
-
-
-def epoch_table(records: list[EpochRecord], best: int | None) -> str:
-    """The epochs as a Markdown table (the run's Prefect artifact)."""
-    def pct(value):
-        return "–" if value is None else f"{100 * value:.1f}"
-
-    lines = ["| epoch | box | batches | failed | accepted | train % | validation % | test % | seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for i, r in enumerate(records):
-        box = "[−P, P]" if r.radius is None else f"±{r.radius}"
-        mark = " (kept)" if i == best else ""
-        lines.append(f"| {r.epoch}{mark} | {box} | {r.batches} | {r.failed} | {r.accepted} | {pct(r.merged.train)} | "
-                     f"{pct(r.merged.validation)} | {pct(r.merged.test)} | {r.seconds:.1f} |")
-    return "\n".join(lines) + "\n"
 
 
 def choose_final(
@@ -288,196 +221,10 @@ def stored_network(config: TrainConfig, network: IntegerNetwork) -> IntegerNetwo
 
 def compress_final(config: TrainConfig, split: Split, network: IntegerNetwork) -> tuple[IntegerNetwork, dict]:
     """``--compress``: the final network compressed on the ``--keep`` split, and the report."""
-    x, y = (split.train_x, split.train_y) if config.keep == "train" else (split.val_x, split.val_y)
-    outcome = compress(network, x, y, network.sizes[-1], config.compress, solver_options(config),
-                       tolerance=config.tolerance, step_time_limit=config.improve_step_limit)
+    x, y = (split.train_x, split.train_y) if config.keep == KeptSplit.TRAIN else (split.val_x, split.val_y)
+    outcome = compress(network, x, y, network.sizes[-1], config.compress, config.options(SolverOptions),
+                       tolerance=config.tolerance, improve_step_limit=config.improve_step_limit)
     return outcome.network, compression_report(outcome, config.keep, config.tolerance)
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-@dataclass(frozen=True)
-class MemberRecord:
-    """One ensemble member: what it was trained on and how it did on the rows of its own classes."""
-
-    member: int
-    classes: tuple[int, ...]
-    examples: int
-    start: Accuracies
-    final: Accuracies
-    final_source: str
-    best_epoch: int
-    sizes: list[int]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"member": self.member, "classes": list(self.classes), "examples": self.examples,
-                "start": self.start.as_dict(), "final": self.final.as_dict(), "final_source": self.final_source,
-                "best_epoch": self.best_epoch, "sizes": self.sizes}
-
-
-@dataclass
-class TrainSummary:
-    """What a run did, for the terminal, ``--json`` and the file's provenance. For an ensemble the
-    accuracies are the vote's, and ``start`` is the vote of the members' gradient starts: the
-    gradient ensemble of the same members, on the same resamples."""
-
-    config: TrainConfig
-    sizes: list[int]
-    n_train: int
-    n_validation: int
-    n_test: int
-    final: Accuracies
-    start: Accuracies
-    merged: Accuracies
-    final_source: str
-    size_bits: int
-    n_parameters: int
-    trained_sizes: list[int]
-    """The architecture trained: ``sizes`` before switched-off neurons were stripped."""
-    trained_size_bits: int
-    batches: list[BatchResult]
-    timings: dict[str, float]
-    epochs: list[EpochRecord] = field(default_factory=list)
-    best_epoch: int | None = 0
-    """The epoch kept (None for an ensemble: each member keeps its own, in ``members``)."""
-    model_path: str | None = None
-    model: Ensemble | None = field(default=None, repr=False)
-    """The model stored (or, without a file, the one the run returns); one member for a single network."""
-    start_model: Ensemble | None = field(default=None, repr=False)
-    """The gradient starts, voting: what the MIP started from (``start``'s accuracies are its)."""
-    members: list[MemberRecord] = field(default_factory=list)
-    tied_votes: dict[str, int | None] = field(default_factory=dict)
-    dataset: Dataset | None = field(default=None, repr=False)
-    """The data it was trained on, with the preprocessing that raw rows go through."""
-    compression: dict | None = None
-    """``--compress``'s report (:meth:`pipeline.solving.compress.CompressOutcome.report`), None without."""
-
-    @property
-    def network(self) -> IntegerNetwork | Ensemble | None:
-        """The single network trained, or the ensemble."""
-        if self.model is None:
-            return None
-        return self.model.networks[0] if self.model.is_single else self.model
-
-    @property
-    def batches_at_target_from_start(self) -> int:
-        """Batches whose start already met the target error, so that no MIP was built for them."""
-        return sum(r.message == START_MEETS_TARGET for r in self.batches)
-
-    def ensemble_json(self) -> dict[str, Any]:
-        model = self.model
-        description = {"kind": str(model.kind), "members": len(model.networks)} if model else {}
-        if model is not None and model.kind == EnsembleKind.ONE_VS_ONE:
-            description["pairs"] = model.pairs
-        return description | {"tied_votes": self.tied_votes}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "train_accuracy": self.final.train,
-            "validation_accuracy": self.final.validation,
-            "test_accuracy": self.final.test,
-            "seconds": self.timings.get("total", float("nan")),
-            "model_path": self.model_path,
-            "dataset": self.config.dataset_name,
-            "formulation": self.config.formulation,
-            "P": self.config.P,
-            "sizes": self.sizes,
-            "n_train": self.n_train,
-            "n_validation": self.n_validation,
-            "n_test": self.n_test,
-            "size_bits": self.size_bits,
-            "n_parameters": self.n_parameters,
-            "sizes_before_strip": self.trained_sizes,
-            "size_bits_before_strip": self.trained_size_bits,
-            "final_source": self.final_source,
-            "start": self.start.as_dict(),
-            "merged": self.merged.as_dict(),
-            "timings": self.timings,
-            "epochs": [e.as_dict() for e in self.epochs],
-            "best_epoch": self.best_epoch,
-            "ensemble": self.ensemble_json(),
-            "members": [m.as_dict() for m in self.members],
-            "batches": [r.record() for r in self.batches],
-            "compression": self.compression,
-        }
-
-
-def tied_votes(model: Ensemble, split: Split) -> dict[str, int | None]:
-    """Rows of each split whose vote was tied (decided by the lowest class index)."""
-    return {"train": model.tied_votes(split.train_x), "validation": model.tied_votes(split.val_x),
-            "test": None if split.test_x is None else model.tied_votes(split.test_x)}
-
-
-def member_accuracies(network: IntegerNetwork, classes: tuple[int, ...], split: Split) -> Accuracies:
-    """A member's accuracies on the rows of its classes, labelled by its outputs."""
-    def on(x, y):
-        if x is None:
-            return None
-        mine = np.isin(y, classes)
-        return network.accuracy(x[mine], member_labels(y[mine], classes)) if mine.any() else None
-
-    return Accuracies(train=on(split.train_x, split.train_y), validation=on(split.val_x, split.val_y),
-                      test=on(split.test_x, split.test_y))
-
-
-def summarize(
-    config: TrainConfig, split: Split, start: Ensemble, merged: Ensemble, final: Ensemble, final_source: str,
-    results: list[BatchResult], timings: dict[str, float], epochs: list[EpochRecord] | None = None,
-    best: int | None = 0, members: list[MemberRecord] | None = None,
-) -> TrainSummary:
-    """``merged`` is the kept epochs' merged networks; ``results`` every epoch's batches; ``final``
-    is the model stored; ``start`` has the architecture every batch trained."""
-    return TrainSummary(
-        config=config, sizes=final.networks[0].sizes, n_train=len(split.train_y), n_validation=len(split.val_y),
-        n_test=0 if split.test_y is None else len(split.test_y),
-        final=evaluate(final, split), start=evaluate(start, split), merged=evaluate(merged, split),
-        final_source=final_source, size_bits=final.size_bits, n_parameters=final.n_parameters,
-        trained_sizes=start.networks[0].sizes, trained_size_bits=start.size_bits,
-        batches=results, timings=timings, epochs=list(epochs or []), best_epoch=best, model=final, start_model=start,
-        members=list(members or []), tied_votes=tied_votes(final, split),
-    )
-
-
-def save_network(config: TrainConfig, dataset: Dataset, model: Ensemble, summary: TrainSummary) -> Path:
-    provenance = {
-        "formulation": config.formulation,
-        "dataset": config.dataset_name,
-        "config": config.model_dump(mode="json"),
-        "sizes": summary.sizes,
-        "sizes_before_strip": summary.trained_sizes,
-        "size_bits_before_strip": summary.trained_size_bits,
-        "n_train": summary.n_train,
-        "n_validation": summary.n_validation,
-        "n_test": summary.n_test,
-        "seed": config.seed,
-        "solver": config.solver,
-        "versions": package_versions(),
-        "accuracy": {"final": summary.final.as_dict(), "start": summary.start.as_dict(),
-                     "merged": summary.merged.as_dict()},
-        "final_source": summary.final_source,
-        "epochs": [e.as_dict() for e in summary.epochs],
-        "best_epoch": summary.best_epoch,
-        "members": [m.as_dict() for m in summary.members],
-        "tied_votes": summary.tied_votes,
-        "batches": [r.record() for r in summary.batches],
-        "timings": summary.timings,
-        "created": time.time(),
-    }
-    if summary.compression is not None:
-        provenance = compressed_provenance(provenance, summary.compression)
-    stored = StoredNetwork(
-        ensemble=model, classes=dataset.classes,
-        preprocessing=dataset.preprocessor.to_json() | {"label": dataset.label}, provenance=provenance,
-    )
-    return write_network(config.out, stored)
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -646,8 +393,8 @@ def train(
                                      observer.batch_finished, store, config.resume)
             merged = run_step("merge", merge_members, epoch_results, merged, config.merge,
                               config.neuron_penalty is not None, retry_safe=True)
-            record = run_step("evaluate", epoch_record, epoch, config.P, epoch_results, as_model(merged), split,
-                              time.perf_counter() - epoch_began, retry_safe=True)
+            record = run_step("evaluate", epoch_record, epoch, epoch_radius(config.P, epoch), epoch_results,
+                              as_model(merged), split, time.perf_counter() - epoch_began, retry_safe=True)
             observer.epoch_finished(record)
             records.append(record)
             results += epoch_results

@@ -9,7 +9,8 @@ import pytest
 
 from formulations import IntegerNetwork
 from pipeline.execution.executors import InProcessExecutor
-from pipeline.solving.batches import BatchTask, EpochStart, RunContext, solve_batch
+from pipeline.solving.batches import BatchOptions, BatchTask, EpochStart, RunContext, solve_batch
+from pipeline.solving.improve import SearchOptions
 from pipeline.solving.solve import SolverOptions
 
 
@@ -22,8 +23,8 @@ def context(rng, dead_inputs="start", accept="validation", n=30) -> tuple[RunCon
     )
     run = RunContext(
         train_x=x, train_y=y, val_x=x, val_y=y, n_classes=2, hidden=(3,), P=2,
-        formulation="sat_margin", solver=SolverOptions(time_limit=10, target_error=None),
-        accept=accept, dead_inputs=dead_inputs,
+        batch=BatchOptions(formulation="sat_margin", accept=accept, dead_inputs=dead_inputs),
+        solver=SolverOptions(time_limit=10, target_error=None),
     )
     return run, EpochStart(start)
 
@@ -55,7 +56,7 @@ def test_a_result_is_accepted_only_if_validation_does_not_drop():
 def test_a_failing_batch_is_a_record_not_a_crash():
     ctx, epoch = context(np.random.default_rng(2))
     executor = InProcessExecutor()
-    executor.open(replace(ctx, formulation="no_such_model"))
+    executor.open(replace(ctx, batch=BatchOptions(formulation="no_such_model")))
     results = list(executor.run([epoch], [BatchTask(0, np.arange(10)), BatchTask(1, np.arange(10, 20))]))
     assert [r.status for r in results] == ["error", "error"]
     assert all(not r.ok and "no_such_model" in r.error for r in results)
@@ -67,10 +68,10 @@ def test_a_failing_batch_is_a_record_not_a_crash():
 def test_local_search_alone_and_after_the_monolithic_solve():
     ctx, epoch = context(np.random.default_rng(4), accept="objective", n=40)
     task = BatchTask(0, np.arange(40))
-    alone = solve_batch(replace(ctx, solver=replace(ctx.solver, time_limit=0), improve_seconds=4), epoch, task)
+    alone = solve_batch(replace(ctx, solver=replace(ctx.solver, time_limit=0), search=SearchOptions(improve=4)), epoch, task)
     assert alone.status == "local_search" and alone.monolithic_objective == alone.start_objective
     assert alone.objective < alone.start_objective and alone.improving_steps >= 1
-    both = solve_batch(replace(ctx, solver=replace(ctx.solver, time_limit=2), improve_seconds=3), epoch, task)
+    both = solve_batch(replace(ctx, solver=replace(ctx.solver, time_limit=2), search=SearchOptions(improve=3)), epoch, task)
     assert both.objective <= both.monolithic_objective <= both.start_objective
 
 
@@ -79,7 +80,7 @@ def test_a_batch_whose_solve_returns_no_network_is_left_out_of_the_merge():
     reports it and contributes nothing (not even its start) to the merge."""
     ctx, epoch = context(np.random.default_rng(5))
     x = np.vstack([ctx.train_x[:1], ctx.train_x[:1]])
-    hard = replace(ctx, train_x=x, train_y=np.array([0, 1]), formulation="min_weight")
+    hard = replace(ctx, train_x=x, train_y=np.array([0, 1]), batch=BatchOptions(formulation="min_weight"))
     result = solve_batch(hard, epoch, BatchTask(0, np.arange(2)))
     assert result.status == "infeasible" and "no network with this architecture" in result.message
     assert not result.ok and result.error is None
@@ -89,7 +90,7 @@ def test_a_portfolio_batch_is_local_search_from_several_starts_and_never_worse()
     """``--time-limit 0 --improve S --improve-starts 3``: the batch runs searches from its start and
     two straight-through networks; its objective, recomputed, is at most the start's."""
     ctx, epoch = context(np.random.default_rng(3), accept="objective")
-    ctx = replace(ctx, solver=replace(ctx.solver, time_limit=0), improve_seconds=6, improve_starts=3)
+    ctx = replace(ctx, solver=replace(ctx.solver, time_limit=0), search=SearchOptions(improve=6, improve_starts=3))
     result = solve_batch(ctx, epoch, BatchTask(0, np.arange(30)))
     assert result.status == "local_search", result.error
     assert result.objective <= result.start_objective

@@ -9,13 +9,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from formulations import IntegerNetwork
+from pipeline import reporting
 from pipeline import training
 from pipeline.checkpoints import RECORD_KEY, BatchStore, run_key
 from pipeline.config import TrainConfig
 from pipeline.data.splits import Split
 from pipeline.execution.executors import InProcessExecutor
 from pipeline.networks.storage import network_table
-from pipeline.solving.batches import BatchTask, EpochStart, RunContext
+from pipeline.solving.batches import BatchOptions, BatchTask, EpochStart, RunContext
 from pipeline.solving.solve import SolverOptions
 from networks import random_network
 
@@ -62,10 +63,10 @@ def test_every_epoch_partitions_the_training_set_afresh():
 
 def test_the_kept_epoch_is_the_best_on_validation_the_earliest_of_equals():
     def record(epoch, validation):
-        return training.EpochRecord(epoch, None, 1, 0, 1, training.Accuracies(0.5, validation, None), 1.0)
+        return reporting.EpochRecord(epoch, None, 1, 0, 1, reporting.Accuracies(0.5, validation, None), 1.0)
 
     assert training.best_epoch([0.7, 0.8, 0.8, 0.6]) == 1
-    table = training.epoch_table([record(0, 0.7), record(1, 0.8)], 1)
+    table = reporting.epoch_table([record(0, 0.7), record(1, 0.8)], 1)
     assert "| 1 (kept) |" in table and table.count("\n") == 4
 
 
@@ -92,7 +93,8 @@ def context_for(split, P=2):
     """The run's context, and an epoch starting from zeros."""
     run = RunContext(
         train_x=split.train_x, train_y=split.train_y, val_x=split.val_x, val_y=split.val_y, n_classes=2,
-        hidden=(3,), P=P, formulation="sat_margin", solver=SolverOptions(time_limit=5, target_error=None),
+        hidden=(3,), P=P, batch=BatchOptions(formulation="sat_margin"),
+        solver=SolverOptions(time_limit=5, target_error=None),
     )
     return run, EpochStart(IntegerNetwork.zeros([3, 3, 2], P))
 

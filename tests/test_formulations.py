@@ -7,7 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from formulations import FORMULATIONS, IntegerNetwork, ParameterBounds, TrainingProblem
+from formulations import IntegerNetwork, ParameterBounds, TrainingProblem
+from formulations.models import FORMULATIONS
 from formulations.encoding import interchangeable_neurons, order_hidden_neurons, permute_hidden
 from formulations.lexicographic import Lexicographic
 from formulations.min_weight import MinWeight

@@ -6,12 +6,13 @@ import itertools
 import numpy as np
 import pytest
 
-from formulations import FORMULATIONS, IntegerNetwork, TrainingProblem, training_model
+from formulations import IntegerNetwork, TrainingProblem
+from formulations.models import FORMULATIONS, training_model
 from formulations.network import active_neurons, switch_off
 from pipeline.solving.heuristic import train_ste
 from pipeline.solving.improve import (
     MAX_OUTGOING_VALUES, SearchEnd, graft, improve, neighbourhoods, outgoing_values, output_problem, portfolio,
-    solve_neighbourhood,
+    StepResult, solve_neighbourhood,
 )
 from pipeline.solving.solve import SolveStatus
 from networks import EXACT, random_network
@@ -44,7 +45,8 @@ def test_each_neighbourhood_optimum_equals_brute_force(model, sizes, seed):
     current = random_network(rng, sizes, P)
     objective = formulation.objective_value(current, problem)
     for area in neighbourhoods(sizes):
-        network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+        step = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+        network, found, status = step.network, step.objective, step.status
         assert status in ("optimal", "unchanged"), area.name
         assert found == formulation.objective_value(network, problem), area.name
         assert found == pytest.approx(brute_force_neighbourhood(formulation, problem, current, area), abs=1e-9), area.name
@@ -74,7 +76,8 @@ def test_the_output_layer_is_solved_on_merged_rows_to_the_brute_force_optimum(mo
     formulation = FORMULATIONS[model]()
     output = next(area for area in neighbourhoods(sizes) if area.kind == "output")
     objective = formulation.objective_value(current, problem)
-    network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, output, EXACT)
+    step = solve_neighbourhood(formulation, problem, current, objective, output, EXACT)
+    network, found, status = step.network, step.objective, step.status
     assert status == "optimal"
     assert found == formulation.objective_value(network, problem)
     assert found == pytest.approx(brute_force_neighbourhood(formulation, problem, current, output), abs=1e-9)
@@ -109,8 +112,9 @@ def test_a_neuron_with_outgoing_weights_over_a_window_is_the_best_of_that_window
     area = next(a for a in neighbourhoods(problem.sizes) if a.name == "neuron+out 0:1")
     window = outgoing_values(problem, current, area.place)
     assert len(window) <= MAX_OUTGOING_VALUES < 5 ** 3
-    network, found, status, _ = solve_neighbourhood(
+    step = solve_neighbourhood(
         formulation, problem, current, formulation.objective_value(current, problem), area, EXACT)
+    network, found, status = step.network, step.objective, step.status
     assert status == "optimal" and found == formulation.objective_value(network, problem)
     best = np.inf
     for incoming in itertools.product(range(-2, 3), repeat=3):
@@ -136,7 +140,8 @@ def test_a_drop_step_is_the_best_next_layer_without_its_neuron(model):
     assert [area.name for area in drops] == ["drop 0:0", "drop 0:1", "drop 0:2"]
     for area in drops:
         keep = [np.arange(3) != area.place[1]]
-        network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+        step = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+        network, found, status = step.network, step.objective, step.status
         assert status == "optimal", area.name
         assert found == formulation.objective_value(network, problem), area.name
         assert not active_neurons(network)[0][area.place[1]], area.name
@@ -153,7 +158,8 @@ def test_a_drop_that_cannot_lower_the_count_is_not_solved():
     current = random_network(rng, problem.sizes, 1)
     objective = formulation.objective_value(current, problem)
     area = next(a for a in neighbourhoods(problem.sizes, drops=True) if a.name == "drop 0:1")
-    network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+    step = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+    network, found, status = step.network, step.objective, step.status
     assert status == "unchanged" and found == objective and network.equals(current)
 
 
@@ -166,7 +172,8 @@ def test_a_neuron_that_changes_no_loss_is_left_without_a_solve():
     formulation = FORMULATIONS["correct_margin"]()
     area = next(a for a in neighbourhoods(problem.sizes) if a.name == "neuron 0:0")
     objective = formulation.objective_value(current, problem)
-    network, found, status, _ = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+    step = solve_neighbourhood(formulation, problem, current, objective, area, EXACT)
+    network, found, status = step.network, step.objective, step.status
     assert status == "unchanged" and found == objective and network.equals(current)
 
 
@@ -241,7 +248,7 @@ def test_portfolio_fits_planted_teachers_that_one_local_search_does_not(seed):
     assert formulation.objective_value(teacher, problem) == 0
     starts = [train_ste(problem.x, problem.y, 2, (3,), 1, seed=s) for s in range(4)]
     assert formulation.objective_value(starts[0], problem) > 0
-    outcome = portfolio(formulation, problem, starts, 120, EXACT, seed=seed, step_time_limit=2)
+    outcome = portfolio(formulation, problem, starts, 120, EXACT, seed=seed, improve_step_limit=2)
     assert outcome.network.accuracy(problem.x, problem.y) == 1.0
     assert outcome.objective == formulation.objective_value(outcome.network, problem) == 0
     assert outcome.seconds < 120
@@ -281,7 +288,7 @@ def solver_capped_below(formulation, problem, seconds, limits):
     def solve_many(network, objective, areas, options):
         limits.append(options.time_limit)
         if options.time_limit < seconds:
-            return [(network, objective, SolveStatus.TIME_LIMIT, 0.0) for _ in areas]
+            return [StepResult(network, objective, SolveStatus.TIME_LIMIT) for _ in areas]
         return [solve_neighbourhood(formulation, problem, network, objective, area, options) for area in areas]
 
     return solve_many
@@ -296,9 +303,9 @@ def test_a_search_whose_sub_mips_stop_at_their_limit_raises_it_instead_of_stoppi
     formulation = FORMULATIONS["correct_margin"]()
     start = random_network(rng, problem.sizes, 2)
     limits = []
-    outcome = improve(formulation, problem, start, seconds=60, options=EXACT, step_time_limit=1,
+    outcome = improve(formulation, problem, start, seconds=60, options=EXACT, improve_step_limit=1,
                       solve_many=solver_capped_below(formulation, problem, 4, limits))
-    assert {1, 2, 4} <= set(limits) and max(limits) == outcome.step_time_limit == 4
+    assert {1, 2, 4} <= set(limits) and max(limits) == outcome.step_limit_end == 4
     assert outcome.objective == formulation.objective_value(outcome.network, problem) < outcome.start_objective
     assert outcome.ended == SearchEnd.LOCAL_OPTIMUM and outcome.seconds < 60
 
@@ -312,12 +319,12 @@ def test_a_search_whose_sub_mips_always_stop_at_their_limit_ends_at_its_time():
     start = random_network(rng, problem.sizes, 2)
     limits = []
     solve_many = solver_capped_below(formulation, problem, np.inf, limits)
-    outcome = improve(formulation, problem, start, seconds=5, options=EXACT, step_time_limit=1, solve_many=solve_many)
+    outcome = improve(formulation, problem, start, seconds=5, options=EXACT, improve_step_limit=1, solve_many=solve_many)
     assert outcome.ended == SearchEnd.TIME_LIMIT and outcome.network.equals(problem.bounds.clip(start))
     # 1, 2, 4, then 8 cut to the time left: a round no longer than the one before, so the end
-    assert {1, 2, 4} <= set(limits) and max(limits) < 5 and outcome.step_time_limit == 8
+    assert {1, 2, 4} <= set(limits) and max(limits) < 5 and outcome.step_limit_end == 8
     limits.clear()
-    kept = improve(formulation, problem, start, seconds=5, options=EXACT, step_time_limit=1, solve_many=solve_many,
+    kept = improve(formulation, problem, start, seconds=5, options=EXACT, improve_step_limit=1, solve_many=solve_many,
                    raise_limit=False)
     assert kept.ended == SearchEnd.TIME_LIMIT and set(limits) == {1} and kept.seconds < 1
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from flows.cli import main
-from formulations import FORMULATIONS
+from formulations.models import FORMULATIONS
 from pipeline.networks.storage import read_network
 from pipeline.solving.solve import NO_FEASIBLE_NETWORK_IN_TIME, NO_NETWORK_FITS
 

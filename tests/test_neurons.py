@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.cli import main
-from formulations import ParameterBounds, TrainingProblem, training_model
+from formulations import ParameterBounds, TrainingProblem
+from formulations.models import training_model
 from formulations.network import INPUT_SCALE, IntegerNetwork, active_neurons, strip_neurons, switch_off
 from formulations.neuron_penalty import NeuronPenalty
 from formulations.neuron_switches import neurons_on
@@ -221,7 +222,7 @@ def test_local_search_lowers_the_penalised_objective():
     problem = TrainingProblem(grid_inputs(rng, 30, 4), rng.integers(0, 2, 30), 2, (5,), 3)
     start = random_network(rng, problem.sizes, 3)
     formulation = training_model("sat_margin", neuron_penalty=0.5)
-    outcome = improve(formulation, problem, start, 3.0, SolverOptions(), step_time_limit=1.0)
+    outcome = improve(formulation, problem, start, 3.0, SolverOptions(), improve_step_limit=1.0)
     assert outcome.start_objective == formulation.objective_value(start, problem)
     assert outcome.objective == formulation.objective_value(outcome.network, problem) < outcome.start_objective
     steps = [(step.objective_before, step.objective_after) for step in outcome.steps]

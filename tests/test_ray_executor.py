@@ -25,14 +25,16 @@ def test_one_batch_of_local_search_solves_its_neighbourhoods_on_the_actors(ray_s
     from pipeline.execution.ray_executor import RayExecutor
     from pipeline.solving.batches import BatchTask, EpochStart, RunContext, neighbourhood_step
     from pipeline.solving.improve import neighbourhoods
+    from pipeline.solving.batches import BatchOptions
+    from pipeline.solving.improve import SearchOptions
     from pipeline.solving.solve import SolverOptions
 
     rng = np.random.default_rng(0)
     x = np.round(rng.random((80, 4)), 4)
     y = (x[:, 0] > x[:, 1]).astype(int)
     context = RunContext(train_x=x, train_y=y, val_x=x, val_y=y, n_classes=2, hidden=(3,), P=2,
-                         formulation="correct_margin", solver=SolverOptions(time_limit=0, target_error=None),
-                         improve_seconds=8)
+                         batch=BatchOptions(formulation="correct_margin"),
+                         solver=SolverOptions(time_limit=0, target_error=None), search=SearchOptions(improve=8))
     start = IntegerNetwork((rng.integers(-2, 3, (3, 4)), rng.integers(-2, 3, (2, 3))),
                            (rng.integers(-2, 3, 3), rng.integers(-2, 3, 2)), 2)
     epoch, task = EpochStart(start), BatchTask(0, np.arange(80))

@@ -264,7 +264,8 @@ def test_a_signal_handler_runs_while_highs_solves(step):
     run into their 6 s limit: a handler due 0.5 s in runs within 2 s (Ctrl-C's ends the process)."""
     from dataclasses import replace
 
-    from formulations import FORMULATIONS, TrainingProblem
+    from formulations import TrainingProblem
+    from formulations.models import FORMULATIONS
     from networks import EXACT, random_network
     from pipeline.solving.improve import neighbourhoods, solve_neighbourhood
     from pipeline.solving.solve import SolveStatus, solve_mip

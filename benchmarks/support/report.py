@@ -9,13 +9,13 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from pipeline import training
+from pipeline import reporting
 
 
 def machine_line() -> str:
     """The facts a reader needs to compare a run with another machine's."""
     return (f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
-            f"versions {json.dumps(training.package_versions())}.")
+            f"versions {json.dumps(reporting.package_versions())}.")
 
 
 def write_results(out: Path, name: str, payload: Any, markdown: str) -> None:

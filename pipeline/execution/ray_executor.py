@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 
-from pipeline.execution.executors import neighbourhood_solver
+from pipeline.execution.base import neighbourhood_solver
 from pipeline.solving.batches import BatchResult, BatchTask, EpochStart, RunContext, failed_batch, solve_batch
 
 RESTARTS = 3
@@ -166,7 +166,7 @@ class RayExecutor:
             return self.ray.get(refs)
 
     def run(self, epochs: Sequence[EpochStart], tasks: Sequence[BatchTask]) -> Iterator[BatchResult]:
-        if len(tasks) == 1 and self.workers > 1 and self.context.improve_seconds > 0:
+        if len(tasks) == 1 and self.workers > 1 and self.context.search.improve > 0:
             # One batch would keep one actor busy and the rest idle: this process runs it and
             # every actor solves its local-search neighbourhoods side by side.
             (task,) = tasks

@@ -1,4 +1,6 @@
-"""Using a stored network: evaluate it, predict class labels for raw rows, describe it."""
+"""Using a stored network: load it, predict class labels for raw rows, score it on given sets,
+describe it. Numpy and pyarrow only: a stored network is used without the MIP stack (evaluating
+it on the run's own split, which needs the run's configuration, is :mod:`pipeline.stored`)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,8 @@ import numpy as np
 
 from formulations import IntegerNetwork
 from formulations.network import bits_for, layered_size_bits, nonzero_parameters
-from pipeline.config import TrainConfig
-from pipeline.data.datasets import class_indices, feature_table, label_strings, load_builtin, read_table
+from pipeline.data.datasets import feature_table, read_table
 from pipeline.data.preprocessing import Preprocessor
-from pipeline.data.splits import split_dataset
 from pipeline.errors import DataError, NetworkFileError, brief
 from pipeline.networks.ensembles import Ensemble, EnsembleKind
 from pipeline.networks.storage import StoredNetwork, read_network, replacing
@@ -45,7 +45,7 @@ class LoadedModel:
     def predict(self, rows) -> np.ndarray:
         """Class names for raw rows: a table, a DataFrame, or a 2-D array in the file's column order."""
         x = self.preprocessor.transform(feature_table(rows, [c.name for c in self.preprocessor.columns]))
-        _check_inputs(self, x, "the rows")
+        check_inputs(self, x, "the rows")
         return np.array(self.stored.classes, dtype=object)[self.ensemble.predict(x)]
 
 
@@ -66,67 +66,9 @@ def load_model(path: str | Path) -> LoadedModel:
     return LoadedModel(stored, preprocessor, Path(path))
 
 
-def _check_inputs(model: LoadedModel, x: np.ndarray, source: str) -> None:
+def check_inputs(model: LoadedModel, x: np.ndarray, source: str) -> None:
     if x.shape[1] != model.ensemble.n_inputs:
         raise DataError(f"{source} has {x.shape[1]} inputs, the network takes {model.ensemble.n_inputs}")
-
-
-def labelled_data(
-    model: LoadedModel, dataset: str | None = None, data: str | Path | None = None, label: str | None = None
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Named (inputs, labels) sets for a built-in dataset or a file of raw rows.
-
-    When the network was trained on the built-in dataset, the run's own split is rebuilt from the
-    stored seed and sizes (``train``, ``validation``, ``test``), so they mean what they did then;
-    otherwise every row is in ``all`` (and an official test split in ``test``).
-    """
-    if dataset is not None:
-        return _builtin_sets(model, dataset)
-    label = label or model.label
-    table = read_table(data)
-    if not label or label not in table.column_names:
-        raise DataError(f"label column {label!r} is not in {data}; name it with --label")
-    x = model.preprocessor.transform(table)
-    _check_inputs(model, x, str(data))
-    return {"all": (x, class_indices(label_strings(label, table.column(label)), model.stored.classes))}
-
-
-def _builtin_sets(model: LoadedModel, name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    dataset = load_builtin(name)
-    _check_inputs(model, dataset.x, f"dataset {name}")
-    if tuple(dataset.classes) != model.stored.classes:
-        raise DataError(f"dataset {name} has classes {dataset.classes}, the network {model.stored.classes}")
-    provenance = model.stored.provenance
-    sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if provenance.get("dataset") == name and "config" in provenance:
-        config = stored_config(model)
-        split = split_dataset(dataset, train_size=config.train_size, per_class=config.per_class,
-                              seed=config.seed, validation_size=config.validation_size)
-        sets["train"] = (split.train_x, split.train_y)
-        sets["validation"] = (split.val_x, split.val_y)
-        if split.test_x is not None:
-            sets["test"] = (split.test_x, split.test_y)
-    else:
-        sets["all"] = (dataset.x, dataset.y)
-        if dataset.test_x is not None:
-            sets["test"] = (dataset.test_x, dataset.test_y)
-    return sets
-
-
-def stored_config(model: LoadedModel) -> TrainConfig:
-    """The training configuration in the model's provenance (what rebuilds the run's split). Checked
-    here, where it is used, not on read: ``predict`` and ``info`` do not need it."""
-    from pydantic import ValidationError
-
-    try:
-        return TrainConfig.model_validate(model.stored.provenance["config"])
-    except ValidationError as error:
-        problem = error.errors()[0]
-        where = ".".join(map(str, problem["loc"])) or "config"
-        raise NetworkFileError(
-            f"{model.path}: intnet.provenance key 'config' is not a training configuration: {where}: "
-            f"{problem['msg']} (got {brief(problem.get('input'))})"
-        ) from None
 
 
 def accuracies(model: IntegerNetwork | Ensemble, sets: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
@@ -139,20 +81,11 @@ def accuracies(model: IntegerNetwork | Ensemble, sets: dict[str, tuple[np.ndarra
     return report
 
 
-def evaluate(
-    model: LoadedModel, dataset: str | None = None, data: str | Path | None = None, label: str | None = None
-) -> dict[str, Any]:
-    """Accuracy on each set of :func:`labelled_data`."""
-    sets = labelled_data(model, dataset, data, label)
-    return {"model": str(model.stored.provenance.get("dataset")), "dataset": dataset or str(data),
-            "splits": accuracies(model.ensemble, sets)}
-
-
 def predict_file(model: LoadedModel, path: str | Path) -> list[str]:
     """Class labels, one per row of the file; columns the network was not trained on are ignored."""
     table = read_table(path)
     x = model.preprocessor.transform(table)
-    _check_inputs(model, x, str(path))
+    check_inputs(model, x, str(path))
     return [model.stored.classes[i] for i in model.ensemble.predict(x)]
 
 

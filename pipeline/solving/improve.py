@@ -44,14 +44,31 @@ from enum import StrEnum
 
 import numpy as np
 
-from formulations import Formulation, IntegerNetwork, ParameterBounds, TrainingProblem
+from formulations import IntegerNetwork, ParameterBounds, TrainingProblem
+from formulations.models import Formulation
 from formulations.network import switch_off
 from formulations.neuron_choice import NeuronChoice, neuron_inputs, neuron_problem, sign_costs, with_neuron
 from formulations.neuron_penalty import NeuronPenalty
 from formulations.neuron_switches import neurons_on
 from pipeline.solving.solve import (
-    OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolveOutcome, SolverOptions, SolveStatus, option_default, solve_mip,
+    OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolveOutcome, SolverOptions, SolveStatus, solve_mip,
 )
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How MIP local search runs: the search layer's options. A run's configuration
+    (:class:`pipeline.config.TrainConfig`) takes their defaults from here, under the same names."""
+
+    improve: float = 0.0
+    """Seconds of local search (0: none)."""
+    improve_step_limit: float = 2.0
+    """Seconds for each sub-MIP; a search that found nothing while one stopped at it doubles it."""
+    improve_validation: bool = True
+    """Take a step only if it does not lower the validation accuracy (docs/method.md §8)."""
+    improve_starts: int = 1
+    """Searches in a portfolio (:func:`portfolio`): from the solved network and from straight-through
+    networks of the next seeds, then perturbed copies of the best."""
 
 
 MIN_STEP_SECONDS = 0.5
@@ -98,9 +115,19 @@ class Neighbourhood:
     """(layer, index) of the hidden neuron a neuron, neuron+out or drop step frees or switches off."""
 
 
-NeighbourhoodSolver = Callable[
-    [IntegerNetwork, float, list[Neighbourhood], SolverOptions], list[tuple[IntegerNetwork, float, str, float]]
-]
+@dataclass(frozen=True)
+class StepResult:
+    """What one local-search step found: the best network of its neighbourhood the solver reached
+    within its limit, that network's training objective (recomputed from its weights), how the
+    step's solve ended, and the seconds its model took to build and hand to the solver."""
+
+    network: IntegerNetwork
+    objective: float
+    status: SolveStatus
+    overhead_seconds: float = 0.0
+
+
+NeighbourhoodSolver = Callable[[IntegerNetwork, float, list[Neighbourhood], SolverOptions], list[StepResult]]
 """``solve_many(network, objective, areas, options)``: :func:`solve_neighbourhood` of every area
 around the same network, in the areas' order."""
 
@@ -127,7 +154,7 @@ class ImproveOutcome:
     rounds: int
     seconds: float
     steps: list[ImproveStep] = field(default_factory=list)
-    step_time_limit: float = 0.0
+    step_limit_end: float = 0.0
     """The sub-MIP time limit the search ended with (the largest of a portfolio's searches)."""
     ended: SearchEnd = SearchEnd.TIME_LIMIT
 
@@ -199,7 +226,7 @@ def improve(
     seconds: float,
     options: SolverOptions,
     seed: int = 0,
-    step_time_limit: float | None = None,
+    improve_step_limit: float = SearchOptions.improve_step_limit,
     on_step: Callable[[ImproveStep, IntegerNetwork], None] | None = None,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     solve_many: NeighbourhoodSolver | None = None,
@@ -207,7 +234,7 @@ def improve(
     raise_limit: bool = True,
 ) -> ImproveOutcome:
     """Local search from ``start`` for ``seconds``; never returns a network scoring worse. Each
-    sub-MIP gets at most ``step_time_limit`` seconds (default: ``--improve-step-limit``'s), doubled
+    sub-MIP gets at most ``improve_step_limit`` seconds, doubled
     each time the search would stop at a local optimum that a sub-MIP stopped by it leaves
     unproven (unless not ``raise_limit``: the search stops there). With
     ``validation`` (inputs, labels), a step that lowers the objective is taken only if it does not
@@ -221,8 +248,7 @@ def improve(
 
     ``on_step(step, network)`` is called after every sub-MIP with the current network.
     """
-    if step_time_limit is None:
-        step_time_limit = option_default("improve_step_limit")
+    step_limit = improve_step_limit
     if formulation.hard:
         raise ValueError(f"local search needs a soft-loss formulation; {formulation.name} must fit every example")
     rng = np.random.default_rng(seed)
@@ -268,7 +294,7 @@ def improve(
             if not areas:
                 continue
             chunk_began = time.perf_counter()
-            step_options = replace(sub_options, time_limit=min(step_time_limit, time_left()))
+            step_options = replace(sub_options, time_limit=min(step_limit, time_left()))
             if solve_many is None:
                 solved = [solve_neighbourhood(formulation, problem, current, objective, area, step_options)
                           for area in areas]
@@ -278,10 +304,11 @@ def improve(
             base, base_objective = current, objective
             # The best step first; each other one that improved on the base is moved onto the
             # network the steps before it made and taken only if it still improves there.
-            for rank in np.argsort([found for _, found, *_ in solved], kind="stable"):
+            for rank in np.argsort([found.objective for found in solved], kind="stable"):
                 area = areas[rank]
-                candidate, candidate_objective, status, step_overhead = solved[rank]
-                if status != "unchanged":
+                candidate, candidate_objective = solved[rank].network, solved[rank].objective
+                status, step_overhead = solved[rank].status, solved[rank].overhead_seconds
+                if status != SolveStatus.UNCHANGED:
                     overhead[area.kind] = step_overhead
                 if candidate_objective < base_objective and current is not base:
                     candidate = graft(current, candidate, area)
@@ -308,18 +335,18 @@ def improve(
             if not unproven:
                 ended = SearchEnd.LOCAL_OPTIMUM
                 break
-            if not raise_limit or step_time_limit >= time_left():
+            if not raise_limit or step_limit >= time_left():
                 break
-            step_time_limit, tier = 2 * step_time_limit, 0
+            step_limit, tier = 2 * step_limit, 0
             logger.info("local search, %.0f of %.0f s: no step found, some sub-MIPs stopped at their limit; "
-                        "searching again with %g s each", time.perf_counter() - began, seconds, step_time_limit)
+                        "searching again with %g s each", time.perf_counter() - began, seconds, step_limit)
     if objective == 0:
         ended = SearchEnd.PERFECT
     outcome = ImproveOutcome(current, start_objective, objective, rounds, time.perf_counter() - began, steps,
-                             step_time_limit, ended)
+                             step_limit, ended)
     logger.info("local search ended (%s) after %.0f of %.0f s: objective %g (start %g), %d steps, %d improving, "
                 "sub-MIP limit %g s", ended, outcome.seconds, seconds, objective, start_objective, len(steps),
-                outcome.improving_steps, step_time_limit)
+                outcome.improving_steps, step_limit)
     return outcome
 
 
@@ -366,7 +393,7 @@ def portfolio(
     seconds: float,
     options: SolverOptions,
     seed: int = 0,
-    step_time_limit: float | None = None,
+    improve_step_limit: float = SearchOptions.improve_step_limit,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     solve_many: NeighbourhoodSolver | None = None,
     width: int = 1,
@@ -383,7 +410,7 @@ def portfolio(
     best: ImproveOutcome | None = None
     steps: list[ImproveStep] = []
     rounds = searches = 0
-    largest_limit = option_default("improve_step_limit") if step_time_limit is None else step_time_limit
+    largest_limit = improve_step_limit
 
     def time_left() -> float:
         return seconds - (time.perf_counter() - began)
@@ -394,12 +421,12 @@ def portfolio(
         else:
             start, share = perturbed(best.network, problem.bounds, rng), time_left()
         outcome = improve(formulation, problem, start, share, options, seed=seed + searches,
-                          step_time_limit=largest_limit, validation=validation, solve_many=solve_many, width=width,
+                          improve_step_limit=largest_limit, validation=validation, solve_many=solve_many, width=width,
                           raise_limit=searches < len(starts))
         searches += 1
         steps += outcome.steps
         rounds += outcome.rounds
-        largest_limit = max(largest_limit, outcome.step_time_limit)
+        largest_limit = max(largest_limit, outcome.step_limit_end)
         if best is None or outcome.objective < best.objective:
             best = outcome
     first_objective = formulation.objective_value(problem.bounds.clip(starts[0]), problem)
@@ -414,20 +441,24 @@ def solve_neighbourhood(
     objective: float,
     area: Neighbourhood,
     options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str, float]:
-    """The best network of ``area`` around ``current`` the solver finds within its limit, its
-    training objective (recomputed from the weights), the solve's status and the seconds its
-    model took to build and hand to the solver. A single neuron of a
-    formulation with example losses is solved on the examples it can change; a neuron that can
-    change none is left as it is without a solve (status ``unchanged``), as is a drop that would
-    not lower the neuron count or whose parameters cannot all be 0."""
-    if area.kind == NeighbourhoodKind.DROP:
-        return solve_drop(formulation, problem, current, objective, area, options)
-    if area.kind == NeighbourhoodKind.OUTPUT and formulation.weighted_examples and not formulation.neuron_switches:
-        return solve_output(formulation, problem, current, area, options)
-    if area.kind == NeighbourhoodKind.NEURON_OUT and (outgoing := outgoing_values(problem, current, area.place)):
-        return solve_neuron_out(formulation, problem, current, objective, area, outgoing, options)
-    costs = None if area.kind != NeighbourhoodKind.NEURON else sign_costs(formulation, problem, current, *area.place)
+) -> StepResult:
+    """The step of ``area`` around ``current`` (whose training objective is ``objective``), by the
+    step solver :data:`STEPS` holds for its kind."""
+    return STEPS[area.kind](formulation, problem, current, objective, area, options)
+
+
+def solve_neuron_step(
+    formulation: Formulation,
+    problem: TrainingProblem,
+    current: IntegerNetwork,
+    objective: float,
+    area: Neighbourhood,
+    options: SolverOptions,
+) -> StepResult:
+    """A hidden neuron's incoming weights and bias: solved on the examples its sign changes
+    (:func:`solve_neuron`) where the formulation's objective is a sum of example losses, as the
+    training model restricted to the neuron otherwise."""
+    costs = sign_costs(formulation, problem, current, *area.place)
     if costs is None:
         return solve_around(formulation, problem, current, area, options)
     return solve_neuron(formulation, problem, current, objective, area, *costs, options)
@@ -442,13 +473,13 @@ def solve_neuron(
     minus: np.ndarray,
     plus: np.ndarray,
     options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str, float]:
+) -> StepResult:
     """The single-neuron step of ``area.place`` given each example's loss with the neuron's sign
     forced to −1 (``minus``) and +1 (``plus``): :class:`NeuronChoice` on the examples whose loss
-    the sign changes."""
+    the sign changes; a neuron that can change none is left as it is, without a solve."""
     pivotal = np.flatnonzero(plus != minus)
     if len(pivotal) == 0:
-        return current, objective, "unchanged", 0.0
+        return StepResult(current, objective, SolveStatus.UNCHANGED)
     layer, neuron = area.place
     single, start = neuron_problem(problem, current, layer, neuron, pivotal)
     choice = NeuronChoice((plus - minus)[pivotal], float(minus.sum()))
@@ -458,7 +489,7 @@ def solve_neuron(
 
 def scored_step(
     formulation: Formulation, problem: TrainingProblem, network: IntegerNetwork, outcome: SolveOutcome, area: Neighbourhood
-) -> tuple[IntegerNetwork, float, str, float]:
+) -> StepResult:
     """A step solved as a smaller problem, ``network`` put back together from its ``outcome``:
     scored again on every training example, which must agree with the smaller problem's objective."""
     recomputed = formulation.objective_value(network, problem)
@@ -466,7 +497,7 @@ def scored_step(
         raise ObjectiveMismatch(
             f"{formulation.name}: the step on {area.name} scores {outcome.objective}, its network {recomputed}"
         )
-    return network, recomputed, outcome.status, outcome.build_seconds + outcome.setup_seconds
+    return StepResult(network, recomputed, outcome.status, outcome.build_seconds + outcome.setup_seconds)
 
 
 MAX_OUTGOING_VALUES = 100
@@ -496,16 +527,18 @@ def solve_neuron_out(
     current: IntegerNetwork,
     objective: float,
     area: Neighbourhood,
-    outgoing: list[np.ndarray],
     options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str, float]:
-    """The neuron+out step as single-neuron steps, one per value v of the outgoing weights in
-    ``outgoing`` (:func:`outgoing_values`: the whole box, or a window of it). Each v's lower bound
-    is Σ_k min(c⁻_k(v), c⁺_k(v)), every example given the sign it prefers; the values are visited
+) -> StepResult:
+    """The neuron+out step as single-neuron steps, one per value v of the outgoing weights
+    (:func:`outgoing_values`: the whole box, or a window of it). Each v's lower bound is
+    Σ_k min(c⁻_k(v), c⁺_k(v)), every example given the sign it prefers; the values are visited
     lowest bound first and the visit ends once a bound reaches the best objective found, so a visit
-    that finishes in time is the optimum over ``outgoing`` (status ``optimal``)."""
+    that finishes in time is the optimum over those values (status ``optimal``). As the training
+    model restricted to the neighbourhood where no value fits the cap or the objective is no sum
+    of example losses."""
     began = time.perf_counter()
     layer, neuron = area.place
+    outgoing = outgoing_values(problem, current, area.place)
     activations = current.hidden_activations(problem.x)[layer]
     forced = []
     for sign in (-1.0, 1.0):
@@ -525,30 +558,27 @@ def solve_neuron_out(
         minus, plus = (formulation.example_losses(network.output_from(layer, signs), problem) for signs in forced)
         return None if minus is None else (minus, plus)
 
-    if costs(outgoing[0]) is None:
+    if not outgoing or costs(outgoing[0]) is None:
         return solve_around(formulation, problem, current, area, options)
     bounds = [float(np.minimum(*costs(v)).sum()) for v in outgoing]
     # Scoring every v is this step's building.
-    best, best_objective, status, overhead = current, objective, SolveStatus.OPTIMAL, time.perf_counter() - began
+    best = StepResult(current, objective, SolveStatus.OPTIMAL, time.perf_counter() - began)
+    overhead = best.overhead_seconds
     for index in np.argsort(bounds, kind="stable"):
-        if bounds[index] >= best_objective:
+        if bounds[index] >= best.objective:
             break
         left = options.time_limit - (time.perf_counter() - began)
         if left < MIN_STEP_SECONDS:
-            status = SolveStatus.TIME_LIMIT
+            best = replace(best, status=SolveStatus.TIME_LIMIT)
             break
         minus, plus = costs(outgoing[index])
         network = with_outgoing(outgoing[index])
-        found, found_objective, found_status, found_overhead = solve_neuron(
-            formulation, problem, network, float(np.where(is_on, plus, minus).sum()), area, minus, plus,
-            replace(options, time_limit=left),
-        )
-        overhead += found_overhead
-        if found_status not in (SolveStatus.OPTIMAL, "unchanged"):
-            status = found_status
-        if found_objective < best_objective:
-            best, best_objective = found, found_objective
-    return best, best_objective, status, overhead
+        found = solve_neuron(formulation, problem, network, float(np.where(is_on, plus, minus).sum()), area, minus,
+                             plus, replace(options, time_limit=left))
+        overhead += found.overhead_seconds
+        status = best.status if found.status in (SolveStatus.OPTIMAL, SolveStatus.UNCHANGED) else found.status
+        best = replace(found if found.objective < best.objective else best, status=status)
+    return replace(best, overhead_seconds=overhead)
 
 
 def output_problem(problem: TrainingProblem, network: IntegerNetwork) -> tuple[TrainingProblem, IntegerNetwork]:
@@ -572,10 +602,17 @@ def output_problem(problem: TrainingProblem, network: IntegerNetwork) -> tuple[T
 
 
 def solve_output(
-    formulation: Formulation, problem: TrainingProblem, current: IntegerNetwork, area: Neighbourhood,
+    formulation: Formulation,
+    problem: TrainingProblem,
+    current: IntegerNetwork,
+    objective: float,
+    area: Neighbourhood,
     options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str, float]:
-    """The output-layer step on :func:`output_problem`."""
+) -> StepResult:
+    """The output-layer step: on :func:`output_problem`'s merged rows where the formulation weights
+    its examples (and counts no neurons), as the training model restricted to the layer otherwise."""
+    if not formulation.weighted_examples or formulation.neuron_switches:
+        return solve_around(formulation, problem, current, area, options)
     layer, start = output_problem(problem, current)
     outcome = solve_mip(formulation, layer, start, options)
     network = IntegerNetwork(current.weights[:-1] + outcome.network.weights, current.biases[:-1] + outcome.network.biases,
@@ -590,15 +627,16 @@ def solve_drop(
     objective: float,
     area: Neighbourhood,
     options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str, float]:
+) -> StepResult:
     """A drop step: ``current`` with the neuron switched off is the start, feasible for the
-    neighbourhood around it, where the next layer is solved again."""
+    neighbourhood around it, where the next layer is solved again; left as it is when that would
+    not lower the neuron count or its parameters cannot all be 0."""
     layer, neuron = area.place
     keep = [np.ones(len(b), dtype=bool) for b in current.biases[:-1]]
     keep[layer][neuron] = False
     dropped = switch_off(current, keep)
     if sum(neurons_on(dropped)) == sum(neurons_on(current)) or not problem.bounds.contains(dropped):
-        return current, objective, "unchanged", 0.0
+        return StepResult(current, objective, SolveStatus.UNCHANGED)
     return solve_around(formulation, problem, dropped, area, options)
 
 
@@ -608,9 +646,21 @@ def solve_around(
     network: IntegerNetwork,
     area: Neighbourhood,
     options: SolverOptions,
-) -> tuple[IntegerNetwork, float, str, float]:
+) -> StepResult:
     """The training model with every parameter outside ``area`` fixed at ``network``'s value, solved
     from ``network`` (feasible for it)."""
     sub = replace(problem, bounds=problem.bounds.neighbourhood(network, area.free_weights, area.free_biases))
     outcome = solve_mip(formulation, sub, network, options)
-    return outcome.network, outcome.objective, outcome.status, outcome.build_seconds + outcome.setup_seconds
+    return StepResult(outcome.network, outcome.objective, outcome.status, outcome.build_seconds + outcome.setup_seconds)
+
+
+StepSolver = Callable[[Formulation, TrainingProblem, IntegerNetwork, float, Neighbourhood, SolverOptions], StepResult]
+"""``step(formulation, problem, current, objective, area, options)``: one local-search step."""
+
+STEPS: dict[NeighbourhoodKind, StepSolver] = {
+    NeighbourhoodKind.NEURON: solve_neuron_step,
+    NeighbourhoodKind.NEURON_OUT: solve_neuron_out,
+    NeighbourhoodKind.OUTPUT: solve_output,
+    NeighbourhoodKind.DROP: solve_drop,
+}
+"""The step solver of each kind of neighbourhood."""

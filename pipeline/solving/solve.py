@@ -12,14 +12,15 @@ import io
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 from pyomo.common.log import LoggingIntercept
 
-from formulations import Formulation, IntegerNetwork, StagedFormulation, TrainingProblem
+from formulations import IntegerNetwork, TrainingProblem
+from formulations.models import Formulation, StagedFormulation
 from formulations.encoding import BuildPastDeadline, built_by, extract_network
 from formulations.matrix import MatrixModel
 
@@ -54,6 +55,9 @@ class SolveStatus(StrEnum):
     """The solver stopped without a network of its own; the start stands."""
     LOCAL_SEARCH = "local_search"
     """No monolithic solve was run (``time_limit`` 0): local search only."""
+    UNCHANGED = "unchanged"
+    """A local-search step left the network as it was without a solve: nothing it frees can lower
+    the objective (a neuron whose sign no example's loss depends on, a drop of a neuron already off)."""
     ERROR = "error"
 
 
@@ -88,19 +92,6 @@ class ObjectiveMismatch(RuntimeError):
     tolerance bug, never something to average into a network."""
 
 
-def option_default(name: str) -> Any:
-    """The default of the run option ``name`` as :class:`~pipeline.config.TrainConfig` declares it:
-    every option has its default in one place."""
-    from pipeline.config import TrainConfig  # imported here: the config imports this module's users
-
-    return TrainConfig.model_fields[name].default
-
-
-def configured(name: str):
-    """A dataclass field defaulting to the run option ``name``."""
-    return field(default_factory=lambda: option_default(name))
-
-
 @dataclass(frozen=True)
 class SolverOptions:
     """How a single MIP is solved. ``target_error`` is the paper's early cutoff (stop once the
@@ -109,16 +100,19 @@ class SolverOptions:
     ``pyo.SolverFactory`` knows (``scip_direct`` for SCIP from the pyscipopt wheel, ``gurobi_direct``,
     ``cbc``, ...), warm-started where its Pyomo interface supports it. ``time_limit`` counts from
     the start of building the model unless ``limit_counts_building`` is False (then it is the
-    solver's alone)."""
+    solver's alone).
 
-    time_limit: float = configured("time_limit")
-    threads: int = configured("threads")
-    mip_gap: float = configured("mip_gap")
-    target_error: float | None = configured("target_error")
+    The solving layer's options: a run's configuration (:class:`pipeline.config.TrainConfig`)
+    takes the defaults of the fields it exposes from here, under the same names."""
+
+    time_limit: float = 60.0
+    threads: int = 1
+    mip_gap: float = 1e-4
+    target_error: float | None = 0.1
     # Big-M rows reach |M| ~ 10^3 beside a 10^-4 grid: HiGHS's default 1e-6 integrality slack
     # times M would be larger than the grid, so a "satisfied" sign row could be wrong.
     feasibility_tolerance: float = 1e-9
-    solver: str = configured("solver")
+    solver: str = "highs"
     limit_counts_building: bool = True
 
 
