@@ -1,6 +1,38 @@
-"""Shared, expensive test resources: one Prefect API server and one Ray instance per session."""
+"""Shared, expensive test resources (one Prefect API server and one Ray instance per session), and
+the marks that sort the suite into a fast lane and the rest.
+
+A test that starts Ray, a Prefect server or any other process is marked ``ray``, ``prefect`` or
+``subprocess``; ``make test-fast`` runs the others. The marks are kept honest: an unmarked test
+that starts a process fails, naming the mark it needs (Ray and Prefect's server start processes
+too, so this catches them)."""
+
+import subprocess
 
 import pytest
+
+PROCESS_MARKS = ("ray", "prefect", "subprocess")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that use the session's Ray or Prefect server are marked for it."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "ray_session" in fixtures:
+            item.add_marker(pytest.mark.ray)
+        if "prefect_server" in fixtures:
+            item.add_marker(pytest.mark.prefect)
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_where_marked(request, monkeypatch):
+    if any(request.node.get_closest_marker(mark) for mark in PROCESS_MARKS):
+        return
+
+    def refuse(self, args, *rest, **kwargs):
+        raise AssertionError(f"this test starts a process ({args!r}); mark it with one of "
+                             f"{', '.join('pytest.mark.' + m for m in PROCESS_MARKS)}")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -55,3 +55,39 @@ def two_neuron_teacher(seed, inputs=3, width=8, n=40):
     w0, b0, w1 = np.zeros((width, inputs), int), np.zeros(width, int), np.zeros((2, width), int)
     w0[:2], b0[:2], w1[:, :2] = small.weights[0], small.biases[0], small.weights[1]
     return IntegerNetwork((w0, w1), (b0, small.biases[1]), 1), TrainingProblem(x, y, 2, (width,), 1)
+
+
+class StepClock:
+    """A local search's clock that moves only when a step is solved, by ``step_seconds`` (a step
+    that reports its time limit takes the limit): a search's course, steps and end depend on the
+    data and the seeds, never on the machine's speed or load. :meth:`solver` is the matching
+    ``solve_many`` for :func:`pipeline.solving.improve.improve`."""
+
+    def __init__(self, step_seconds: float = 0.5):
+        self.now = 0.0
+        self.step_seconds = step_seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+    def solver(self, formulation, problem, capped_below: float = 0.0, limits: list | None = None):
+        """Steps solved exactly (the real solver given a minute, far beyond what these tiny
+        sub-MIPs need), except that a step given less than ``capped_below`` (fake) seconds stops
+        at its limit and finds nothing, as a sub-MIP too hard for its limit; ``limits`` records
+        each limit given."""
+        from dataclasses import replace
+
+        from pipeline.solving.improve import StepResult, solve_neighbourhood
+        from pipeline.solving.solve import SolveStatus
+
+        def solve_many(network, objective, areas, options):
+            if limits is not None:
+                limits.append(options.time_limit)
+            if options.time_limit < capped_below:
+                self.now += options.time_limit
+                return [StepResult(network, objective, SolveStatus.TIME_LIMIT) for _ in areas]
+            self.now += self.step_seconds
+            exact = replace(options, time_limit=60.0)
+            return [solve_neighbourhood(formulation, problem, network, objective, area, exact) for area in areas]
+
+        return solve_many

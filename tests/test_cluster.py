@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.ray, pytest.mark.subprocess]
+
 RAY = str(Path(sys.executable).parent / "ray")
 RAY_ENV = os.environ | {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 CLUSTER_MARKER = "INTNET_TEST_CLUSTER"

@@ -155,6 +155,7 @@ def test_a_planted_two_neuron_teacher_is_found_in_eight_neurons(seed):
 # --- the file, info and the CLI ---------------------------------------------------------------
 
 
+@pytest.mark.prefect
 def test_cli_compress_writes_a_stripped_network_and_info_shows_before_and_after(tmp_path, capsys):
     model = tmp_path / "heart.parquet"
     assert main(["train", "--dataset", "heart", "--train-size", "40", "--P", "3", "--hidden", "6",

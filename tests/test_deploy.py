@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.subprocess
+
 
 def test_deploy_files_pass_their_own_validators():
     root = Path(__file__).resolve().parent.parent

@@ -21,6 +21,8 @@ from prefect import get_client
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 
+pytestmark = [pytest.mark.prefect, pytest.mark.subprocess]
+
 name, parameters = sys.argv[1], json.loads(sys.argv[2])
 
 async def deployment():

@@ -27,6 +27,8 @@ from pipeline.networks.export_c import export_c
 from pipeline.networks.export_onnx import export_onnx
 from pipeline.networks.storage import StoredNetwork, read_network, write_network
 
+pytestmark = pytest.mark.subprocess
+
 C_DIR = Path(__file__).parent / "c"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
 

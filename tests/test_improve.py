@@ -12,10 +12,9 @@ from formulations.network import active_neurons, switch_off
 from pipeline.solving.heuristic import train_ste
 from pipeline.solving.improve import (
     MAX_OUTGOING_VALUES, SearchEnd, graft, improve, neighbourhoods, outgoing_values, output_problem, portfolio,
-    StepResult, solve_neighbourhood,
+    solve_neighbourhood,
 )
-from pipeline.solving.solve import SolveStatus
-from networks import EXACT, random_network
+from networks import EXACT, StepClock, random_network
 
 MODELS = ["sat_margin", "correct_margin", "max_correct", "min_hinge"]
 """Every soft-loss model: a single neuron's step is solved on its pivotal examples for each."""
@@ -23,8 +22,8 @@ MODELS = ["sat_margin", "correct_margin", "max_correct", "min_hinge"]
 
 def brute_force_neighbourhood(formulation, problem, current, area):
     """Enumerate every value of the neighbourhood's free parameters, the rest kept at ``current``."""
-    slots = [("w", l, idx) for l, m in enumerate(area.free_weights) for idx in zip(*np.nonzero(m))]
-    slots += [("b", l, (j,)) for l, m in enumerate(area.free_biases) for j in np.flatnonzero(m)]
+    slots = [("w", layer, idx) for layer, m in enumerate(area.free_weights) for idx in zip(*np.nonzero(m))]
+    slots += [("b", layer, (j,)) for layer, m in enumerate(area.free_biases) for j in np.flatnonzero(m)]
     best = np.inf
     for values in itertools.product(range(-problem.P, problem.P + 1), repeat=len(slots)):
         weights = [w.copy() for w in current.weights]
@@ -242,13 +241,16 @@ def planted_teacher(seed):
 def test_portfolio_fits_planted_teachers_that_one_local_search_does_not(seed):
     """Seeds whose straight-through start misclassifies rows (a single local search from it stopped
     at 16 errors for seed 1): the portfolio of four straight-through starts and perturbed restarts
-    of the best fits every row within two minutes, checked by the network's own predictions."""
+    of the best fits every row within 120 s of steps of 0.5 s, checked by the network's own
+    predictions."""
     problem, teacher = planted_teacher(seed)
     formulation = FORMULATIONS["max_correct"]()
     assert formulation.objective_value(teacher, problem) == 0
     starts = [train_ste(problem.x, problem.y, 2, (3,), 1, seed=s) for s in range(4)]
     assert formulation.objective_value(starts[0], problem) > 0
-    outcome = portfolio(formulation, problem, starts, 120, EXACT, seed=seed, improve_step_limit=2)
+    clock = StepClock()
+    outcome = portfolio(formulation, problem, starts, 120, EXACT, seed=seed, improve_step_limit=2,
+                        solve_many=clock.solver(formulation, problem), clock=clock)
     assert outcome.network.accuracy(problem.x, problem.y) == 1.0
     assert outcome.objective == formulation.objective_value(outcome.network, problem) == 0
     assert outcome.seconds < 120
@@ -282,18 +284,6 @@ def test_neighbourhoods_solved_side_by_side_are_rechecked_and_the_search_stays_m
     assert outcome.objective == previous == formulation.objective_value(outcome.network, problem) < outcome.start_objective
 
 
-def solver_capped_below(formulation, problem, seconds, limits):
-    """``solve_many`` whose sub-MIPs report their time limit when given less than ``seconds`` and
-    are solved exactly otherwise; it notes each limit in ``limits``."""
-    def solve_many(network, objective, areas, options):
-        limits.append(options.time_limit)
-        if options.time_limit < seconds:
-            return [StepResult(network, objective, SolveStatus.TIME_LIMIT) for _ in areas]
-        return [solve_neighbourhood(formulation, problem, network, objective, area, options) for area in areas]
-
-    return solve_many
-
-
 def test_a_search_whose_sub_mips_stop_at_their_limit_raises_it_instead_of_stopping():
     """Sub-MIPs that report their time limit below 4 s and are solved exactly from there: a search
     started with 1 s limits would find nothing and stop at once; it doubles the limit twice and
@@ -302,9 +292,9 @@ def test_a_search_whose_sub_mips_stop_at_their_limit_raises_it_instead_of_stoppi
     problem = TrainingProblem(np.round(rng.random((60, 5)), 4), rng.integers(0, 3, 60), 3, (4,), 2)
     formulation = FORMULATIONS["correct_margin"]()
     start = random_network(rng, problem.sizes, 2)
-    limits = []
+    limits, clock = [], StepClock()
     outcome = improve(formulation, problem, start, seconds=60, options=EXACT, improve_step_limit=1,
-                      solve_many=solver_capped_below(formulation, problem, 4, limits))
+                      solve_many=clock.solver(formulation, problem, capped_below=4, limits=limits), clock=clock)
     assert {1, 2, 4} <= set(limits) and max(limits) == outcome.step_limit_end == 4
     assert outcome.objective == formulation.objective_value(outcome.network, problem) < outcome.start_objective
     assert outcome.ended == SearchEnd.LOCAL_OPTIMUM and outcome.seconds < 60
@@ -317,15 +307,17 @@ def test_a_search_whose_sub_mips_always_stop_at_their_limit_ends_at_its_time():
     problem = TrainingProblem(np.round(rng.random((30, 4)), 4), rng.integers(0, 2, 30), 2, (3,), 2)
     formulation = FORMULATIONS["max_correct"]()
     start = random_network(rng, problem.sizes, 2)
-    limits = []
-    solve_many = solver_capped_below(formulation, problem, np.inf, limits)
-    outcome = improve(formulation, problem, start, seconds=5, options=EXACT, improve_step_limit=1, solve_many=solve_many)
+    limits, clock = [], StepClock()
+    solve_many = clock.solver(formulation, problem, capped_below=np.inf, limits=limits)
+    outcome = improve(formulation, problem, start, seconds=5, options=EXACT, improve_step_limit=1, solve_many=solve_many,
+                      clock=clock)
     assert outcome.ended == SearchEnd.TIME_LIMIT and outcome.network.equals(problem.bounds.clip(start))
     # 1, 2, 4, then 8 cut to the time left: a round no longer than the one before, so the end
     assert {1, 2, 4} <= set(limits) and max(limits) < 5 and outcome.step_limit_end == 8
     limits.clear()
+    clock.now = 0.0
     kept = improve(formulation, problem, start, seconds=5, options=EXACT, improve_step_limit=1, solve_many=solve_many,
-                   raise_limit=False)
+                   raise_limit=False, clock=clock)
     assert kept.ended == SearchEnd.TIME_LIMIT and set(limits) == {1} and kept.seconds < 1
 
 

@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 
 def test_ray_workers_run_at_the_drivers_priority(ray_session):
     # Ray's default worker niceness (15) starves the solving actors beside any busy process.
@@ -66,6 +68,8 @@ for seed in (0, 1):
 """
 
 
+@pytest.mark.ray
+@pytest.mark.subprocess
 def test_a_process_runs_one_ray_run_after_another():
     """Each run starts its own Ray and stops it; the next one in the same process (a notebook's next
     fit, a benchmark's next row) must start again (it once failed: a new token per start)."""

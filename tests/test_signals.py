@@ -162,6 +162,7 @@ class Run:
         assert not list(Path("/tmp/ray").glob(f"session_*_{self.process.pid}")), "a Ray session folder was left"
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("workers,group", [(1, False), (2, True)], ids=["one-worker-driver", "two-workers-group"])
 def test_ctrl_c_ends_the_run_at_once_keeping_finished_batches(tmp_path, workers, group):
     run = Run(tmp_path, workers)
@@ -189,6 +190,7 @@ def test_ctrl_c_ends_the_run_at_once_keeping_finished_batches(tmp_path, workers,
     assert not folder.exists()
 
 
+@pytest.mark.subprocess
 def test_a_killed_run_leaves_nothing_and_its_ray_is_loopback_only_and_needs_the_token(tmp_path):
     run = Run(tmp_path, workers=2, time_limit=120)  # solving all along
     run.wait_solving()
@@ -229,6 +231,7 @@ def test_a_killed_run_leaves_nothing_and_its_ray_is_loopback_only_and_needs_the_
     assert not folder.exists()
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("command", ["improve", "compress"])
 def test_ctrl_c_ends_a_local_search_on_a_stored_model(tmp_path, command):
     """`intnet improve` and `compress` solve in process, where HiGHS would swallow the

@@ -232,6 +232,7 @@ def improve(
     solve_many: NeighbourhoodSolver | None = None,
     width: int = 1,
     raise_limit: bool = True,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> ImproveOutcome:
     """Local search from ``start`` for ``seconds``; never returns a network scoring worse. Each
     sub-MIP gets at most ``improve_step_limit`` seconds, doubled
@@ -246,16 +247,17 @@ def improve(
     again there, and taken only if it still improves (steps interact). Each of them is reported
     with the wall time of their batch.
 
-    ``on_step(step, network)`` is called after every sub-MIP with the current network.
+    ``on_step(step, network)`` is called after every sub-MIP with the current network. ``clock``
+    tells the search's time (seconds, from any origin).
     """
     step_limit = improve_step_limit
     if formulation.hard:
         raise ValueError(f"local search needs a soft-loss formulation; {formulation.name} must fit every example")
     rng = np.random.default_rng(seed)
-    began = time.perf_counter()
+    began = clock()
 
     def time_left() -> float:
-        return seconds - (time.perf_counter() - began)
+        return seconds - (clock() - began)
 
     current = problem.bounds.clip(start)
     objective = start_objective = formulation.objective_value(current, problem)
@@ -293,14 +295,14 @@ def improve(
             unproven |= len(areas) < len(order[tier][first:first + width])
             if not areas:
                 continue
-            chunk_began = time.perf_counter()
+            chunk_began = clock()
             step_options = replace(sub_options, time_limit=min(step_limit, time_left()))
             if solve_many is None:
                 solved = [solve_neighbourhood(formulation, problem, current, objective, area, step_options)
                           for area in areas]
             else:
                 solved = solve_many(current, objective, areas, step_options)
-            seconds_taken = time.perf_counter() - chunk_began
+            seconds_taken = clock() - chunk_began
             base, base_objective = current, objective
             # The best step first; each other one that improved on the base is moved onto the
             # network the steps before it made and taken only if it still improves there.
@@ -325,8 +327,8 @@ def improve(
                 unproven |= status in CAPPED
                 if on_step is not None:
                     on_step(step, current)
-            if time.perf_counter() - reported >= PROGRESS_SECONDS:
-                reported = time.perf_counter()
+            if clock() - reported >= PROGRESS_SECONDS:
+                reported = clock()
                 logger.info("local search, %.0f of %.0f s: objective %g (start %g), %d steps, %d improving",
                             reported - began, seconds, objective, start_objective, len(steps),
                             sum(s.objective_after < s.objective_before for s in steps))
@@ -339,10 +341,10 @@ def improve(
                 break
             step_limit, tier = 2 * step_limit, 0
             logger.info("local search, %.0f of %.0f s: no step found, some sub-MIPs stopped at their limit; "
-                        "searching again with %g s each", time.perf_counter() - began, seconds, step_limit)
+                        "searching again with %g s each", clock() - began, seconds, step_limit)
     if objective == 0:
         ended = SearchEnd.PERFECT
-    outcome = ImproveOutcome(current, start_objective, objective, rounds, time.perf_counter() - began, steps,
+    outcome = ImproveOutcome(current, start_objective, objective, rounds, clock() - began, steps,
                              step_limit, ended)
     logger.info("local search ended (%s) after %.0f of %.0f s: objective %g (start %g), %d steps, %d improving, "
                 "sub-MIP limit %g s", ended, outcome.seconds, seconds, objective, start_objective, len(steps),
@@ -397,6 +399,7 @@ def portfolio(
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     solve_many: NeighbourhoodSolver | None = None,
     width: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> ImproveOutcome:
     """Local search (:func:`improve`) from each of ``starts`` in turn, then, while time is left,
     from perturbed copies of the best network found (:func:`perturbed`; iterated local search);
@@ -406,14 +409,14 @@ def portfolio(
     perturbed copy does not raise it, but stops where it would, leaving its time to the next restart.
     ``steps`` and ``rounds`` count every search; ``start_objective`` is the first start's."""
     rng = np.random.default_rng(seed)
-    began = time.perf_counter()
+    began = clock()
     best: ImproveOutcome | None = None
     steps: list[ImproveStep] = []
     rounds = searches = 0
     largest_limit = improve_step_limit
 
     def time_left() -> float:
-        return seconds - (time.perf_counter() - began)
+        return seconds - (clock() - began)
 
     while best is None or (best.objective > 0 and time_left() > MIN_STEP_SECONDS):
         if searches < len(starts):
@@ -422,7 +425,7 @@ def portfolio(
             start, share = perturbed(best.network, problem.bounds, rng), time_left()
         outcome = improve(formulation, problem, start, share, options, seed=seed + searches,
                           improve_step_limit=largest_limit, validation=validation, solve_many=solve_many, width=width,
-                          raise_limit=searches < len(starts))
+                          raise_limit=searches < len(starts), clock=clock)
         searches += 1
         steps += outcome.steps
         rounds += outcome.rounds
@@ -430,7 +433,7 @@ def portfolio(
         if best is None or outcome.objective < best.objective:
             best = outcome
     first_objective = formulation.objective_value(problem.bounds.clip(starts[0]), problem)
-    return ImproveOutcome(best.network, first_objective, best.objective, rounds, time.perf_counter() - began, steps,
+    return ImproveOutcome(best.network, first_objective, best.objective, rounds, clock() - began, steps,
                           largest_limit, SearchEnd.PERFECT if best.objective == 0 else SearchEnd.TIME_LIMIT)
 
 
