@@ -138,6 +138,9 @@ def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefec
         (["--dataset", "heart", "--time-limit", "-1"], "--time-limit: "),
         (["--dataset", "heart", "--time-limit", "0"], "give --improve SECONDS"),
         (["--dataset", "heart", "--formulation", "nope"], "--formulation: Input should be 'sat_margin'"),
+        # the NEOS web service's client, which would send it the data; any program Pyomo would run
+        (["--dataset", "heart", "--solver", "_neos"], "--solver: '_neos' is not a MIP solver that runs on this machine"),
+        (["--dataset", "heart", "--solver", "asl:/bin/true"], "--solver: 'asl:/bin/true' is not a MIP solver"),
         (["--dataset", "heart", "--formulation", "min_weight", "--improve", "5"], "soft-loss formulation"),
         (["--dataset", "heart", "--train-size", "5000"], "5000"),
         (["--dataset", "heart", "--ensemble", "3", "--compress", "5"], "--compress works on one network"),
