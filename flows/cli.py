@@ -1,27 +1,31 @@
 """The ``intnet`` command: train, serve, evaluate, predict, improve, compress, info, export.
 
 Heavy packages (Prefect, Ray, Pyomo) are imported inside the commands that need them, so
-``intnet --help`` stays instant. Every user error is one line on stderr and exit code 2, with
-nothing written.
+``intnet --help`` stays instant, and `intnet train` imports Prefect only when it runs as a Prefect
+flow. Every user error is one line on stderr and exit code 2, with nothing written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXPORT_SUFFIXES = {"c": ".h", "onnx": ".onnx"}
+ENDING_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+"""Signals that end a run at once (Ctrl-C; what timeout, systemd and docker send), and the word
+its line uses for each."""
 
 
 class UsageError(Exception):
@@ -37,8 +41,15 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    # Without argv this process is the command (the `intnet` script): its wall time counts from the
+    # process's start, interpreter and imports included; called with argv (a test), from here.
+    began = process_started() if argv is None else time.clock_gettime(time.CLOCK_BOOTTIME)
+    return run_command(build_parser(), argv, began)
+
+
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, began: float) -> int:
     args = parser.parse_args(argv)
+    args.began = began
     from pipeline.errors import IntnetError
 
     try:
@@ -51,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def process_started() -> float:
+    """When this process started, on the CLOCK_BOOTTIME clock (Linux: /proc/self/stat's starttime,
+    in clock ticks since boot, 10 ms on this machine)."""
+    fields = Path("/proc/self/stat").read_text().rpartition(")")[2].split()
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat(5); fields[0] is field 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="intnet",
@@ -61,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a network and write it to Parquet")
     add_train_arguments(train)
     train.add_argument("--json", action="store_true", help="print one JSON object instead of the summary table")
+    train.add_argument("--prefect", action="store_true",
+                       help="run as the Prefect flow, each step a task (the default when a Prefect API is configured: "
+                       "PREFECT_API_URL in the environment or the active Prefect profile; without one, Prefect's "
+                       "temporary server is started for the run, 10-30 s)")
     train.set_defaults(command=run_train, command_name="train")
 
     serve = commands.add_parser(
@@ -220,55 +242,72 @@ def checked_config(args: argparse.Namespace):
 
 
 @contextmanager
-def interrupt_ends_run(message: Callable[[], str]) -> Iterator[None]:
-    """Ctrl-C (SIGINT) ends the process at once with ``message()`` and exit code 130. Not by
+def signals_end_run(message: Callable[[str], str]) -> Iterator[Callable]:
+    """Ctrl-C (SIGINT) and SIGTERM end the process at once with the line ``message(word)`` (the
+    word: ``interrupted`` or ``terminated``) and exit code 128 + the signal's number (130, 143).
+    Yields the handler, for code that must put it back after a library replaced it. Not by
     KeyboardInterrupt: measured, HiGHS (highspy under Pyomo) catches it and cancels the solve, so
     the run (or local search) went on and wrote its model; and in a run, Prefect's flow engine
     reports the crash to its API, which Ctrl-C in a terminal had killed, retrying for 148 s.
-    Nothing needs the run's own clean-up:
-    every finished batch is already stored (atomically), and the run's processes and temporary
-    folder are the watchdog's (flows/run_scope.py)."""
+    Nothing needs the run's own clean-up: every finished batch is already stored (atomically), and
+    the run's processes and temporary folder are the watchdog's (flows/run_scope.py)."""
     # A copy of the process's standard error (file descriptor 2) as the run started: while HiGHS
     # solves in this process, Pyomo points descriptor 2 at a pipe of its own (measured: the line
     # written there was lost). sys.stderr may be no file at all (a caller capturing it).
     stderr = os.dup(2)
 
-    def interrupted(signum, frame):
-        os.write(stderr, message().encode() + b"\n")
-        os._exit(EXIT_INTERRUPTED)
+    def ended(signum, frame):
+        os.write(stderr, message(ENDING_SIGNALS[signum]).encode() + b"\n")
+        os._exit(128 + signum)
 
-    previous = signal.signal(signal.SIGINT, interrupted)
+    previous = {signum: signal.signal(signum, ended) for signum in ENDING_SIGNALS}
     try:
-        yield
+        yield ended
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         os.close(stderr)
 
 
 def interrupted_line(
     command: str, out: Path, unwritten: str = "nothing written", prefix: str = ""
-) -> Callable[[], str]:
-    """The line for Ctrl-C in ``command``, whose result ``out`` is written atomically at its end:
-    whether it was written by then (a file older than this call is not this run's), else
-    ``unwritten``. ``prefix`` goes first (a terminal reset)."""
+) -> Callable[[str], str]:
+    """The line for a signal that ends ``command`` (``how``: interrupted, terminated), whose result
+    ``out`` is written atomically at its end: whether it was written by then (a file older than
+    this call is not this run's), else ``unwritten``. ``prefix`` goes first (a terminal reset)."""
     started = time.time_ns()
 
-    def message() -> str:
+    def message(how: str) -> str:
         if out.exists() and out.stat().st_mtime_ns >= started:
-            return f"{prefix}intnet {command}: interrupted after writing {out}"
-        return f"{prefix}intnet {command}: interrupted, {unwritten}"
+            return f"{prefix}intnet {command}: {how} after writing {out}"
+        return f"{prefix}intnet {command}: {how}, {unwritten}"
 
     return message
+
+
+@contextmanager
+def logged_to_stderr(level: int) -> Iterator[None]:
+    """The ``intnet`` logger's lines (the run's: epochs, batches, local search) from ``level`` on,
+    on standard error, as Prefect's console shows a flow's."""
+    logger = logging.getLogger("intnet")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(message)s", "%H:%M:%S"))
+    saved = logger.level
+    logger.setLevel(level)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved)
 
 
 def run_train(args: argparse.Namespace) -> int:
     config = checked_config(args)
     show_progress = sys.stdout.isatty() and not args.json
-    if show_progress:
-        # The display says what Prefect's INFO lines would; they would break its bar.
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from flows.run_scope import prefect_api, private_run
+    from flows.run_scope import configured_prefect_api, private_run
 
+    as_flow = args.prefect or configured_prefect_api() is not None
     interrupted = interrupted_line(
         "train", Path(config.out),
         unwritten=f"no model written; the batches solved so far are kept under {config.checkpoints} (the same "
@@ -276,22 +315,74 @@ def run_train(args: argparse.Namespace) -> int:
         # The progress display hid the terminal's cursor; the hard exit must show it again.
         prefix="\x1b[?25h\n" if show_progress else "")
 
-    with private_run(), interrupt_ends_run(interrupted):
-        from flows.train import train, watched
+    with private_run(), signals_end_run(interrupted) as ended:
+        ray = start_ray(config, ended)
+        try:
+            with ExitStack() as stack:
+                progress = None
+                if show_progress:
+                    from flows.progress import TerminalProgress
 
-        with prefect_api():
-            if show_progress:
-                from flows.progress import TerminalProgress
+                    progress = stack.enter_context(TerminalProgress())
+                summary = (train_as_flow if as_flow else train_directly)(config, progress)
+        finally:
+            if ray:
+                from pipeline.execution.ray_executor import stop_ray
 
-                with TerminalProgress() as progress, watched(progress):
-                    summary = train(config)
-            else:
-                summary = train(config)
+                stop_ray()
+    summary.timings["total"] = time.clock_gettime(time.CLOCK_BOOTTIME) - args.began
     if args.json:
         print(json.dumps(summary.to_json(), default=_json_default))
     else:
         print(format_summary(summary))
     return 0
+
+
+def train_directly(config, progress):
+    """The run in this process, as the estimator runs it: no Prefect (whose temporary server took
+    22-30 s of a run whose training took 1-2 s, measured)."""
+    from pipeline import training
+
+    observer = training.LogObserver() if progress is None else training.Observers(training.LogObserver(), progress)
+    # The display says what the INFO lines would; they would break its bar.
+    with logged_to_stderr(logging.INFO if progress is None else logging.WARNING):
+        return training.train(config, observer=observer)
+
+
+def train_as_flow(config, progress):
+    """The run as the Prefect flow, each step a task, on the configured API or a temporary server."""
+    if progress is not None:
+        # The display says what Prefect's INFO lines would; they would break its bar.
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.run_scope import prefect_api
+
+    with prefect_api():
+        from flows.train import sigterm_handler_kept, train, watched
+
+        with sigterm_handler_kept(), watched(progress) if progress is not None else nullcontext():
+            return train(config)
+
+
+def start_ray(config, handler: Callable) -> bool:
+    """Start the run's Ray (when it uses one) here, before the run, and put the run's SIGTERM
+    ``handler`` back after it: ray.init puts its own in place (sys.exit, which ended a two-worker
+    run in SIGABRT, exit 134, after 7-13 lines of Ray's). A SIGTERM that comes while Ray starts
+    meets Ray's handler as SystemExit(SIGTERM), and is handed to the run's. The run's executor
+    uses this Ray and leaves it running; the caller stops it if this returns True. A Ray this
+    process runs already (a test's) is left alone."""
+    from pipeline.execution.ray_executor import ensure_ray, ray_running
+
+    if not config.use_ray or ray_running():
+        return False
+    try:
+        # As many CPUs as RayExecutor.open asks for (a local Ray; a cluster has its own).
+        ensure_ray(max(config.workers * config.threads, os.cpu_count() or 1))
+    except SystemExit as exit:
+        if exit.code != signal.SIGTERM:
+            raise
+        handler(signal.SIGTERM, None)
+    signal.signal(signal.SIGTERM, handler)
+    return True
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -417,7 +508,7 @@ def run_improve(args: argparse.Namespace) -> int:
     out = Path(args.out or source.with_name(source.stem + ".improved" + source.suffix))
     check_output_file(out, "model.improved.parquet")
     model = inference.load_model(args.model)
-    with interrupt_ends_run(interrupted_line("improve", out)):
+    with signals_end_run(interrupted_line("improve", out)):
         report = polish(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
                         formulation=args.formulation, threads=options.get("threads"),
                         step_time_limit=options.get("improve_step_limit"))
@@ -444,7 +535,7 @@ def run_compress(args: argparse.Namespace) -> int:
     out = Path(args.out or source.with_name(source.stem + ".compressed" + source.suffix))
     check_output_file(out, "model.compressed.parquet")
     model = inference.load_model(args.model)
-    with interrupt_ends_run(interrupted_line("compress", out)):
+    with signals_end_run(interrupted_line("compress", out)):
         report = compress_stored(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
                                  keep=options.get("keep"), tolerance=options.get("tolerance", 0),
                                  threads=options.get("threads"), step_time_limit=options.get("improve_step_limit"))

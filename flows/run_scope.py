@@ -15,7 +15,7 @@ neither a parent-death signal nor the run's own clean-up could cover them.) Linu
 are found through /proc.
 
 Prefect is imported only by :func:`prefect_api`, after :func:`private_run` has set the database
-Prefect's server reads when it is imported.
+Prefect's server reads when it is imported; a run without Prefect imports none of it.
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ import subprocess
 import sys
 import tempfile
 import threading
+import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from flows import set_prefect_defaults
 
 MARKER = "INTNET_RUN"
 """Environment variable every process of a run inherits; its value is the run's private folder."""
@@ -37,6 +40,10 @@ MARKER = "INTNET_RUN"
 PREFECT_DATABASE = "PREFECT_SERVER_DATABASE_CONNECTION_URL"
 USER_PREFECT_SETTINGS = ("PREFECT_HOME", "PREFECT_API_URL", PREFECT_DATABASE, "PREFECT_API_DATABASE_CONNECTION_URL")
 """Set by the user, these say where Prefect keeps its data, and the run leaves Prefect alone."""
+PREFECT_RESULTS = "PREFECT_RESULTS_LOCAL_STORAGE_PATH"
+"""Where Prefect pickles the exception of every failed flow run, whatever the flow's
+persist_result says (~/.prefect/storage by default, where they piled up). intnet's flow keeps no
+result, and nothing reads these back."""
 
 
 @contextmanager
@@ -53,21 +60,32 @@ def private_run() -> Iterator[Path]:
         # grew with every run. Measured: a fresh database costs Prefect's temporary server no
         # start-up time worth noting (11.7 s fresh, 11.2 s reused, on a busy 2-core machine).
         settings[PREFECT_DATABASE] = f"sqlite+aiosqlite:///{folder / 'prefect.db'}"
+    if not os.environ.get(PREFECT_RESULTS):
+        settings[PREFECT_RESULTS] = str(folder / "prefect-results")
+    with environment(settings):
+        tempfile.tempdir = None  # tempfile caches the folder it chose; choose again from TMPDIR
+        run_end = start_watchdog(folder)
+        try:
+            yield folder
+        finally:
+            tempfile.tempdir = None
+            shutil.rmtree(folder, ignore_errors=True)
+            os.close(run_end)  # the watchdog reaps what is left, if anything, and exits
+
+
+@contextmanager
+def environment(settings: dict[str, str]) -> Iterator[None]:
+    """``settings`` in the environment, as it was before on leaving."""
     saved = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
-    tempfile.tempdir = None  # tempfile caches the folder it chose; choose again from TMPDIR
-    run_end = start_watchdog(folder)
     try:
-        yield folder
+        yield
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        tempfile.tempdir = None
-        shutil.rmtree(folder, ignore_errors=True)
-        os.close(run_end)  # the watchdog reaps what is left, if anything, and exits
 
 
 def start_watchdog(folder: Path) -> int:
@@ -135,10 +153,28 @@ def run_without_sigint(function: Callable[[], None]) -> None:
         raise failure[0]
 
 
+def configured_prefect_api() -> str | None:
+    """The Prefect API URL set in the environment or in the active Prefect profile, found as Prefect
+    finds them but without importing Prefect (2.8 s here, and a run without an API needs none of
+    it). Prefect's other sources (a .env or prefect.toml file in the working folder) are not read."""
+    if url := os.environ.get("PREFECT_API_URL"):
+        return url
+    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):  # none, or one Prefect ignores too
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active")
+    profile = profiles.get("profiles", {}).get(active) if isinstance(profiles.get("profiles"), dict) else None
+    return (profile.get("PREFECT_API_URL") or None) if isinstance(profile, dict) else None
+
+
 @contextmanager
 def prefect_api() -> Iterator[None]:
     """Prefect's temporary API server for this run, started here rather than by Prefect's first call
     so that it does not see Ctrl-C, and stopped on leaving; nothing when an API is configured."""
+    set_prefect_defaults()
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import get_current_settings
 
