@@ -12,16 +12,20 @@ import json
 import logging
 import math
 import os
+import select
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
+from importlib.metadata import version
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
+"""What a shell reports for a program that SIGPIPE ended, as it ends C programs whose reader left."""
 EXPORT_SUFFIXES = {"c": ".h", "onnx": ".onnx"}
 ENDING_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 """Signals that end a run at once (Ctrl-C; what timeout, systemd and docker send), and the word
@@ -44,7 +48,18 @@ def main(argv: list[str] | None = None) -> int:
     # Without argv this process is the command (the `intnet` script): its wall time counts from the
     # process's start, interpreter and imports included; called with argv (a test), from here.
     began = process_started() if argv is None else time.clock_gettime(time.CLOCK_BOOTTIME)
-    return run_command(build_parser(), argv, began)
+    try:
+        try:
+            return run_command(build_parser(), argv, began)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here (after --help too), not in Python's exit
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        # The reader of standard output has left (`intnet info MODEL | head`): nothing more to say.
+        # What is still buffered goes nowhere, instead of a second BrokenPipeError at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
 
 
 def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, began: float) -> int:
@@ -69,11 +84,22 @@ def process_started() -> float:
     return int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat(5); fields[0] is field 3
 
 
+def stdout_closed() -> bool:
+    """Whether standard output is a pipe or socket whose reader has gone (poll reports POLLERR)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+    except (OSError, ValueError, AttributeError):  # no file descriptor behind sys.stdout
+        return False
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="intnet",
         description="Train integer-valued neural networks exactly with mixed-integer programming (HiGHS).",
     )
+    parser.add_argument("--version", action="version", version=f"intnet {version('intnet')}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a network and write it to Parquet")
@@ -283,6 +309,15 @@ def interrupted_line(
         return f"{prefix}intnet {command}: {how}, {unwritten}"
 
     return message
+
+
+def check_not_the_model(out: Path, model: str) -> None:
+    """``--out`` must not be MODEL itself: the result would replace the network it was made from."""
+    source = Path(model)
+    same = out.resolve() == source.resolve() or (out.exists() and source.exists() and os.path.samefile(out, source))
+    if same:
+        raise UsageError(f"--out {out} is MODEL itself, which writing would replace; give another --out "
+                         "(leave it out to write beside MODEL)")
 
 
 @contextmanager
@@ -506,6 +541,7 @@ def run_improve(args: argparse.Namespace) -> int:
     options = option_values(args, "threads", "improve_step_limit")
     source = Path(args.model)
     out = Path(args.out or source.with_name(source.stem + ".improved" + source.suffix))
+    check_not_the_model(out, args.model)
     check_output_file(out, "model.improved.parquet")
     model = inference.load_model(args.model)
     with signals_end_run(interrupted_line("improve", out)):
@@ -533,6 +569,7 @@ def run_compress(args: argparse.Namespace) -> int:
     options = option_values(args, "keep", "tolerance", "threads", "improve_step_limit", compress=args.seconds)
     source = Path(args.model)
     out = Path(args.out or source.with_name(source.stem + ".compressed" + source.suffix))
+    check_not_the_model(out, args.model)
     check_output_file(out, "model.compressed.parquet")
     model = inference.load_model(args.model)
     with signals_end_run(interrupted_line("compress", out)):
@@ -581,6 +618,7 @@ def run_export(args: argparse.Namespace) -> int:
     from pipeline.networks.storage import check_output_file, write_bytes_atomically
 
     out = Path(args.out or Path(args.model).with_suffix(EXPORT_SUFFIXES[args.format]))
+    check_not_the_model(out, args.model)
     check_output_file(out, "model" + EXPORT_SUFFIXES[args.format])
     model = load_model(args.model)
     if args.format == "c":

@@ -1,6 +1,6 @@
 """The `intnet` command: one real training run as a Prefect flow on Ray actors, the file it writes
 read back through the contract alone; a run without a Prefect API runs directly, starting no server
-and importing no Prefect; one-line errors for bad input."""
+and importing no Prefect; one-line errors for bad input; a reader that leaves a pipe early."""
 
 import csv
 import json
@@ -259,3 +259,61 @@ def test_train_without_a_prefect_api_runs_directly_and_reports_the_commands_wall
     first_line = stderr[0][0]
     assert first_line - started <= seconds <= printed - started + 0.02, (first_line - started, seconds, printed - started)
 
+
+def heart_model(tmp_path) -> Path:
+    from pipeline import training
+    from pipeline.config import TrainConfig
+
+    model = tmp_path / "model.parquet"
+    training.train(TrainConfig(dataset="heart", train_size=40, P=1, hidden=(2,), time_limit=1, heuristic_steps=50,
+                               out=str(model), checkpoints=str(tmp_path / "runs")))
+    return model
+
+
+@pytest.mark.parametrize("command", [["improve", "--dataset", "heart", "--seconds", "5"],
+                                     ["compress", "--dataset", "heart", "--seconds", "5"], ["export", "--format", "c"]],
+                         ids=["improve", "compress", "export"])
+@pytest.mark.parametrize("how", ["as given", "through a link"])
+def test_out_that_is_the_model_itself_is_refused(tmp_path, capsys, command, how):
+    model = heart_model(tmp_path)
+    capsys.readouterr()  # what making the model logged
+    before = model.read_bytes()
+    out = model
+    if how == "through a link":
+        out = tmp_path / "link.parquet"
+        out.symlink_to(model.name)
+    assert main([command[0], str(model), *command[1:], "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"intnet {command[0]}: error: --out {out} is MODEL itself"), err
+    assert model.read_bytes() == before
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out == f"intnet {version('intnet')}\n"
+
+
+@pytest.mark.parametrize("command", [["info", "MODEL"], ["info", "MODEL", "--json"],
+                                     ["evaluate", "MODEL", "--dataset", "heart"], ["predict", "MODEL", "--data", "RAW"]],
+                         ids=["info", "info-json", "evaluate", "predict"])
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+def test_a_reader_that_left_the_pipe_ends_the_command_quietly(tmp_path, raw_heart, command, buffered):
+    """`intnet info MODEL | head`: the reader is gone before the command writes (the pipe's read end
+    is closed here first), so every write fails, at the print (PYTHONUNBUFFERED) or when the
+    output is flushed; the command ends with no traceback, with the status a shell reports for a
+    program SIGPIPE ended (141)."""
+    model = heart_model(tmp_path)
+    args = [str(model) if a == "MODEL" else str(raw_heart) if a == "RAW" else a for a in command]
+    read, write = os.pipe()
+    os.close(read)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | {
+        "PYTHONPATH": str(Path(__file__).parents[1])} | ({} if buffered else {"PYTHONUNBUFFERED": "1"})
+    done = subprocess.run([sys.executable, "-m", "flows.cli", *args], stdout=write, stderr=subprocess.PIPE, env=env,
+                          timeout=300)
+    os.close(write)
+    assert done.stderr == b""
+    assert done.returncode == 141
