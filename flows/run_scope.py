@@ -50,7 +50,10 @@ result, and nothing reads these back."""
 def private_run() -> Iterator[Path]:
     """The run's private folder, marker and watchdog. The environment is restored on leaving, so
     that a caller that is not a process of its own (a test calling the CLI) is left as it was."""
-    folder = Path(tempfile.mkdtemp(prefix="intnet-run-"))
+    # A short name: Ray's socket paths inside it (intnet-ray-*/session_<date>_<pid>/sockets/
+    # plasma_store) must fit Linux's 107 bytes, and under /tmp with a 7-digit pid (pid_max is
+    # 4194304 on many systems) "intnet-run-" made them 108 (Ray refuses to start).
+    folder = Path(tempfile.mkdtemp(prefix="intnet-"))
     # SPT_NOENV: Ray titles its agents ("ray::DashboardAgent") with a setproctitle that, unless
     # told, writes over the memory /proc/<pid>/environ shows, marker included; the watchdog could
     # not find them, and a killed run's agents lived on for a minute (measured: 2 of 3 runs).
