@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(serve)
     serve.add_argument("--name", default="intnet-train", help="deployment name (default: intnet-train)")
     serve.add_argument("--cron", help="schedule as a cron string, e.g. '0 3 * * *' (default: none, runs only when triggered)")
+    serve.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
+                       help="a folder inside which a triggered run may name any --data, --test-data, --out or "
+                       "--checkpoints path (repeat for more); other paths must be the ones given here "
+                       "(default: none, so a trigger cannot change paths)")
     serve.set_defaults(command=run_serve, command_name="serve")
 
     evaluate = commands.add_parser("evaluate", help="accuracy of a network on a dataset or file")
@@ -422,17 +426,26 @@ def start_ray(config, handler: Callable) -> bool:
 
 def run_serve(args: argparse.Namespace) -> int:
     config = checked_config(args)
-    from flows.train import train
+    from flows.policy import VARIABLE, ServePolicy
+    from flows.run_scope import environment, private_run, served_api
 
-    print(
-        f"intnet serve: deployment 'train/{args.name}'"
-        + (f" on schedule '{args.cron}'" if args.cron else "")
-        + f"; trigger a run with: prefect deployment run 'train/{args.name}'",
-        file=sys.stderr,
-    )
-    # The flags are the deployment's default parameters; a trigger may override any field.
-    train.serve(name=args.name, cron=args.cron, parameters={"config": config.model_dump(mode="json")},
-                pause_on_shutdown=False)
+    policy = ServePolicy.for_serve(args.allow_dir, config)
+    with private_run() as folder, served_api(folder) as access, environment({VARIABLE: policy.to_environment()}):
+        from flows.train import train
+
+        name = f"train/{args.name}"
+        print(f"intnet serve: deployment '{name}'" + (f" on schedule '{args.cron}'" if args.cron else "") + "; runs "
+              + (f"may name paths inside {', '.join(policy.allowed)} besides its own" if policy.allowed
+                 else "keep its own paths (no --allow-dir)"), file=sys.stderr)
+        if access is None:
+            print(f"intnet serve: trigger a run with: prefect deployment run '{name}'", file=sys.stderr)
+        else:
+            print(f"intnet serve: its Prefect server takes only requests with the credentials in {access} (yours "
+                  f"alone); trigger a run with: env $(cat {access}) prefect deployment run '{name}'", file=sys.stderr)
+        # The flags are the deployment's default parameters; a trigger may override any field,
+        # within the policy (flows/policy.py).
+        train.serve(name=args.name, cron=args.cron, parameters={"config": config.model_dump(mode="json")},
+                    pause_on_shutdown=False)
     return 0
 
 

@@ -14,25 +14,31 @@ itself, and a killed run's Ray agents lingered about a minute and Prefect's serv
 neither a parent-death signal nor the run's own clean-up could cover them.) Linux only: processes
 are found through /proc.
 
-Prefect is imported only by :func:`prefect_api`, after :func:`private_run` has set the database
-Prefect's server reads when it is imported; a run without Prefect imports none of it.
+Prefect is imported only by :func:`prefect_api` and :func:`served_api`, after :func:`private_run`
+has set the database Prefect's server reads when it is imported; a run without Prefect imports none
+of it.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import tomllib
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from flows import set_prefect_defaults
+from flows import PREFECT_DEFAULTS, set_prefect_defaults
+from pipeline.errors import IntnetError
 
 MARKER = "INTNET_RUN"
 """Environment variable every process of a run inherits; its value is the run's private folder."""
@@ -195,6 +201,69 @@ def prefect_api() -> Iterator[None]:
         # "--- Error logging to API --- All connection attempts failed" at the end of every run.
         APILogHandler().flush()
         server.stop()
+
+
+@contextmanager
+def served_api(folder: Path) -> Iterator[Path | None]:
+    """The Prefect API `intnet serve` registers its deployment with, from inside :func:`private_run`
+    (whose ``folder`` this is). A configured one (:func:`configured_prefect_api`) is used as it is,
+    its access control its own, and None is yielded. Otherwise a Prefect server of this serve's
+    own, on 127.0.0.1 and refusing every request without its basic-authentication credentials
+    (Prefect's ``server.api.auth_string``): ``PREFECT_SERVER_API_AUTH_STRING`` if set, else made
+    here. Its URL and credentials are written to a file of mode 0600 in the private folder, whose
+    path is yielded; this process and the flow runs it starts get them through the environment.
+    It is Prefect's full server, not the temporary one a run starts, since only the full one runs
+    the scheduler a ``--cron`` schedule needs; its user interface is off."""
+    if configured_prefect_api():
+        yield None
+        return
+    set_prefect_defaults()
+    credentials = os.environ.get("PREFECT_SERVER_API_AUTH_STRING") or f"intnet:{secrets.token_urlsafe(24)}"
+    with socket.socket() as probe:  # a free loopback port; Prefect's server binds it just after
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    access = folder / "prefect-api.env"
+    with os.fdopen(os.open(access, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(f"PREFECT_API_URL={url}\nPREFECT_API_AUTH_STRING={credentials}\n")
+    log = folder / "prefect-server.log"
+    settings = {"PREFECT_SERVER_API_AUTH_STRING": credentials, "PREFECT_API_AUTH_STRING": credentials,
+                "PREFECT_API_URL": url}
+    with environment(settings), log.open("wb") as output:
+        # In a session of its own, so that a signal to the serve's process group (Ctrl-C at a
+        # terminal, timeout's SIGTERM) does not end the server under the runner, which then
+        # retried it for more than a minute (measured) before it stopped; the serve stops it.
+        server = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
+            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_healthy(url, server, log)
+            yield access
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
+    """Until the server at ``url`` answers its health check (which needs no credentials)."""
+    limit = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
+                                 PREFECT_DEFAULTS["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            said = log.read_text(errors="replace").strip().splitlines()
+            raise IntnetError("Prefect's server did not start" + (f": {said[-1]}" if said else ""))
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger, task  # noqa: E402  (after the default
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
+from flows.policy import ServePolicy  # noqa: E402
 from pipeline import training  # noqa: E402
 from pipeline.config import TrainConfig  # noqa: E402
 
@@ -73,6 +74,11 @@ def sigterm_handler_kept():
 def train(config: TrainConfig) -> training.TrainSummary:
     if KEPT_SIGTERM_HANDLERS:
         signal.signal(signal.SIGTERM, KEPT_SIGTERM_HANDLERS[-1])
+    # A run that `intnet serve` started: the trigger's parameters are checked before anything
+    # reads or writes a path (flows/policy.py).
+    policy = ServePolicy.from_environment()
+    if policy is not None:
+        policy.check(config)
     observer = training.Observers(training.LogObserver(get_run_logger()), *WATCHERS)
     summary = training.train(config, run_step=as_task, observer=observer)
     create_markdown_artifact(
