@@ -1,28 +1,36 @@
 """The ``intnet`` command: train, serve, evaluate, predict, improve, compress, info, export.
 
 Heavy packages (Prefect, Ray, Pyomo) are imported inside the commands that need them, so
-``intnet --help`` stays instant. Every user error is one line on stderr and exit code 2, with
-nothing written.
+``intnet --help`` stays instant, and `intnet train` imports Prefect only when it runs as a Prefect
+flow. Every user error is one line on stderr and exit code 2, with nothing written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
+import select
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from enum import Enum
+from importlib.metadata import version
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
+"""What a shell reports for a program that SIGPIPE ended, as it ends C programs whose reader left."""
 EXPORT_SUFFIXES = {"c": ".h", "onnx": ".onnx"}
+ENDING_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+"""Signals that end a run at once (Ctrl-C; what timeout, systemd and docker send), and the word
+its line uses for each."""
 
 
 class UsageError(Exception):
@@ -38,9 +46,28 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(next((arg for arg in argv if not arg.startswith("-")), None))
+    # Without argv this process is the command (the `intnet` script): its wall time counts from the
+    # process's start, interpreter and imports included; called with argv (a test), from here.
+    began = process_started() if argv is None else time.clock_gettime(time.CLOCK_BOOTTIME)
+    try:
+        try:
+            arguments = sys.argv[1:] if argv is None else list(argv)
+            return run_command(build_parser(next((arg for arg in arguments if not arg.startswith("-")), None)),
+                               arguments, began)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here (after --help too), not in Python's exit
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        # The reader of standard output has left (`intnet info MODEL | head`): nothing more to say.
+        # What is still buffered goes nowhere, instead of a second BrokenPipeError at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
+
+
+def run_command(parser: argparse.ArgumentParser, argv: list[str], began: float) -> int:
     args = parser.parse_args(argv)
+    args.began = began
     from pipeline.errors import IntnetError
 
     try:
@@ -51,6 +78,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"intnet {args.command_name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def process_started() -> float:
+    """When this process started, on the CLOCK_BOOTTIME clock (Linux: /proc/self/stat's starttime,
+    in clock ticks since boot, 10 ms on this machine)."""
+    fields = Path("/proc/self/stat").read_text().rpartition(")")[2].split()
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat(5); fields[0] is field 3
+
+
+def stdout_closed() -> bool:
+    """Whether standard output is a pipe or socket whose reader has gone (poll reports POLLERR)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+    except (OSError, ValueError, AttributeError):  # no file descriptor behind sys.stdout
+        return False
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -65,12 +109,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="intnet",
         description="Train integer-valued neural networks exactly with mixed-integer programming (HiGHS).",
     )
+    parser.add_argument("--version", action="version", version=f"intnet {version('intnet')}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a network and write it to Parquet")
     if configured("train"):
         add_train_arguments(train)
     train.add_argument("--json", action="store_true", help="print one JSON object instead of the summary table")
+    train.add_argument("--prefect", action="store_true",
+                       help="run as the Prefect flow, each step a task (the default when a Prefect API is configured: "
+                       "PREFECT_API_URL in the environment or the active Prefect profile; without one, Prefect's "
+                       "temporary server is started for the run, 10-30 s)")
     train.set_defaults(command=run_train, command_name="train")
 
     serve = commands.add_parser(
@@ -82,6 +131,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         add_train_arguments(serve)
     serve.add_argument("--name", default="intnet-train", help="deployment name (default: intnet-train)")
     serve.add_argument("--cron", help="schedule as a cron string, e.g. '0 3 * * *' (default: none, runs only when triggered)")
+    serve.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
+                       help="a folder inside which a triggered run may name any --data, --test-data, --out or "
+                       "--checkpoints path (repeat for more); other paths must be the ones given here "
+                       "(default: none, so a trigger cannot change paths)")
     serve.set_defaults(command=run_serve, command_name="serve")
 
     evaluate = commands.add_parser("evaluate", help="accuracy of a network on a dataset or file")
@@ -234,55 +287,81 @@ def checked_config(args: argparse.Namespace):
 
 
 @contextmanager
-def interrupt_ends_run(message: Callable[[], str]) -> Iterator[None]:
-    """Ctrl-C (SIGINT) ends the process at once with ``message()`` and exit code 130. Not by
+def signals_end_run(message: Callable[[str], str]) -> Iterator[Callable]:
+    """Ctrl-C (SIGINT) and SIGTERM end the process at once with the line ``message(word)`` (the
+    word: ``interrupted`` or ``terminated``) and exit code 128 + the signal's number (130, 143).
+    Yields the handler, for code that must put it back after a library replaced it. Not by
     KeyboardInterrupt: measured, HiGHS (highspy under Pyomo) catches it and cancels the solve, so
     the run (or local search) went on and wrote its model; and in a run, Prefect's flow engine
     reports the crash to its API, which Ctrl-C in a terminal had killed, retrying for 148 s.
-    Nothing needs the run's own clean-up:
-    every finished batch is already stored (atomically), and the run's processes and temporary
-    folder are the watchdog's (flows/run_scope.py)."""
+    Nothing needs the run's own clean-up: every finished batch is already stored (atomically), and
+    the run's processes and temporary folder are the watchdog's (flows/run_scope.py)."""
     # A copy of the process's standard error (file descriptor 2) as the run started: while HiGHS
     # solves in this process, Pyomo points descriptor 2 at a pipe of its own (measured: the line
     # written there was lost). sys.stderr may be no file at all (a caller capturing it).
     stderr = os.dup(2)
 
-    def interrupted(signum, frame):
-        os.write(stderr, message().encode() + b"\n")
-        os._exit(EXIT_INTERRUPTED)
+    def ended(signum, frame):
+        os.write(stderr, message(ENDING_SIGNALS[signum]).encode() + b"\n")
+        os._exit(128 + signum)
 
-    previous = signal.signal(signal.SIGINT, interrupted)
+    previous = {signum: signal.signal(signum, ended) for signum in ENDING_SIGNALS}
     try:
-        yield
+        yield ended
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         os.close(stderr)
 
 
 def interrupted_line(
     command: str, out: Path, unwritten: str = "nothing written", prefix: str = ""
-) -> Callable[[], str]:
-    """The line for Ctrl-C in ``command``, whose result ``out`` is written atomically at its end:
-    whether it was written by then (a file older than this call is not this run's), else
-    ``unwritten``. ``prefix`` goes first (a terminal reset)."""
+) -> Callable[[str], str]:
+    """The line for a signal that ends ``command`` (``how``: interrupted, terminated), whose result
+    ``out`` is written atomically at its end: whether it was written by then (a file older than
+    this call is not this run's), else ``unwritten``. ``prefix`` goes first (a terminal reset)."""
     started = time.time_ns()
 
-    def message() -> str:
+    def message(how: str) -> str:
         if out.exists() and out.stat().st_mtime_ns >= started:
-            return f"{prefix}intnet {command}: interrupted after writing {out}"
-        return f"{prefix}intnet {command}: interrupted, {unwritten}"
+            return f"{prefix}intnet {command}: {how} after writing {out}"
+        return f"{prefix}intnet {command}: {how}, {unwritten}"
 
     return message
+
+
+def check_not_the_model(out: Path, model: str) -> None:
+    """``--out`` must not be MODEL itself: the result would replace the network it was made from."""
+    source = Path(model)
+    same = out.resolve() == source.resolve() or (out.exists() and source.exists() and os.path.samefile(out, source))
+    if same:
+        raise UsageError(f"--out {out} is MODEL itself, which writing would replace; give another --out "
+                         "(leave it out to write beside MODEL)")
+
+
+@contextmanager
+def logged_to_stderr(level: int) -> Iterator[None]:
+    """The ``intnet`` logger's lines (the run's: epochs, batches, local search) from ``level`` on,
+    on standard error, as Prefect's console shows a flow's."""
+    logger = logging.getLogger("intnet")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(message)s", "%H:%M:%S"))
+    saved = logger.level
+    logger.setLevel(level)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved)
 
 
 def run_train(args: argparse.Namespace) -> int:
     config = checked_config(args)
     show_progress = sys.stdout.isatty() and not args.json
-    if show_progress:
-        # The display says what Prefect's INFO lines would; they would break its bar.
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from flows.run_scope import prefect_api, private_run
+    from flows.run_scope import configured_prefect_api, private_run
 
+    as_flow = args.prefect or configured_prefect_api() is not None
     interrupted = interrupted_line(
         "train", Path(config.out),
         unwritten=f"no model written; the batches solved so far are kept under {config.checkpoints} (the same "
@@ -290,17 +369,22 @@ def run_train(args: argparse.Namespace) -> int:
         # The progress display hid the terminal's cursor; the hard exit must show it again.
         prefix="\x1b[?25h\n" if show_progress else "")
 
-    with private_run(), interrupt_ends_run(interrupted):
-        from flows.train import train, watched
+    with private_run(), signals_end_run(interrupted) as ended:
+        ray = start_ray(config, ended)
+        try:
+            with ExitStack() as stack:
+                progress = None
+                if show_progress:
+                    from flows.progress import TerminalProgress
 
-        with prefect_api():
-            if show_progress:
-                from flows.progress import TerminalProgress
+                    progress = stack.enter_context(TerminalProgress())
+                summary = (train_as_flow if as_flow else train_directly)(config, progress)
+        finally:
+            if ray:
+                from pipeline.execution.ray_executor import stop_ray
 
-                with TerminalProgress() as progress, watched(progress):
-                    summary = train(config)
-            else:
-                summary = train(config)
+                stop_ray()
+    summary.timings["total"] = time.clock_gettime(time.CLOCK_BOOTTIME) - args.began
     if args.json:
         print(json.dumps(summary.to_json(), default=_json_default))
     else:
@@ -308,19 +392,75 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_directly(config, progress):
+    """The run in this process, as the estimator runs it: no Prefect (whose temporary server took
+    22-30 s of a run whose training took 1-2 s, measured)."""
+    from pipeline import training
+
+    observer = training.LogObserver() if progress is None else training.Observers(training.LogObserver(), progress)
+    # The display says what the INFO lines would; they would break its bar.
+    with logged_to_stderr(logging.INFO if progress is None else logging.WARNING):
+        return training.train(config, observer=observer)
+
+
+def train_as_flow(config, progress):
+    """The run as the Prefect flow, each step a task, on the configured API or a temporary server."""
+    if progress is not None:
+        # The display says what Prefect's INFO lines would; they would break its bar.
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.run_scope import prefect_api
+
+    with prefect_api():
+        from flows.train import sigterm_handler_kept, train, watched
+
+        with sigterm_handler_kept(), watched(progress) if progress is not None else nullcontext():
+            return train(config)
+
+
+def start_ray(config, handler: Callable) -> bool:
+    """Start the run's Ray (when it uses one) here, before the run, and put the run's SIGTERM
+    ``handler`` back after it: ray.init puts its own in place (sys.exit, which ended a two-worker
+    run in SIGABRT, exit 134, after 7-13 lines of Ray's). A SIGTERM that comes while Ray starts
+    meets Ray's handler as SystemExit(SIGTERM), and is handed to the run's. The run's executor
+    uses this Ray and leaves it running; the caller stops it if this returns True. A Ray this
+    process runs already (a test's) is left alone."""
+    from pipeline.execution.ray_executor import ensure_ray, ray_running
+
+    if not config.use_ray or ray_running():
+        return False
+    try:
+        # As many CPUs as RayExecutor.open asks for (a local Ray; a cluster has its own).
+        ensure_ray(max(config.workers * config.threads, os.cpu_count() or 1))
+    except SystemExit as exit:
+        if exit.code != signal.SIGTERM:
+            raise
+        handler(signal.SIGTERM, None)
+    signal.signal(signal.SIGTERM, handler)
+    return True
+
+
 def run_serve(args: argparse.Namespace) -> int:
     config = checked_config(args)
-    from flows.train import train
+    from flows.policy import VARIABLE, ServePolicy
+    from flows.run_scope import environment, private_run, served_api
 
-    print(
-        f"intnet serve: deployment 'train/{args.name}'"
-        + (f" on schedule '{args.cron}'" if args.cron else "")
-        + f"; trigger a run with: prefect deployment run 'train/{args.name}'",
-        file=sys.stderr,
-    )
-    # The flags are the deployment's default parameters; a trigger may override any field.
-    train.serve(name=args.name, cron=args.cron, parameters={"config": config.model_dump(mode="json")},
-                pause_on_shutdown=False)
+    policy = ServePolicy.for_serve(args.allow_dir, config)
+    with private_run() as folder, served_api(folder) as access, environment({VARIABLE: policy.to_environment()}):
+        from flows.train import train
+
+        name = f"train/{args.name}"
+        print(f"intnet serve: deployment '{name}'" + (f" on schedule '{args.cron}'" if args.cron else "") + "; runs "
+              + (f"may name paths inside {', '.join(policy.allowed)} besides its own" if policy.allowed
+                 else "keep its own paths (no --allow-dir)"), file=sys.stderr)
+        if access is None:
+            print(f"intnet serve: trigger a run with: prefect deployment run '{name}'", file=sys.stderr)
+        else:
+            print(f"intnet serve: its Prefect server takes only requests with the credentials in {access} (yours "
+                  f"alone); trigger a run with: env $(cat {access}) prefect deployment run '{name}'", file=sys.stderr)
+        # The flags are the deployment's default parameters; a trigger may override any field,
+        # within the policy (flows/policy.py).
+        train.serve(name=args.name, cron=args.cron, parameters={"config": config.model_dump(mode="json")},
+                    pause_on_shutdown=False)
     return 0
 
 
@@ -430,9 +570,10 @@ def run_improve(args: argparse.Namespace) -> int:
     options = option_values(args, "threads", "improve_step_limit", "improve_validation")
     source = Path(args.model)
     out = Path(args.out or source.with_name(source.stem + ".improved" + source.suffix))
+    check_not_the_model(out, args.model)
     check_output_file(out, "model.improved.parquet")
     model = inference.load_model(args.model)
-    with interrupt_ends_run(interrupted_line("improve", out)):
+    with signals_end_run(interrupted_line("improve", out)):
         report = improve_stored(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
                                 formulation=args.formulation, **options)
     if args.json:
@@ -456,9 +597,10 @@ def run_compress(args: argparse.Namespace) -> int:
     options = option_values(args, "keep", "tolerance", "threads", "improve_step_limit", compress=args.seconds)
     source = Path(args.model)
     out = Path(args.out or source.with_name(source.stem + ".compressed" + source.suffix))
+    check_not_the_model(out, args.model)
     check_output_file(out, "model.compressed.parquet")
     model = inference.load_model(args.model)
-    with interrupt_ends_run(interrupted_line("compress", out)):
+    with signals_end_run(interrupted_line("compress", out)):
         report = compress_stored(model, args.seconds, out, dataset=args.dataset, data=args.data, label=args.label,
                                  **options)
     if args.json:
@@ -503,6 +645,7 @@ def run_export(args: argparse.Namespace) -> int:
     from pipeline.networks.storage import check_output_file, write_bytes_atomically
 
     out = Path(args.out or Path(args.model).with_suffix(EXPORT_SUFFIXES[args.format]))
+    check_not_the_model(out, args.model)
     check_output_file(out, "model" + EXPORT_SUFFIXES[args.format])
     model = load_model(args.model)
     if args.format == "c":

@@ -6,17 +6,27 @@ as a plain function (``train(config)``) or from a deployment; it returns a
 
 # No `from __future__ import annotations` here: Prefect validates a deployment's parameters
 # against the flow's signature, which needs TrainConfig itself, not the string "TrainConfig".
+import logging
+import signal
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
+from flows import set_prefect_defaults
 
-from pipeline import reporting
-from pipeline import training
-from pipeline.config import TrainConfig
+set_prefect_defaults()
+
+from prefect import flow, get_run_logger, task  # noqa: E402  (after the defaults)
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+from flows.policy import ServePolicy  # noqa: E402
+from pipeline import reporting, training  # noqa: E402
+from pipeline.config import TrainConfig  # noqa: E402
+
+# The run's lines (and a long local search's progress, PREFECT_LOGGING_EXTRA_LOGGERS) are INFO;
+# Python's default level for a new logger is WARNING.
+logging.getLogger("intnet").setLevel(logging.INFO)
 
 
 def as_task(name: str, function: Callable[..., Any], *args: Any, retry_safe: bool = False) -> Any:
@@ -43,8 +53,32 @@ def watched(observer: training.RunObserver):
         WATCHERS.remove(observer)
 
 
+KEPT_SIGTERM_HANDLERS: list[Any] = []
+"""SIGTERM handlers the flows run in this process keep (the CLI's, which ends a run at once)."""
+
+
+@contextmanager
+def sigterm_handler_kept():
+    """Flows run in this block put the process's SIGTERM handler back at their start. Prefect's
+    flow engine replaces it for each flow run with one that raises an exception, which HiGHS
+    catches when it solves in this process: SIGTERM failed one batch and the run went on to write
+    its model (measured, before this)."""
+    KEPT_SIGTERM_HANDLERS.append(signal.getsignal(signal.SIGTERM))
+    try:
+        yield
+    finally:
+        KEPT_SIGTERM_HANDLERS.pop()
+
+
 @flow(name="train", description="Train an integer network by MIP batch training and write it to Parquet.")
 def train(config: TrainConfig) -> reporting.TrainSummary:
+    if KEPT_SIGTERM_HANDLERS:
+        signal.signal(signal.SIGTERM, KEPT_SIGTERM_HANDLERS[-1])
+    # A run that `intnet serve` started: the trigger's parameters are checked before anything
+    # reads or writes a path (flows/policy.py).
+    policy = ServePolicy.from_environment()
+    if policy is not None:
+        policy.check(config)
     observer = training.Observers(training.LogObserver(get_run_logger()), *WATCHERS)
     summary = training.train(config, run_step=as_task, observer=observer)
     create_markdown_artifact(

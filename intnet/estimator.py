@@ -7,12 +7,14 @@ fitted attributes ending in ``_``), kept by duck typing: scikit-learn itself is 
 from __future__ import annotations
 
 import inspect
+from contextlib import nullcontext
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from flows.run_scope import private_run
 from pipeline import reporting
 from pipeline import training
 from pipeline.config import TrainConfig
@@ -93,7 +95,12 @@ class IntegerNetworkClassifier:
     def fit(self, X, y) -> IntegerNetworkClassifier:
         config = self.config()
         dataset, classes = dataset_from_arrays(X, y)
-        summary = training.train(config, data=dataset, persist=False)
+        # A run on Ray gets the CLI's run scope: Ray makes its session folder world-writable (0777,
+        # measured) in the temporary folder, and a killed process left it there with two Ray agents
+        # that lived up to 2 minutes. In the scope, the folder is inside a private one (0700) that a
+        # watchdog removes, killing what the run started, however the process ends.
+        with private_run() if config.use_ray else nullcontext():
+            summary = training.train(config, data=dataset, persist=False)
         self.summary_ = summary
         self.network_ = summary.network
         self.classes_ = classes

@@ -241,6 +241,14 @@ class TrainConfig(BaseModel):
             import pyomo.environ as pyo
             from pyomo.common.log import LoggingIntercept
 
+            # Only a solver that runs here, named as Pyomo registers it: not `asl:PROGRAM`, for which
+            # Pyomo runs any program as the solver; not Pyomo's private plugins (a leading _), which
+            # its public names wrap, among them _neos, the client of the NEOS web service, which
+            # sends it the model and so the training data; not sas, whose solves run in a SAS
+            # session, which may be on another machine. A served run's trigger names the solver too.
+            if value not in pyo.SolverFactory or value.startswith("_") or value == "sas":
+                raise ValueError(f"{value!r} is not a MIP solver that runs on this machine; use highs, or the "
+                                 "name of one Pyomo has installed here (e.g. scip_direct, gurobi_direct, cbc)")
             # Pyomo logs a traceback for a name it does not know; the message below says it in one line.
             with LoggingIntercept(io.StringIO(), "pyomo"):
                 available = pyo.SolverFactory(value).available(exception_flag=False)

@@ -38,7 +38,9 @@ def _processes_only_where_marked(request, monkeypatch):
 @pytest.fixture(scope="session")
 def prefect_server():
     """A temporary Prefect server for the session (start-up takes 10-30 s; once is enough)."""
-    import flows  # noqa: F401  (sets the project's Prefect defaults before Prefect is imported)
+    from flows import set_prefect_defaults
+
+    set_prefect_defaults()  # before Prefect is imported
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):

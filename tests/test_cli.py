@@ -1,8 +1,15 @@
-"""The `intnet` command: one real training run (Prefect flow, Ray actors, HiGHS), the file it
-writes read back through the contract alone, and one-line errors for bad input."""
+"""The `intnet` command: one real training run as a Prefect flow on Ray actors, the file it writes
+read back through the contract alone; a run without a Prefect API runs directly, starting no server
+and importing no Prefect; one-line errors for bad input; a reader that leaves a pipe early."""
 
 import csv
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow.csv as pa_csv
@@ -10,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.cli import main
+from test_signals import TEST_MARKER, listening_sockets, processes_of
 
 @pytest.fixture
 def raw_heart(tmp_path):
@@ -69,11 +77,11 @@ def contract_forward(path, raw_rows):
 def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefect_server, ray_session):
     model = tmp_path / "heart.parquet"
     # sat_margin, whose solves use their 8 s, so that the two actors' solves overlap (the default
-    # max_correct's start can meet the target at once)
+    # max_correct's start can meet the target at once); --prefect: as the flow, each step a task
     code = main([
         "train", "--dataset", "heart", "--train-size", "80", "--batch-size", "40", "--P", "3", "--formulation", "sat_margin",
         "--hidden", "6", "--workers", "2", "--time-limit", "8", "--epochs", "2", "--seed", "1", "--out", str(model),
-        "--checkpoints", str(tmp_path / "runs"), "--json",
+        "--checkpoints", str(tmp_path / "runs"), "--json", "--prefect",
     ])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
@@ -138,6 +146,9 @@ def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefec
         (["--dataset", "heart", "--time-limit", "-1"], "--time-limit: "),
         (["--dataset", "heart", "--time-limit", "0"], "give --improve SECONDS"),
         (["--dataset", "heart", "--formulation", "nope"], "--formulation: Input should be 'sat_margin'"),
+        # the NEOS web service's client, which would send it the data; any program Pyomo would run
+        (["--dataset", "heart", "--solver", "_neos"], "--solver: '_neos' is not a MIP solver that runs on this machine"),
+        (["--dataset", "heart", "--solver", "asl:/bin/true"], "--solver: 'asl:/bin/true' is not a MIP solver"),
         (["--dataset", "heart", "--formulation", "min_weight", "--improve", "5"], "soft-loss formulation"),
         (["--dataset", "heart", "--train-size", "5000"], "5000"),
         (["--dataset", "heart", "--ensemble", "3", "--compress", "5"], "--compress works on one network"),
@@ -182,7 +193,7 @@ def test_predict_and_improve_check_out_before_any_work(tmp_path, capsys, raw_hea
     assert ("is a directory" if where == "a directory" else "is a file, not a folder") in err
 
 
-def test_train_creates_the_missing_folders_of_out(tmp_path, capsys, prefect_server):
+def test_train_creates_the_missing_folders_of_out(tmp_path, capsys):
     """`make demo` writes out/heart.parquet on a fresh clone, where out/ does not exist yet."""
     model = tmp_path / "new" / "folder" / "m.parquet"
     assert main(["train", "--dataset", "heart", "--train-size", "40", "--P", "1", "--hidden", "2", "--time-limit", "1",
@@ -197,3 +208,112 @@ def test_an_option_on_by_default_can_be_turned_off(flags, expected):
 
     args = build_parser().parse_args(["train", "--dataset", "heart", "--time-limit", "0", "--improve", "5", *flags])
     assert train_config(args).improve_validation is expected
+
+
+# The command as the `intnet` script runs it (main() without argv), telling afterwards whether
+# Prefect was imported.
+AS_SCRIPT = ("import sys; from flows.cli import main; code = main(); "
+             "print('prefect imported:', 'prefect' in sys.modules, file=sys.stderr); sys.exit(code)")
+
+
+def boottime_started(pid: int) -> float:
+    """When process ``pid`` started, on the CLOCK_BOOTTIME clock (/proc/PID/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def test_train_without_a_prefect_api_runs_directly_and_reports_the_commands_wall_time(tmp_path):
+    """The README's quick command: no Prefect API configured (no PREFECT_API_URL, no profile), so no
+    Prefect server starts (no process of the run listens on any port) and Prefect is not even
+    imported; `seconds` is the command's wall time from its process's start."""
+    home = tmp_path / "home"  # no ~/.prefect/profiles.toml
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RAY_"))} | {
+        "HOME": str(home), TEST_MARKER: str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[1])}
+    run = subprocess.Popen(
+        [sys.executable, "-c", AS_SCRIPT, "train", "--dataset", "heart", "--train-size", "100", "--hidden", "4",
+         "--time-limit", "5", "--workers", "1", "--out", str(tmp_path / "m.parquet"), "--checkpoints",
+         str(tmp_path / "runs"), "--json"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = boottime_started(run.pid)
+    stderr: list[tuple[float, str]] = []
+    reader = threading.Thread(target=lambda: stderr.extend(
+        (time.clock_gettime(time.CLOCK_BOOTTIME), line) for line in run.stderr), daemon=True)
+    reader.start()
+    listening, others = [], {}
+    while run.poll() is None:  # the run's processes while it runs
+        processes = processes_of(str(tmp_path))
+        others |= {pid: command for pid, command in processes.items() if pid != run.pid}
+        listening += listening_sockets(processes)
+        time.sleep(0.1)
+    out = run.stdout.read()
+    printed = time.clock_gettime(time.CLOCK_BOOTTIME)
+    reader.join(timeout=10)
+    assert run.returncode == 0, "".join(line for _, line in stderr)[-3000:]
+    assert listening == [], listening
+    assert [command.split()[1:3] for command in others.values()] == [["-m", "flows.run_scope"]], others  # the watchdog
+    assert stderr[-1][1].strip() == "prefect imported: False"
+    seconds = json.loads(out)["seconds"]
+    # From the process's start (the first log line comes after loading the data and the start
+    # network, which a time measured inside the run's function would begin with) to the summary.
+    first_line = stderr[0][0]
+    assert first_line - started <= seconds <= printed - started + 0.02, (first_line - started, seconds, printed - started)
+
+
+def heart_model(tmp_path) -> Path:
+    from pipeline import training
+    from pipeline.config import TrainConfig
+
+    model = tmp_path / "model.parquet"
+    training.train(TrainConfig(dataset="heart", train_size=40, P=1, hidden=(2,), time_limit=1, heuristic_steps=50,
+                               out=str(model), checkpoints=str(tmp_path / "runs")))
+    return model
+
+
+@pytest.mark.parametrize("command", [["improve", "--dataset", "heart", "--seconds", "5"],
+                                     ["compress", "--dataset", "heart", "--seconds", "5"], ["export", "--format", "c"]],
+                         ids=["improve", "compress", "export"])
+@pytest.mark.parametrize("how", ["as given", "through a link"])
+def test_out_that_is_the_model_itself_is_refused(tmp_path, capsys, command, how):
+    model = heart_model(tmp_path)
+    capsys.readouterr()  # what making the model logged
+    before = model.read_bytes()
+    out = model
+    if how == "through a link":
+        out = tmp_path / "link.parquet"
+        out.symlink_to(model.name)
+    assert main([command[0], str(model), *command[1:], "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"intnet {command[0]}: error: --out {out} is MODEL itself"), err
+    assert model.read_bytes() == before
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out == f"intnet {version('intnet')}\n"
+
+
+@pytest.mark.parametrize("command", [["info", "MODEL"], ["info", "MODEL", "--json"],
+                                     ["evaluate", "MODEL", "--dataset", "heart"], ["predict", "MODEL", "--data", "RAW"]],
+                         ids=["info", "info-json", "evaluate", "predict"])
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+def test_a_reader_that_left_the_pipe_ends_the_command_quietly(tmp_path, raw_heart, command, buffered):
+    """`intnet info MODEL | head`: the reader is gone before the command writes (the pipe's read end
+    is closed here first), so every write fails, at the print (PYTHONUNBUFFERED) or when the
+    output is flushed; the command ends with no traceback, with the status a shell reports for a
+    program SIGPIPE ended (141)."""
+    model = heart_model(tmp_path)
+    args = [str(model) if a == "MODEL" else str(raw_heart) if a == "RAW" else a for a in command]
+    read, write = os.pipe()
+    os.close(read)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | {
+        "PYTHONPATH": str(Path(__file__).parents[1])} | ({} if buffered else {"PYTHONUNBUFFERED": "1"})
+    done = subprocess.run([sys.executable, "-m", "flows.cli", *args], stdout=write, stderr=subprocess.PIPE, env=env,
+                          timeout=300)
+    os.close(write)
+    assert done.stderr == b""
+    assert done.returncode == 141

@@ -1,10 +1,15 @@
 """The Python API: `intnet.IntegerNetworkClassifier` under scikit-learn's own checks and tools, in
-a fresh process outside the repository, writing nothing and starting no Prefect."""
+a fresh process outside the repository, writing nothing and starting no Prefect; a fit on Ray
+keeps Ray's folder private and, killed, leaves nothing behind."""
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +23,7 @@ from sklearn.utils.estimator_checks import check_estimator
 from intnet import IntegerNetworkClassifier, load
 from pipeline.config import TrainConfig
 from test_cli import contract_forward
+from test_signals import TEST_MARKER, processes_of
 
 FAST = dict(P=1, hidden=(3,), time_limit=1, heuristic_steps=50)
 """For scikit-learn's checks: dozens of fits, on data where accuracy is not what is checked."""
@@ -104,3 +110,45 @@ def test_cross_validation_from_outside_the_repository_writes_nothing_and_starts_
     assert len(report["scores"]) == 3 and min(report["scores"]) > 0.6
     assert report["prefect"] is False
     assert report["files"] == [] and list(Path(tmp_path).iterdir()) == []
+
+
+RAY_FIT = textwrap.dedent("""
+    import numpy as np
+    from intnet import IntegerNetworkClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 6))
+    y = (x[:, 0] + x[:, 1] > 1).astype(int)
+    # sat_margin to the gap, 120 s a batch: still solving when the test kills it
+    IntegerNetworkClassifier(formulation="sat_margin", P=3, hidden=(6,), batch_size=40, epochs=1, time_limit=120,
+                             target_error=None, workers=2).fit(x, y)
+""")
+
+
+def test_a_fit_on_ray_keeps_rays_folder_private_and_a_killed_one_leaves_nothing(tmp_path):
+    """Ray makes its session folder world-writable (0777): it must be inside a private folder (0700)
+    of the fit, which its watchdog (`python -m flows.run_scope FOLDER`) removes. After SIGKILL of
+    the fitting process, no process it started (Ray's servers, agents, actors) lives 30 s on, and
+    both folders are gone. (The temporary folder is the default one: under a longer one, Ray's
+    socket paths outgrow what Linux allows.)"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "PREFECT_"))} | {TEST_MARKER: str(tmp_path)}
+    fit = subprocess.Popen([sys.executable, "-c", RAY_FIT], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not any(command.startswith("ray::_BatchSolver.solve") for command in processes_of(str(tmp_path)).values()):
+        assert fit.poll() is None, fit.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "no actor was seen solving"
+        time.sleep(0.2)
+    commands = list(processes_of(str(tmp_path)).values())
+    watchdogs = [Path(c.split()[3]) for c in commands if c.split()[1:3] == ["-m", "flows.run_scope"]]
+    ray_folders = {Path(found) for c in commands for found in re.findall(r"(/\S*?/intnet-ray-[^/\s]+)", c)}
+    assert len(watchdogs) == 1 and len(ray_folders) == 1, (watchdogs, ray_folders)
+    (private,), (ray_folder,) = watchdogs, ray_folders
+    assert ray_folder.parent == private and private.stat().st_mode & 0o777 == 0o700
+    os.kill(fit.pid, signal.SIGKILL)
+    fit.wait(timeout=30)
+    killed = time.monotonic()
+    while left := processes_of(str(tmp_path)):
+        assert time.monotonic() < killed + 30, left
+        time.sleep(0.2)
+    assert not private.exists()

@@ -1,5 +1,6 @@
 """`intnet train` at a terminal shows progress (batches, members, local-search steps); piped or
-with --json it prints only its summary (or the JSON object)."""
+with --json it prints only its summary (or the JSON object). Both run directly (no Prefect API
+configured) and as the Prefect flow (the session's server configured)."""
 
 import json
 import os
@@ -7,6 +8,8 @@ import pty
 import re
 import subprocess
 import sys
+
+import pytest
 
 
 ARGS = ["train", "--dataset", "heart", "--train-size", "80", "--batch-size", "40", "--epochs", "1", "--P", "1",
@@ -34,10 +37,21 @@ def run_in_terminal(args, env, cwd) -> str:
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
 
 
-def test_a_terminal_shows_batches_members_and_local_search_steps(tmp_path, prefect_server):
-    from prefect.settings import PREFECT_API_URL
+def run_environment(tmp_path, as_flow: bool, request) -> dict[str, str]:
+    """The CLI's environment: the session's Prefect server as the configured API, or none (no
+    PREFECT_API_URL, a HOME without a Prefect profile)."""
+    if as_flow:
+        request.getfixturevalue("prefect_server")
+        from prefect.settings import PREFECT_API_URL
 
-    env = os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value(), "COLUMNS": "200"}
+        return os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value()}
+    (tmp_path / "home").mkdir()
+    return {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"HOME": str(tmp_path / "home")}
+
+
+@pytest.mark.parametrize("as_flow", [False, True], ids=["direct", "prefect-flow"])
+def test_a_terminal_shows_batches_members_and_local_search_steps(tmp_path, as_flow, request):
+    env = run_environment(tmp_path, as_flow, request) | {"COLUMNS": "200"}
     shown = run_in_terminal([*ARGS, "--out", str(tmp_path / "m.parquet"), "--checkpoints", str(tmp_path / "runs")],
                             env, tmp_path)
     assert "epoch 0 of 0-0" in shown and "4/4" in shown  # 2 members x 2 batches of 40
@@ -47,10 +61,9 @@ def test_a_terminal_shows_batches_members_and_local_search_steps(tmp_path, prefe
     assert "intnet: heart" in shown  # the summary follows the display
 
 
-def test_piped_or_json_output_has_no_progress(tmp_path, prefect_server):
-    from prefect.settings import PREFECT_API_URL
-
-    env = os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value()}
+@pytest.mark.parametrize("as_flow", [False, True], ids=["direct", "prefect-flow"])
+def test_piped_or_json_output_has_no_progress(tmp_path, as_flow, request):
+    env = run_environment(tmp_path, as_flow, request)
     shown = run_in_terminal([*ARGS, "--out", str(tmp_path / "m.parquet"), "--checkpoints", str(tmp_path / "runs"),
                              "--json"], env, tmp_path)
     assert "━" not in shown and "(member 0):" not in shown  # no bar, no display lines

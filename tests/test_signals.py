@@ -1,12 +1,15 @@
 """Real `intnet train` runs ended by real signals, and the local Ray such a run starts.
 
-Ctrl-C (SIGINT to the whole process group, as a terminal sends it, or to the driver alone) ends a
-run within 10 s with exit code 130 and one line on stderr, writes no model, keeps the batches
-finished so far, and leaves no process of the run 30 s later; so does SIGKILL of the driver. While
-a two-worker run solves, every socket its processes listen on is a loopback one, and its Ray
-refuses a client without the run's token. Processes of a run are found by a marker the test puts
-in the run's environment, which every process it starts inherits; traffic goes to 127.0.0.1 only.
-A signal's handler runs while HiGHS solves in the process, not when the solve ends.
+Ctrl-C (SIGINT to the whole process group, as a terminal sends it, or to the driver alone) and
+SIGTERM (what timeout, systemd and docker send: to the driver alone, or to its whole process group
+as timeout does) end a run within 10 s with exit code 130 or 143 and one line on stderr, write no
+model, keep the batches finished so far, and leave no process of the run 30 s later; so does
+SIGKILL of the driver; so do they `intnet improve` and `compress`. Runs are direct (no Prefect API
+configured) but one, which runs as the Prefect flow. While a two-worker run solves, every socket
+its processes listen on is a loopback one, and its Ray refuses a client without the run's token.
+Processes of a run are found by a marker the test puts in the run's environment, which every
+process it starts inherits; traffic goes to 127.0.0.1 only. A signal's handler runs while HiGHS
+solves in the process, not when the solve ends.
 """
 
 import ipaddress
@@ -22,7 +25,6 @@ import numpy as np
 import pytest
 
 TEST_MARKER = "INTNET_TEST_SIGNALS"
-RUN_MARKER = "INTNET_RUN"  # flows.run_scope.MARKER: the run's private folder
 
 
 def environ(pid: int) -> dict[str, str]:
@@ -96,12 +98,15 @@ def join_attempt(address: str, env: dict[str, str]) -> str:
     return "refused" if said and "Unauthenticated" in said[-1] else "".join(said)[-2000:]
 
 
-class Run:
-    """`intnet train` on Heart in batches of 40 (5 batch MIPs), with its own Prefect temporary
-    server and, for two workers, its own Ray, in a session of its own (so the test can signal its
-    process group as a terminal would)."""
+ENDED = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 
-    def __init__(self, tmp_path: Path, workers: int, time_limit: int = 6):
+
+class Run:
+    """`intnet train` on Heart in batches of 40 (5 batch MIPs), with its own Ray for two workers,
+    as the Prefect flow on a temporary server of its own with ``prefect``, in a session of its
+    own (so the test can signal its process group as a terminal would)."""
+
+    def __init__(self, tmp_path: Path, workers: int, time_limit: int = 6, prefect: bool = False):
         self.mark = str(tmp_path)
         self.runs, self.model = tmp_path / "runs", tmp_path / "model.parquet"
         args = [
@@ -109,7 +114,7 @@ class Run:
             "train", "--dataset", "heart", "--train-size", "200", "--batch-size", "40", "--P", "3", "--hidden", "6",
             "--formulation", "sat_margin",
             "--time-limit", str(time_limit), "--target-error", "none", "--epochs", "1", "--workers", str(workers), "--seed", "2",
-            "--checkpoints", str(self.runs), "--out", str(self.model), "--json",
+            "--checkpoints", str(self.runs), "--out", str(self.model), "--json", *(["--prefect"] if prefect else []),
         ]
         env = {name: value for name, value in os.environ.items() if not name.startswith(("PREFECT_API_", "RAY_"))}
         env |= {TEST_MARKER: self.mark, "PYTHONPATH": str(Path(__file__).parents[1])}
@@ -144,13 +149,10 @@ class Run:
             time.sleep(0.2)
 
     def private_folder(self) -> Path:
-        folders = set()
-        for pid in processes_of(self.mark):
-            try:
-                folders.add(environ(pid).get(RUN_MARKER))
-            except OSError:
-                continue
-        folders.discard(None)
+        """The run's private folder, as its watchdog (`python -m flows.run_scope FOLDER`) names it:
+        a one-worker run starts no other process that would carry it in its environment."""
+        folders = {command.split()[3] for command in processes_of(self.mark).values()
+                   if command.split()[1:3] == ["-m", "flows.run_scope"]}
         assert len(folders) == 1, folders
         return Path(folders.pop())
 
@@ -163,25 +165,30 @@ class Run:
 
 
 @pytest.mark.subprocess
-@pytest.mark.parametrize("workers,group", [(1, False), (2, True)], ids=["one-worker-driver", "two-workers-group"])
-def test_ctrl_c_ends_the_run_at_once_keeping_finished_batches(tmp_path, workers, group):
-    run = Run(tmp_path, workers)
+@pytest.mark.parametrize("signum,workers,group,prefect", [
+    (signal.SIGINT, 1, False, False), (signal.SIGINT, 2, True, False),
+    (signal.SIGTERM, 1, False, False), (signal.SIGTERM, 2, False, False), (signal.SIGTERM, 2, True, False),
+    (signal.SIGTERM, 1, False, True),
+], ids=["ctrl-c-one-worker-driver", "ctrl-c-two-workers-group", "sigterm-one-worker-driver",
+        "sigterm-two-workers-driver", "sigterm-two-workers-group", "sigterm-one-worker-prefect-flow"])
+def test_a_signal_ends_the_run_at_once_keeping_finished_batches(tmp_path, signum, workers, group, prefect):
+    run = Run(tmp_path, workers, prefect=prefect)
     run.wait_mid_solve()
     folder = run.private_folder()
     assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o700
     settled = len(run.stderr)
     finished = run.stored_batches()
     sent = time.monotonic()
-    (os.killpg if group else os.kill)(run.process.pid, signal.SIGINT)
+    (os.killpg if group else os.kill)(run.process.pid, signum)
     stdout = run.process.stdout.read()
     code = run.process.wait(timeout=60)
     ended = time.monotonic()
     run.reader.join(timeout=10)
     after = [line.decode() for _, line in run.stderr[settled:]]
 
-    assert code == 130
-    assert ended - sent < 10, f"{ended - sent:.1f} s from Ctrl-C to exit"
-    assert len(after) == 1 and after[0].startswith("intnet train: interrupted, no model written"), after
+    assert code == 128 + signum
+    assert ended - sent < 10, f"{ended - sent:.1f} s from the signal to exit"
+    assert len(after) == 1 and after[0].startswith(f"intnet train: {ENDED[signum]}, no model written"), after
     assert stdout == b""  # --json prints its object only for a finished run
     assert not run.model.exists()
     assert set(finished) <= set(run.stored_batches())  # kept for --resume
@@ -203,7 +210,7 @@ def test_a_killed_run_leaves_nothing_and_its_ray_is_loopback_only_and_needs_the_
     processes = processes_of(run.mark)
     folder = run.private_folder()
     sockets = listening_sockets(processes)
-    assert len(sockets) >= 4, sockets  # Prefect's server, gcs_server, raylet, the actors: Ray is up
+    assert len(sockets) >= 4, sockets  # gcs_server, raylet, the actors, the driver: Ray is up
     assert all(loopback(address) for _, address, _ in sockets), [
         (processes[pid][:60], str(address), port) for pid, address, port in sockets if not loopback(address)]
     gcs = next(pid for pid, command in processes.items() if command.split()[0].endswith("/gcs_server"))
@@ -232,10 +239,12 @@ def test_a_killed_run_leaves_nothing_and_its_ray_is_loopback_only_and_needs_the_
 
 
 @pytest.mark.subprocess
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("command", ["improve", "compress"])
-def test_ctrl_c_ends_a_local_search_on_a_stored_model(tmp_path, command):
+def test_a_signal_ends_a_local_search_on_a_stored_model(tmp_path, command, signum):
     """`intnet improve` and `compress` solve in process, where HiGHS would swallow the
-    KeyboardInterrupt: Ctrl-C ends them within 10 s, exit 130, one line, nothing written."""
+    KeyboardInterrupt: Ctrl-C or SIGTERM ends them within 10 s, exit 130 or 143, one line,
+    nothing written."""
     from pipeline import training
     from pipeline.config import TrainConfig
 
@@ -252,11 +261,11 @@ def test_ctrl_c_ends_a_local_search_on_a_stored_model(tmp_path, command):
     time.sleep(6)  # loaded and searching (loading takes about 3 s)
     assert process.poll() is None, process.stderr.read().decode()
     sent = time.monotonic()
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
     assert time.monotonic() - sent < 10
-    assert process.returncode == 130
-    assert stderr.decode().splitlines() == [f"intnet {command}: interrupted, nothing written"]
+    assert process.returncode == 128 + signum
+    assert stderr.decode().splitlines() == [f"intnet {command}: {ENDED[signum]}, nothing written"]
     assert stdout == b""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.parquet", "runs"]
 
