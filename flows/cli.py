@@ -495,9 +495,11 @@ def run_export(args: argparse.Namespace) -> int:
     if args.format == "c":
         header = export_c(model.stored)
         write_bytes_atomically(header.text.encode("utf-8"), out)
-        parameters = model.network.n_parameters
-        print(f"wrote {out}: {header.weight_bytes} bytes of weights and biases for {parameters} parameters "
-              f"({8 * header.weight_bytes / parameters:.2f} bits each)")
+        members = len(model.ensemble.networks)
+        # the parameters exported: hidden neurons that nothing reads are not
+        of_what = f"{header.parameters} parameters" + (f" of {members} member networks" if members > 1 else "")
+        print(f"wrote {out}: {header.weight_bytes} bytes of weights and biases for {of_what} "
+              f"({8 * header.weight_bytes / header.parameters:.2f} bits each)")
     else:
         data = export_onnx(model.stored)
         write_bytes_atomically(data, out)
