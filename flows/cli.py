@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=EXPORT_SUFFIXES, required=True,
                         help="c: one header, integer arithmetic only; onnx: standard operators, opset 17")
     export.add_argument("--out", metavar="FILE", help="file to write (default: MODEL with .h or .onnx for .parquet)")
+    export.add_argument("--raw-inputs", action="store_true",
+                        help="onnx: x takes numeric columns' raw values (float64) and the graph scales them; "
+                             "the C header always has intnet_encode for that")
     export.set_defaults(command=run_export, command_name="export")
     return parser
 
@@ -489,6 +492,8 @@ def run_export(args: argparse.Namespace) -> int:
     from pipeline.networks.inference import load_model
     from pipeline.networks.storage import check_output_file, write_bytes_atomically
 
+    if args.raw_inputs and args.format != "onnx":
+        raise UsageError("--raw-inputs is for --format onnx; the C header encodes raw values with intnet_encode")
     out = Path(args.out or Path(args.model).with_suffix(EXPORT_SUFFIXES[args.format]))
     check_output_file(out, "model" + EXPORT_SUFFIXES[args.format])
     model = load_model(args.model)
@@ -501,7 +506,7 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"wrote {out}: {header.weight_bytes} bytes of weights and biases for {of_what} "
               f"({8 * header.weight_bytes / header.parameters:.2f} bits each)")
     else:
-        data = export_onnx(model.stored)
+        data = export_onnx(model.stored, raw_inputs=args.raw_inputs)
         write_bytes_atomically(data, out)
         print(f"wrote {out}: {len(data)} bytes")
     return 0

@@ -1,7 +1,7 @@
 """`intnet export`: the C header, compiled with the system compiler under strict warnings, and the
 ONNX model, run by onnxruntime, predict what IntegerNetwork predicts on every row, including rows
 whose pre-activations are exactly 0 and outputs that tie; from preprocessed inputs and from raw
-rows (intnet_encode) as `intnet predict` does; for single networks, ensembles and
+rows (intnet_encode, --raw-inputs) as `intnet predict` does; for single networks, ensembles and
 networks without a hidden layer; in the bits each layer's range needs."""
 
 import csv
@@ -117,13 +117,21 @@ def c_predictions(cc, header: str, x_int: np.ndarray, folder: Path) -> tuple[np.
     return np.array([index for index, _ in lines], dtype=np.int64), [label for _, label in lines]
 
 
-def onnx_predictions(model: bytes, x: np.ndarray) -> np.ndarray:
+def onnx_outputs(model: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``label`` and ``scores`` of the ONNX model for ``x``, fed as the type its input ``x`` declares."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
-    (label,) = session.run(["label"], {"x": x.astype(np.float32)})
+    (declared,) = session.get_inputs()
+    dtype = np.float64 if declared.type == "tensor(double)" else np.float32
+    label, scores = session.run(["label", "scores"], {"x": x.astype(dtype)})
     assert label.dtype == np.int64 and label.shape == (len(x),)
-    return label
+    assert scores.dtype == np.float32 and scores.shape[0] == len(x)
+    return label, scores
+
+
+def onnx_predictions(model: bytes, x: np.ndarray) -> np.ndarray:
+    return onnx_outputs(model, x)[0]
 
 
 @pytest.mark.parametrize("name", ["heart", "adult", "mnist"])
@@ -139,8 +147,9 @@ def test_random_networks_agree_on_every_test_row(cc, datasets, tmp_path, name, P
     indices, labels = c_predictions(cc, export_c(stored).text, integer_inputs(x), tmp_path)
     np.testing.assert_array_equal(indices, expected)
     assert labels == [dataset.classes[i] for i in expected]
-    label = onnx_predictions(export_onnx(stored), x)
+    label, scores = onnx_outputs(export_onnx(stored), x)
     np.testing.assert_array_equal(label, expected)
+    np.testing.assert_array_equal(scores, network.output(x).astype(np.float32))  # the output layer's sums
 
 
 @pytest.mark.parametrize("kind", [EnsembleKind.BAGGING, EnsembleKind.ONE_VS_ONE])
@@ -161,8 +170,9 @@ def test_an_ensemble_votes_inside_intnet_predict_and_the_onnx_graph(cc, datasets
     assert ensemble.tied_votes(x) > 0  # the tie rule is exercised, not assumed
     indices, labels = c_predictions(cc, export_c(stored).text, integer_inputs(x), tmp_path)
     np.testing.assert_array_equal(indices, expected)
-    label = onnx_predictions(export_onnx(stored), x)
+    label, scores = onnx_outputs(export_onnx(stored), x)
     np.testing.assert_array_equal(label, expected)
+    np.testing.assert_array_equal(scores, ensemble.votes(x))  # each class's votes
 
 
 def ties_network(P: int) -> IntegerNetwork:
@@ -323,6 +333,20 @@ def raw_fields(preprocessing: dict, table: pa.Table) -> tuple[np.ndarray, list[l
     return np.array(numeric).reshape(len(numeric), table.num_rows).T, [list(row) for row in zip(*texts)]
 
 
+def raw_onnx_inputs(preprocessing: dict, numeric: np.ndarray, texts: list[list[str]]) -> np.ndarray:
+    """The input of a --raw-inputs ONNX model: numeric columns' raw values, one-hot 0/1 inputs."""
+    features, at_numeric, at_text = [], 0, 0
+    for column in preprocessing["columns"]:
+        if column["kind"] == "numeric":
+            features.append(numeric[:, at_numeric])
+            at_numeric += 1
+        else:
+            features += [np.array([row[at_text] == category for row in texts], dtype=np.float64)
+                         for category in column["categories"]]
+            at_text += 1
+    return np.stack(features, axis=1)
+
+
 def c_encoded_predictions(cc, header: str, numeric: np.ndarray, texts: list[list[str]], folder: Path) -> list[str]:
     """Labels from tests/c/encode_rows.c: raw values through intnet_category and intnet_encode."""
     program = compiled(cc, header, "encode_rows", folder)
@@ -389,7 +413,12 @@ def test_trained_network_exports_agree_with_intnet_predict(cc, tmp_path, capsys,
     indices = onnx_predictions(onnx_file.read_bytes(), x_int / 10**4)
     assert [dataset.classes[i] for i in indices] == predicted
     metadata = {p.key: p.value for p in __import__("onnx").load(str(onnx_file)).metadata_props}
-    assert json.loads(metadata["intnet.classes"]) == list(dataset.classes)
+    assert json.loads(metadata["intnet.classes"]) == list(dataset.classes) and metadata["intnet.inputs"] == "preprocessed"
+    # and the graph that scales raw values itself
+    raw_file = tmp_path / "raw.onnx"
+    assert main(["export", str(model), "--format", "onnx", "--raw-inputs", "--out", str(raw_file)]) == 0
+    x_raw = raw_onnx_inputs(read_network(model).preprocessing, numeric, texts)
+    assert [dataset.classes[i] for i in onnx_predictions(raw_file.read_bytes(), x_raw)] == predicted
 
 
 def test_export_errors_are_one_line_exit_2_and_write_nothing(tmp_path, capsys):
@@ -403,6 +432,8 @@ def test_export_errors_are_one_line_exit_2_and_write_nothing(tmp_path, capsys):
                                                             _six_inputs()))
     assert main(["export", str(model), "--format", "onnx", "--out", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+    assert main(["export", str(model), "--format", "c", "--raw-inputs", "--out", str(out)]) == 2
+    assert "--raw-inputs is for --format onnx" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bogus.parquet", "m.parquet"]
     assert main(["export", str(model), "--format", "c"]) == 0  # default: MODEL with .h
     assert (tmp_path / "m.h").is_file()
@@ -416,7 +447,7 @@ def _six_inputs():
     return Dataset("six", np.zeros((1, 6)), np.zeros(1, dtype=np.int64), ("a", "b"), preprocessor, "y")
 
 
-# --- raw rows: intnet_encode -------------------------------------------------------------
+# --- raw rows: intnet_encode and --raw-inputs -------------------------------------------------
 
 
 def tied_raw_model(P: int, tmp_path: Path) -> tuple[Path, IntegerNetwork]:
@@ -463,7 +494,7 @@ def tied_raw_rows(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("P", [1, 15])
-def test_raw_rows_through_intnet_encode_give_intnet_predict(cc, tmp_path, P):
+def test_raw_rows_through_intnet_encode_and_the_raw_onnx_graph_give_intnet_predict(cc, tmp_path, P):
     model, network = tied_raw_model(P, tmp_path)
     raw = tied_raw_rows(tmp_path)
     table = read_table(raw)
@@ -480,6 +511,9 @@ def test_raw_rows_through_intnet_encode_give_intnet_predict(cc, tmp_path, P):
 
     numeric, texts = raw_fields(read_network(model).preprocessing, table)
     assert c_encoded_predictions(cc, export_c(read_network(model)).text, numeric, texts, tmp_path / "c") == predicted
+    x_raw = raw_onnx_inputs(read_network(model).preprocessing, numeric, texts)
+    indices = onnx_predictions(export_onnx(read_network(model), raw_inputs=True), x_raw)
+    assert [("x", "y", "z")[i] for i in indices] == predicted
 
 
 # --- ensembles through the CLI, networks without a hidden layer --------------------------------
@@ -531,8 +565,9 @@ def test_a_network_without_a_hidden_layer_exports_and_agrees(cc, datasets, tmp_p
     np.testing.assert_array_equal(indices, expected)
     assert labels == [dataset.classes[i] for i in expected]
     assert main(["export", str(model), "--format", "onnx", "--out", str(onnx_file)]) == 0
-    label = onnx_predictions(onnx_file.read_bytes(), x)
+    label, scores = onnx_outputs(onnx_file.read_bytes(), x)
     np.testing.assert_array_equal(label, expected)
+    np.testing.assert_array_equal(scores, network.output(x).astype(np.float32))
 
     assert main(["info", str(model)]) == 0
     assert f"architecture: {x.shape[1]}-{len(dataset.classes)}" in capsys.readouterr().out
@@ -555,8 +590,9 @@ def test_an_ensemble_of_networks_without_a_hidden_layer_votes_the_same(cc, datas
     assert len(set(expected)) > 1
     indices, _ = c_predictions(cc, export_c(stored).text, integer_inputs(x), tmp_path)
     np.testing.assert_array_equal(indices, expected)
-    label = onnx_predictions(export_onnx(stored), x)
+    label, scores = onnx_outputs(export_onnx(stored), x)
     np.testing.assert_array_equal(label, expected)
+    np.testing.assert_array_equal(scores, ensemble.votes(x))
 
 
 # --- size: the bits each layer needs ------------------------------------------------------------
