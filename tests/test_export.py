@@ -691,7 +691,8 @@ def test_three_million_inputs_fit_the_stack(cc, tmp_path):
     default 8 MB (each C program here runs with that limit), so intnet_predict crashed."""
     n = 3_000_000
     rng = np.random.default_rng(0)
-    network = IntegerNetwork((rng.integers(-1, 2, (2, n)), np.array([[1, -1], [-1, 1]])), (np.zeros(2, int), np.array([0, 1])), 1)
+    network = IntegerNetwork((rng.integers(-1, 2, (2, n)), np.array([[1, -1], [-1, 1]])),
+                             (np.zeros(2, int), np.array([0, 1])), 1)
     x_int = np.zeros((6, n), dtype=np.int64)
     for row in x_int:
         hot = rng.choice(n, 50, replace=False)

@@ -151,9 +151,9 @@ class _Layer:
         orientation = "input-major, the bias row last" if self.layer == 0 else "neuron-major, each row's bias last"
         data = np.concatenate([self.planes.reshape(-1), np.zeros(self.slack, dtype=np.uint8)])
         slack = f", then {self.slack} zero byte" if self.slack else ""
-        return (f"/* member {self.member}, layer {self.layer} ({self.n_in} -> {self.n_out}, {orientation}): "
-                f"parameters in\n * [-{self.bound}, {self.bound}], {self.bits} bits each: {self.bits} bit-planes of "
-                f"{self.plane_bytes} bytes (bit 0 of the two's complement first, the sign\n * last{slack}), each "
+        return (f"/* member {self.member}, layer {self.layer} ({self.n_in} -> {self.n_out}, {orientation}):\n"
+                f" * parameters in [-{self.bound}, {self.bound}], {self.bits} bits each: {self.bits} bit-planes of "
+                f"{self.plane_bytes} bytes (bit 0 of the two's\n * complement first, the sign last{slack}), each "
                 f"{self.matrix.shape[0]} rows of {self.row_bits} bits one after the other */\n"
                 f"static const uint8_t {self.name}[{data.size}] = {{\n{_wrapped(data, '    ')}\n}};\n")
 
@@ -385,8 +385,8 @@ def _preamble(stored: StoredNetwork, networks: list[IntegerNetwork], columns: _C
     sizes = "-".join(map(str, networks[0].sizes))
     what = (f"network {sizes}" if ensemble.is_single else
             f"{ensemble.kind} ensemble of {len(networks)} networks like {sizes}, voting")
-    category_text = ("; intnet_category(j, text) finds that index from the value as text (integers written\n"
-                     " * without a decimal point; a missing value is \"\")" if columns.categoricals else "")
+    category_text = ("\n * intnet_category(j, text) finds that index from the value as text (integers written without a\n"
+                     " * decimal point; a missing value is \"\")." if columns.categoricals else "")
     return f"""/* intnet {what}, P = {ensemble.P}, exported by `intnet export --format c`.
  *
  * Usage: int intnet_predict(const int32_t *x) returns the index of the predicted class
@@ -398,7 +398,7 @@ def _preamble(stored: StoredNetwork, networks: list[IntegerNetwork], columns: _C
  *
  * From a raw row to x: intnet_encode(numeric, category, x), numeric[j] the value of numeric column j
  * and category[j] the index of categorical column j's value among its categories (both numbered as
- * listed below), -1 for a value that is none of them{category_text}.
+ * listed below), -1 for a value that is none of them.{category_text}
  * By hand, column by column in the order below:
  *   numeric column: one input, x[i] = intnet_scale_numeric(value, low, high) with the low and high
  *     listed (min-max scaling clipped to [0, 1], rounded half to even to the integer scale);
@@ -499,12 +499,13 @@ def _network_code(network: IntegerNetwork, layers: list[_Layer], scale: int, ind
     best = 0;
     for (o = 1; o < {network.sizes[-1]}; o++) best = z{last}[o] > z{last}[best] ? o : best;
     return (int)best;""")
-    return [f"/* Adds v times row `row` of layer 0's weights to the pre-activations z. */\n{add}\n", f"""static inline int intnet_network{index}(const int32_t *x)
+    function = f"""static inline int intnet_network{index}(const int32_t *x)
 {{
     int32_t start, o, best;
 {chr(10).join(body)}
 }}
-"""]
+"""
+    return [f"/* Adds v times row `row` of layer 0's weights to the pre-activations z. */\n{add}\n", function]
 
 
 def _first_layer(network: IntegerNetwork, layer: _Layer, scale: int) -> tuple[str, str]:
@@ -530,8 +531,8 @@ def _first_layer(network: IntegerNetwork, layer: _Layer, scale: int) -> tuple[st
             reads += "\n    word[0] &= ~word[1];"
             factors = [1, -1]
         terms = "\n                  ".join(
-            f"{'+' if factor > 0 else '-'} ({_parenthesized(_times('v', abs(factor)))} & -({acc})((word[{j}] & intnet_lane_bits[o]) != 0))"
-            for j, factor in enumerate(factors))
+            f"{'+' if factor > 0 else '-'} ({_parenthesized(_times('v', abs(factor)))} "
+            f"& -({acc})((word[{j}] & intnet_lane_bits[o]) != 0))" for j, factor in enumerate(factors))
         words.append(f"""{reads}
     for (o = 0; o < {padded}; o++)
         z[{_plus('o', 32 * k)}] += {terms.removeprefix('+ ')};""")
@@ -581,13 +582,6 @@ static inline void {layer.name}_block({acc} *z, const int32_t *x, int32_t start,
     {acc} z0[{z_size}] = {{0}}; /* the neurons, and the last word's lanes up to a multiple of 8 */
 {chr(10).join(blocks)}
     {layer.name}_add(z0, INTNET_INPUTS, INTNET_INPUT_SCALE); /* the bias row */""", add
-
-
-def _offset(k: int | str, step: int) -> str:
-    """C for ``at`` + ``step`` * ``k``, ``k`` a number or a C variable."""
-    if isinstance(k, str):
-        return f"at + {step} * {k}"
-    return _plus("at", step * k)
 
 
 def _times(name: str, factor: int) -> str:
@@ -644,10 +638,10 @@ def _deeper_layer(layer: _Layer) -> str:
 {word(full, tail, layer.window(full))}
         }}""")
     return f"""    int32_t z{layer.layer}[{layer.n_out}];
-    /* layer {layer.layer}, {layer.n_in} -> {layer.n_out}, parameters in [-{layer.bound}, {layer.bound}] on signs, by popcounts per plane:
-     * over the weights whose bit j is 1, the activations sum to popcount(bits) - 2 * popcount(bits AND
-     * h), h holding 1 for -1; plane j weighs that by 2^j (the sign plane by -2^j). The bias is the
-     * weight of a last input, always +1 (its bit of h is 0). */
+    /* layer {layer.layer}, {layer.n_in} -> {layer.n_out}, parameters in [-{layer.bound}, {layer.bound}] on signs, by popcounts
+     * per plane: over the weights whose bit j is 1, the activations sum to popcount(bits) -
+     * 2 * popcount(bits AND h), h holding 1 for -1; plane j weighs that by 2^j (the sign plane by
+     * -2^j). The bias is the weight of a last input, always +1 (its bit of h is 0). */
     for (o = 0; o < {layer.n_out}; o++) {{
         const int32_t at = {_times('o', layer.row_bits)};
         uint32_t bits;{"" if not full else chr(10) + "        int32_t k;"}
