@@ -3,9 +3,10 @@
 For Adult 108-16-2 at P = 1 and P = 15 and MNIST 784-16-10 at P = 1, each the straight-through-
 estimator (STE) network trained on 2,000 examples (seed 0): the bytes of the header's weight and
 bias arrays, and intnet_predict's rate on the dataset's test rows (examples per second, one
-thread, timed inside the C program by benchmarks/support/time_predict.c, median of repeats),
-compiled with -O2 for the compiler's default target and with -O2 -march=native. The predictions
-are checked against IntegerNetwork before any timing.
+thread, timed inside the C program by benchmarks/support/time_predict.c in CPU time, median of
+repeats), compiled with -O2 for the compiler's default target and with -O2 -march=native. The
+predictions are checked against IntegerNetwork before any timing. Parameters and architecture are
+those exported: hidden neurons that nothing reads are stripped.
 
 Writes docs/results/export.{json,md} (``--quick``: export-quick.*).
 
@@ -16,6 +17,7 @@ Writes docs/results/export.{json,md} (``--quick``: export-quick.*).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from formulations.network import strip_neurons
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.networks.export_c import export_c
@@ -49,8 +52,8 @@ def rate(stored: StoredNetwork, x: np.ndarray, flags: list[str], seconds: float,
     """Median examples per second of intnet_predict over ``repeats`` timed runs."""
     (folder / "model.h").write_text(export_c(stored).text)
     program = folder / "time_predict"
-    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", *flags, "-I", str(folder), "-o", str(program),
-                    str(TIMER)], check=True)
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wconversion", "-Wpedantic", *flags,
+                    "-I", str(folder), "-o", str(program), str(TIMER)], check=True)
     x_int = np.rint(x * 10**4).astype(np.int64)
     rows = folder / "rows.txt"
     with open(rows, "w") as handle:
@@ -78,9 +81,10 @@ def markdown(result: dict) -> str:
     lines = [
         "# Export: the C header's size and speed",
         "",
-        f"{machine_line()} Compiler: {result['compiler']}. STE networks trained on 2,000 examples (seed 0); "
-        f"intnet_predict timed on the test rows inside the C program, one thread, median of {result['repeats']} "
-        f"runs of {result['seconds']:g} s.",
+        f"{machine_line()} Compiler: {result['compiler']}. STE networks trained on 2,000 examples (seed 0), as "
+        f"exported (hidden neurons that nothing reads stripped); intnet_predict timed on the test rows inside the C "
+        f"program, one thread, in CPU time, median of {result['repeats']} runs of {result['seconds']:g} s. "
+        f"Load average when written: {result['load']}.",
         "",
         "| network | P | parameters | weight bytes | bits per parameter | test rows | examples / s, -O2 | "
         "examples / s, -O2 -march=native |",
@@ -103,14 +107,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for name, P in NETWORKS:
             stored, x = trained(name, P, steps)
-            network = stored.network
-            row = {"dataset": name, "architecture": "-".join(map(str, network.sizes)), "P": P,
-                   "parameters": network.n_parameters, "weight_bytes": export_c(stored).weight_bytes, "rows": len(x),
+            header = export_c(stored)
+            row = {"dataset": name, "architecture": "-".join(map(str, strip_neurons(stored.network).sizes)), "P": P,
+                   "parameters": header.parameters, "weight_bytes": header.weight_bytes, "rows": len(x),
                    "rate": {label: rate(stored, x, flags, seconds, repeats, Path(scratch)) for label, flags in FLAGS.items()}}
             row["bits_per_parameter"] = 8 * row["weight_bytes"] / row["parameters"]
             result["networks"].append(row)
             print(f"{name} {row['architecture']} P = {P}: {row['weight_bytes']} weight bytes, "
                   + ", ".join(f"{label} {r / 1e6:.1f} M examples/s" for label, r in row["rate"].items()), flush=True)
+    result["load"] = ", ".join(f"{load:.1f}" for load in os.getloadavg())
     write_results(Path(args.out), "export-quick" if args.quick else "export", result, markdown(result))
 
 

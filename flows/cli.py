@@ -183,6 +183,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     export.add_argument("--format", choices=EXPORT_SUFFIXES, required=True,
                         help="c: one header, integer arithmetic only; onnx: standard operators, opset 17")
     export.add_argument("--out", metavar="FILE", help="file to write (default: MODEL with .h or .onnx for .parquet)")
+    export.add_argument("--raw-inputs", action="store_true",
+                        help="onnx: x takes numeric columns' raw values (float64) and the graph scales them; "
+                             "the C header always has intnet_encode for that")
     export.set_defaults(command=run_export, command_name="export")
     return parser
 
@@ -644,6 +647,8 @@ def run_export(args: argparse.Namespace) -> int:
     from pipeline.networks.inference import load_model
     from pipeline.networks.storage import check_output_file, write_bytes_atomically
 
+    if args.raw_inputs and args.format != "onnx":
+        raise UsageError("--raw-inputs is for --format onnx; the C header encodes raw values with intnet_encode")
     out = Path(args.out or Path(args.model).with_suffix(EXPORT_SUFFIXES[args.format]))
     check_not_the_model(out, args.model)
     check_output_file(out, "model" + EXPORT_SUFFIXES[args.format])
@@ -651,11 +656,13 @@ def run_export(args: argparse.Namespace) -> int:
     if args.format == "c":
         header = export_c(model.stored)
         write_bytes_atomically(header.text.encode("utf-8"), out)
-        parameters = model.network.n_parameters
-        print(f"wrote {out}: {header.weight_bytes} bytes of weights and biases for {parameters} parameters "
-              f"({8 * header.weight_bytes / parameters:.2f} bits each)")
+        members = len(model.ensemble.networks)
+        # the parameters exported: hidden neurons that nothing reads are not
+        of_what = f"{header.parameters} parameters" + (f" of {members} member networks" if members > 1 else "")
+        print(f"wrote {out}: {header.weight_bytes} bytes of weights and biases for {of_what} "
+              f"({8 * header.weight_bytes / header.parameters:.2f} bits each)")
     else:
-        data = export_onnx(model.stored)
+        data = export_onnx(model.stored, raw_inputs=args.raw_inputs)
         write_bytes_atomically(data, out)
         print(f"wrote {out}: {len(data)} bytes")
     return 0

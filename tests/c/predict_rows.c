@@ -1,6 +1,7 @@
 /* Reads rows of integer inputs from a text file ("rows columns" on the first line, then one row per
  * line) and prints, for each row, intnet_predict's class index and that class's label on one line.
- * The exported header is included as "model.h" (compile with -I pointing at its folder). */
+ * The exported header is included as "model.h" (compile with -I pointing at its folder). The row is
+ * on the heap: a network may have millions of inputs. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,8 +11,8 @@ int main(int argc, char **argv)
 {
     FILE *in;
     long rows, columns, r, c;
-    int32_t x[INTNET_INPUTS];
-    if (argc != 2 || !(in = fopen(argv[1], "r"))) {
+    int32_t *x = malloc(sizeof *x * INTNET_INPUTS);
+    if (argc != 2 || !x || !(in = fopen(argv[1], "r"))) {
         fprintf(stderr, "usage: %s ROWS_FILE\n", argv[0]);
         return 2;
     }
@@ -32,5 +33,6 @@ int main(int argc, char **argv)
         printf("%ld %s\n", c, intnet_class_name((int)c));
     }
     fclose(in);
+    free(x);
     return 0;
 }
