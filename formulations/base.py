@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 import pyomo.environ as pyo
 
+from formulations.budget import add_nonzero_budget, set_usage_values
 from formulations.encoding import add_neuron_order, encode_network, order_hidden_neurons, set_network_values
 from formulations.matrix import MatrixModel
 from formulations.network import IntegerNetwork
@@ -108,13 +109,22 @@ class Formulation(ABC):
             set_switch_values(model, network)
 
     def create(self, problem: TrainingProblem) -> pyo.ConcreteModel:
-        """:meth:`build`, with the symmetry-breaking rows when they are on."""
+        """:meth:`build`, with the symmetry-breaking rows when they are on and the problem's size
+        budget when it has one (:mod:`formulations.budget`)."""
         if problem.weights is not None and not self.weighted_examples:
             raise ValueError(f"{self.name} cannot weight its examples; give it one row per example")
         model = self.build(problem)
         if self.symmetry_breaking:
             add_neuron_order(model, problem.bounds)
+        if problem.max_nonzero is not None:
+            add_nonzero_budget(model, problem.max_nonzero)
         return model
+
+    def start_at(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
+        """:meth:`set_start`, and the budget's indicators when :meth:`create` added them."""
+        self.set_start(model, network, problem)
+        if problem.max_nonzero is not None:
+            set_usage_values(model, network)
 
     def start_network(self, network: IntegerNetwork, problem: TrainingProblem) -> IntegerNetwork:
         """``network`` as this model's start: its hidden neurons ordered when symmetry breaking

@@ -27,7 +27,7 @@ import math
 import pyomo.environ as pyo
 
 from formulations.base import Formulation
-from formulations.min_weight import add_usage, set_usage_values
+from formulations.budget import add_all_usage, set_usage_values
 from formulations.network import IntegerNetwork, nonzero_parameters
 from formulations.problem import TrainingProblem
 
@@ -51,14 +51,7 @@ class FewestNonzeros(Formulation):
         errors = next(model.component_data_objects(pyo.Objective, active=True))
         errors.deactivate()
         model.errors_kept = pyo.Constraint(expr=errors.expr <= self.budget)
-        bounds = problem.bounds
-        fixed_nonzero = 0
-        for layer, block in model.layer.items():
-            fixed_nonzero += add_usage(block, "weight", bounds.weight_lower[layer], bounds.weight_upper[layer])
-            fixed_nonzero += add_usage(block, "bias", bounds.bias_lower[layer], bounds.bias_upper[layer])
-        used = [var for block in model.layer.values()
-                for var in (*block.weight_used.values(), *block.bias_used.values())]
-        count = fixed_nonzero + pyo.quicksum(used)
+        count = add_all_usage(model)
         if self.cap is not None:
             model.nonzero_cap = pyo.Constraint(expr=count <= self.cap)
         model.nonzero = pyo.Objective(expr=count, sense=pyo.minimize)

@@ -27,6 +27,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation
+from formulations.budget import add_all_usage, set_usage_values
 from formulations.encoding import (
     add_hidden_margins,
     add_output_confidence,
@@ -63,11 +64,7 @@ class MinWeight(Formulation):
     def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
         model = pyo.ConcreteModel(name=self.name)
         encode_network(model, problem.x, problem.bounds)
-        bounds = problem.bounds
-        fixed_nonzero = 0
-        for layer, block in model.layer.items():
-            fixed_nonzero += add_usage(block, "weight", bounds.weight_lower[layer], bounds.weight_upper[layer])
-            fixed_nonzero += add_usage(block, "bias", bounds.bias_lower[layer], bounds.bias_upper[layer])
+        count = add_all_usage(model)
         signs = problem.signed_targets
         floors = self.margins
         if floors is None:
@@ -77,10 +74,7 @@ class MinWeight(Formulation):
             add_output_fit(model, signs, lambda j: float(floors[-1][j]))
         if self.confidence is not None:
             add_output_confidence(model, signs, self.confidence)
-        used = [
-            var for block in model.layer.values() for var in (*block.weight_used.values(), *block.bias_used.values())
-        ]
-        model.nonzero = pyo.Objective(expr=fixed_nonzero + pyo.quicksum(used), sense=pyo.minimize)
+        model.nonzero = pyo.Objective(expr=count, sense=pyo.minimize)
         return model
 
     def set_start(self, model: pyo.ConcreteModel, network: IntegerNetwork, problem: TrainingProblem) -> None:
@@ -91,41 +85,3 @@ class MinWeight(Formulation):
         if not fits(network, problem, self.margins, self.confidence):
             return float("inf")
         return float(nonzero_parameters(network))
-
-
-def add_usage(block: pyo.Block, kind: str, lower: np.ndarray, upper: np.ndarray) -> int:
-    """Add binaries ``{kind}_used`` with lb·a ≤ w ≤ ub·a for the free parameters ``block.{kind}``;
-    return how many fixed ones are non-zero (a constant of the objective). A box without 0 makes
-    its parameter non-zero whatever the solver does, so its a is fixed at 1 with no rows."""
-    params = getattr(block, kind)
-    free = [index for index, var in params.items() if not var.fixed]
-    used = pyo.Var(pyo.Set(initialize=free, dimen=lower.ndim), domain=pyo.Binary)
-    block.add_component(f"{kind}_used", used)
-    for index in free:
-        if lower[index] > 0 or upper[index] < 0:
-            used[index].fix(1)
-
-    def upper_row(b, *index):
-        key = index if len(index) > 1 else index[0]
-        if upper[key] <= 0 or used[key].fixed:
-            return pyo.Constraint.Skip
-        return params[key] <= int(upper[key]) * used[key]
-
-    def lower_row(b, *index):
-        key = index if len(index) > 1 else index[0]
-        if lower[key] >= 0 or used[key].fixed:
-            return pyo.Constraint.Skip
-        return params[key] >= int(lower[key]) * used[key]
-
-    block.add_component(f"{kind}_used_upper", pyo.Constraint(used.index_set(), rule=upper_row))
-    block.add_component(f"{kind}_used_lower", pyo.Constraint(used.index_set(), rule=lower_row))
-    return sum(1 for var in params.values() if var.fixed and round(var.value) != 0)
-
-
-def set_usage_values(model: pyo.Block, network: IntegerNetwork) -> None:
-    """Every indicator of :func:`add_usage` at [θ ≠ 0] for ``network``'s parameters."""
-    for layer, block in model.layer.items():
-        for (j, i), var in block.weight_used.items():
-            var.set_value(int(network.weights[layer][j, i] != 0))
-        for j, var in block.bias_used.items():
-            var.set_value(int(network.biases[layer][j] != 0))

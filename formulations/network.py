@@ -182,3 +182,23 @@ def strip_neurons(network: IntegerNetwork) -> IntegerNetwork:
         weights[layer], biases[layer] = weights[layer][read], biases[layer][read]
         weights[layer + 1] = weights[layer + 1][:, read]
     return IntegerNetwork(tuple(weights), tuple(biases), network.P)
+
+
+def within_budget(network: IntegerNetwork, budget: int | None) -> IntegerNetwork:
+    """``network`` with at most ``budget`` non-zero parameters: the largest |θ| kept, the others
+    set to 0 (of equal |θ|, the earlier in the file's order kept: layers first to last, each
+    layer's weights row by row, then its biases). Unchanged when it is within the budget or there is
+    none; what a merge of networks within a budget, or a perturbed one, is brought back to."""
+    if budget is None or nonzero_parameters(network) <= budget:
+        return network
+    flat = np.concatenate([p.reshape(-1) for w, b in zip(network.weights, network.biases) for p in (w, b)])
+    keep = np.zeros(flat.size, dtype=bool)
+    keep[np.argsort(-np.abs(flat), kind="stable")[:budget]] = True
+    flat = np.where(keep, flat, 0)
+    weights, biases, at = [], [], 0
+    for w, b in zip(network.weights, network.biases):
+        weights.append(flat[at:at + w.size].reshape(w.shape))
+        at += w.size
+        biases.append(flat[at:at + b.size])
+        at += b.size
+    return IntegerNetwork(tuple(weights), tuple(biases), network.P)

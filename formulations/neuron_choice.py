@@ -29,11 +29,12 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation
+from formulations.budget import add_budget_columns, budget_start
 from formulations.bounds import ParameterBounds
 from formulations.bounds import preactivation_bounds
 from formulations.encoding import add_sign_activation, encode_network, grid_of_layer, set_network_values
 from formulations.matrix import MatrixModel, rows_from_triplets
-from formulations.network import INPUT_SCALE, IntegerNetwork
+from formulations.network import INPUT_SCALE, IntegerNetwork, nonzero_parameters
 from formulations.problem import TrainingProblem
 
 
@@ -64,7 +65,8 @@ def neuron_problem(
     problem: TrainingProblem, network: IntegerNetwork, layer: int, neuron: int, examples: np.ndarray
 ) -> tuple[TrainingProblem, IntegerNetwork]:
     """The neuron as a one-layer problem over ``examples`` (its inputs, its own box from
-    ``problem.bounds``), and its current parameters as that problem's network."""
+    ``problem.bounds``, what the rest of ``network`` leaves of the size budget), and its current
+    parameters as that problem's network."""
     bounds = problem.bounds
     box = ParameterBounds(
         weight_lower=(bounds.weight_lower[layer][neuron : neuron + 1],),
@@ -73,10 +75,12 @@ def neuron_problem(
         bias_upper=(bounds.bias_upper[layer][neuron : neuron + 1],),
     )
     inputs = neuron_inputs(network, problem.x, layer)[examples]
-    single = TrainingProblem(inputs, np.zeros(len(inputs), dtype=np.int64), 1, (), problem.P, box)
     start = IntegerNetwork(
         (network.weights[layer][neuron : neuron + 1],), (network.biases[layer][neuron : neuron + 1],), network.P
     )
+    budget = None if problem.max_nonzero is None else (
+        problem.max_nonzero - nonzero_parameters(network) + nonzero_parameters(start))
+    single = TrainingProblem(inputs, np.zeros(len(inputs), dtype=np.int64), 1, (), problem.P, box, max_nonzero=budget)
     return single, start
 
 
@@ -146,7 +150,7 @@ class NeuronChoice(Formulation):
             2 * n_open, np.concatenate(rows), np.concatenate(columns), np.concatenate(values)
         )
         bounds = problem.bounds
-        return MatrixModel(
+        matrix = MatrixModel(
             cost=np.concatenate([np.zeros(n_inputs + 1), self.changes[is_open]]),
             offset=self.constant + float(self.changes[lower >= 0].sum()),
             lower=np.concatenate([bounds.weight_lower[0][0], bounds.bias_lower[0], np.zeros(n_open)]).astype(float),
@@ -156,13 +160,19 @@ class NeuronChoice(Formulation):
             row_upper=np.concatenate([np.full(n_open, np.inf), np.full(n_open, -1.0)]),
             starts=starts, index=index, value=value,
         )
+        if problem.max_nonzero is None:
+            return matrix
+        return add_budget_columns(matrix, np.arange(n_inputs + 1), problem.max_nonzero)
 
     def matrix_start(self, network: IntegerNetwork, problem: TrainingProblem) -> np.ndarray:
         """The columns of :meth:`matrix` that ``network`` implies."""
         lower, upper = (bound[:, 0] for bound in preactivation_bounds(problem.x, problem.bounds)[0])
         is_open = (lower < 0) & (upper >= 0)
         on = network.output(problem.x[is_open])[:, 0] >= 0
-        return np.concatenate([network.weights[0][0], network.biases[0], on]).astype(float)
+        columns = np.concatenate([network.weights[0][0], network.biases[0], on]).astype(float)
+        if problem.max_nonzero is None:
+            return columns
+        return budget_start(columns, np.arange(problem.x.shape[1] + 1))
 
     def matrix_network(self, columns: np.ndarray, problem: TrainingProblem) -> IntegerNetwork:
         """The one-neuron network of a solution of :meth:`matrix` (rounded: the solver's integers

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from formulations.bounds import ParameterBounds
-from formulations.network import IntegerNetwork
+from formulations.network import IntegerNetwork, nonzero_parameters
 
 
 def output_scale(x: np.ndarray, hidden: Sequence[int], P: int) -> float:
@@ -30,6 +30,10 @@ class TrainingProblem:
     hidden widths ``hidden`` and ``n_classes`` outputs, parameters integers in [-P, P] and further
     limited by ``bounds`` (the full box when not given).
 
+    ``max_nonzero`` is the size budget: at most that many parameters, weights and biases, not 0
+    (:mod:`formulations.budget`; every model carries it); a sub-problem that poses part of a
+    network gets what the rest of the network leaves of the whole budget.
+
     ``weights`` and ``scale`` pose one layer of a larger network (local search's output-layer step):
     ``weights[k]`` is how many identical training examples row k stands for (one each when not
     given; only models with ``weighted_examples`` read it), and ``scale`` is the larger network's Ω
@@ -43,6 +47,7 @@ class TrainingProblem:
     bounds: ParameterBounds = field(default=None)  # type: ignore[assignment]
     weights: np.ndarray | None = None
     scale: float | None = None
+    max_nonzero: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "x", np.asarray(self.x, dtype=np.float64))
@@ -54,6 +59,8 @@ class TrainingProblem:
             raise ValueError(f"bounds are for architecture {self.bounds.sizes}, the problem is {self.sizes}")
         if self.x.ndim != 2 or len(self.x) != len(self.y) or len(self.y) == 0:
             raise ValueError("x must be examples × inputs with one label per example, and not empty")
+        if self.max_nonzero is not None and self.max_nonzero < 0:
+            raise ValueError(f"max_nonzero must be >= 0 or None, got {self.max_nonzero}")
         if self.weights is not None:
             object.__setattr__(self, "weights", np.asarray(self.weights, dtype=np.float64))
             if self.weights.shape != self.y.shape or not (self.weights > 0).all():
@@ -80,6 +87,11 @@ class TrainingProblem:
     @property
     def output_scale(self) -> float:
         return output_scale(self.x, self.hidden, self.P) if self.scale is None else self.scale
+
+    def admits(self, network: IntegerNetwork) -> bool:
+        """Whether ``network`` lies inside the parameter boxes and within the size budget."""
+        return self.bounds.contains(network) and (
+            self.max_nonzero is None or nonzero_parameters(network) <= self.max_nonzero)
 
     def zero_network(self) -> IntegerNetwork:
         return IntegerNetwork.zeros(self.sizes, self.P)

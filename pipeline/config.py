@@ -40,6 +40,12 @@ MAX_HIDDEN = 1024
 wider layer is no MIP HiGHS solves (and 10^5 neurons took > 5 min and 2.7 GB before any solve)."""
 
 
+AUTO_ARCHITECTURE = "auto"
+"""``--hidden auto``: the architecture chosen on validation (:func:`pipeline.training.train`)."""
+
+HIDDEN_FORMAT = "must be a comma list of positive integers (16 or 16,16), 0 for no hidden layer, or auto"
+
+
 def choices(registry) -> type:
     """``Literal`` of a registry's names: the config accepts what the code implements."""
     return Literal[tuple(registry)]
@@ -72,8 +78,14 @@ class TrainConfig(BaseModel):
                                         json_schema_extra={"metavar": "N"})
     formulation: choices(FORMULATIONS) = Field(BatchOptions.formulation, description="MIP training model (docs/formulations.md)")
     P: int = Field(3, ge=1, le=MAX_P, description="parameters are integers in [-P, P]")
-    hidden: tuple[int, ...] = Field((16,), description="hidden layer widths, a comma list: 16 or 16,16",
-                                    json_schema_extra={"metavar": "WIDTHS"})
+    hidden: tuple[int, ...] | Literal["auto"] = Field(
+        (16,), description="hidden layer widths, a comma list: 16 or 16,16; 0 for no hidden layer (one integer score "
+        "per class); auto tries no hidden layer, then 1, 2, 4, ... neurons (and a second layer where it pays) and keeps "
+        "the best on validation, the smaller within 0.2 points", json_schema_extra={"metavar": "WIDTHS|0|auto"})
+    max_nonzero: int | None = Field(
+        None, ge=0, description="size budget: at most K non-zero parameters (weights and biases) in the whole network "
+        "(in each member of an ensemble), held by the start and by every MIP; default: none",
+        json_schema_extra={"metavar": "K"})
     ensemble: int | Literal["ovo"] | None = Field(
         None,
         description="train an ensemble that votes by majority: K members, each on its own stratified bootstrap resample "
@@ -168,19 +180,30 @@ class TrainConfig(BaseModel):
     @field_validator("hidden", mode="before")
     @classmethod
     def _parse_hidden(cls, value):
+        # 0 (or an empty list) is no hidden layer; an int is one layer of that width.
         if isinstance(value, str):
+            if value.strip() == AUTO_ARCHITECTURE:
+                return AUTO_ARCHITECTURE
+            if not value.strip():
+                raise ValueError(HIDDEN_FORMAT)
             try:
                 value = tuple(int(part) for part in value.split(",") if part.strip())
             except ValueError:
-                raise ValueError("must be a comma list of positive integers, e.g. 16 or 16,16") from None
+                raise ValueError(HIDDEN_FORMAT) from None
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = (value,)
+        if isinstance(value, (tuple, list)) and tuple(value) == (0,):
+            return ()
         return value
 
     @field_validator("hidden")
     @classmethod
-    def _check_hidden(cls, value: tuple[int, ...]):
-        if not value or any(width < 1 for width in value):
-            raise ValueError("must be a comma list of positive integers, e.g. 16 or 16,16")
-        if max(value) > MAX_HIDDEN:
+    def _check_hidden(cls, value):
+        if value == AUTO_ARCHITECTURE:
+            return value
+        if any(width < 1 for width in value):
+            raise ValueError(HIDDEN_FORMAT)
+        if value and max(value) > MAX_HIDDEN:
             raise ValueError(f"a hidden layer of {max(value)} neurons is far beyond what a MIP can train; "
                              f"use at most {MAX_HIDDEN}")
         return value
@@ -279,6 +302,14 @@ class TrainConfig(BaseModel):
                              "them out")
         if self.train_size is not None and self.per_class is not None:
             raise ValueError("give --train-size or --per-class, not both")
+        if self.hidden == AUTO_ARCHITECTURE:
+            for flag, given in (("--ensemble", self.ensemble is not None), ("--neuron-penalty", self.neuron_penalty is not None),
+                                ("--resume", self.resume)):
+                if given:
+                    raise ValueError(f"--hidden auto trains and compares single networks of several sizes; give the "
+                                     f"widths (--hidden 16) to use {flag}")
+        elif not self.hidden and self.neuron_penalty is not None:
+            raise ValueError("--neuron-penalty switches hidden neurons off; --hidden 0 has none")
         return self
 
     def _check_neuron_optimisation(self) -> None:

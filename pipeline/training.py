@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from formulations import IntegerNetwork
-from formulations.network import layered_size_bits, strip_neurons
+from formulations.network import layered_size_bits, strip_neurons, within_budget
 from pipeline.checkpoints import BatchStore, run_key
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import Dataset, load_builtin, load_file, with_test_file
@@ -43,7 +43,7 @@ from pipeline.reporting import (
 )
 from pipeline.solving.batches import BatchOptions, BatchResult, BatchTask, EpochStart, RunContext
 from pipeline.solving.compress import KeptSplit, compress, compression_report
-from pipeline.solving.heuristic import SteSettings, train_ste
+from pipeline.solving.heuristic import SteSettings, train_ste, train_ste_within
 from pipeline.solving.improve import SearchOptions
 from pipeline.solving.merge import BATCH_STARTS, MERGE_RULES, epoch_bounds, keep_voted_neurons
 from pipeline.solving.solve import START_MEETS_TARGET, SolverOptions, SolveStatus
@@ -77,11 +77,14 @@ def start_network(config: TrainConfig, split: Split, n_classes: int, member: Mem
     if config.heuristic_steps == 0:
         return IntegerNetwork.zeros([split.train_x.shape[1], *config.hidden, outputs], config.P)
     mine = np.isin(split.val_y, member.classes)
-    return train_ste(
-        split.train_x[member.indices], member_labels(split.train_y[member.indices], member.classes), outputs,
-        config.hidden, config.P, seed=member.seed, settings=SteSettings(steps=config.heuristic_steps),
-        x_val=split.val_x[mine], y_val=member_labels(split.val_y[mine], member.classes),
-    )
+    x, y = split.train_x[member.indices], member_labels(split.train_y[member.indices], member.classes)
+    x_val, y_val = split.val_x[mine], member_labels(split.val_y[mine], member.classes)
+    settings = SteSettings(steps=config.heuristic_steps)
+    if config.max_nonzero is not None:
+        return train_ste_within(x, y, outputs, config.hidden, config.P, config.max_nonzero, seed=member.seed,
+                                settings=settings, x_val=x_val, y_val=y_val)
+    return train_ste(x, y, outputs, config.hidden, config.P, seed=member.seed, settings=settings,
+                     x_val=x_val, y_val=y_val)
 
 
 def whole_training_set(config: TrainConfig, split: Split, n_classes: int) -> Member:
@@ -125,7 +128,7 @@ def run_context(config: TrainConfig, split: Split, n_classes: int, members: list
     partial = [member.classes for member in members or ()]
     return RunContext(
         train_x=split.train_x, train_y=split.train_y, val_x=split.val_x, val_y=split.val_y,
-        n_classes=n_classes, hidden=config.hidden, P=config.P, seed=config.seed,
+        n_classes=n_classes, hidden=config.hidden, P=config.P, seed=config.seed, max_nonzero=config.max_nonzero,
         batch=config.options(BatchOptions), solver=config.options(SolverOptions), search=config.options(SearchOptions),
         member_classes=tuple(partial) if any(len(c) != n_classes for c in partial) else (),
     )
@@ -173,12 +176,15 @@ def solve_batches(
 
 
 def merge_results(
-    results: Iterable[BatchResult], start: IntegerNetwork, rule: str = "weighted_mean", neuron_vote: bool = False
+    results: Iterable[BatchResult], start: IntegerNetwork, rule: str = "weighted_mean", neuron_vote: bool = False,
+    max_nonzero: int | None = None,
 ) -> IntegerNetwork:
     """Merge the networks of the batches that produced one by ``rule`` (pipeline.solving.merge), each
     scored by its validation accuracy; ``start`` (the epoch's) when no batch produced a network. With
     ``neuron_vote`` (batches that optimised their neurons) a neuron is kept only where the batches'
-    validation-weighted vote keeps it, except under ``best``, which takes one batch's network whole."""
+    validation-weighted vote keeps it, except under ``best``, which takes one batch's network whole.
+    Networks within a size budget can merge into one over it (their non-zero parameters differ): the
+    merged network keeps its ``max_nonzero`` largest |θ| (:func:`~formulations.network.within_budget`)."""
     usable = [r for r in results if r.ok]
     if not usable:
         return start
@@ -186,14 +192,15 @@ def merge_results(
     merged = MERGE_RULES[rule](networks, scores)
     if neuron_vote and rule != "best":
         merged = keep_voted_neurons(merged, networks, scores)
-    return merged
+    return within_budget(merged, max_nonzero)
 
 
 def merge_members(
-    results: list[BatchResult], merged: list[IntegerNetwork], rule: str, neuron_vote: bool
+    results: list[BatchResult], merged: list[IntegerNetwork], rule: str, neuron_vote: bool,
+    max_nonzero: int | None = None,
 ) -> list[IntegerNetwork]:
     """Every member's batches merged into the member's network (:func:`merge_results`)."""
-    return [merge_results([r for r in results if r.member == m], network, rule, neuron_vote)
+    return [merge_results([r for r in results if r.member == m], network, rule, neuron_vote, max_nonzero)
             for m, network in enumerate(merged)]
 
 
@@ -223,7 +230,8 @@ def compress_final(config: TrainConfig, split: Split, network: IntegerNetwork) -
     """``--compress``: the final network compressed on the ``--keep`` split, and the report."""
     x, y = (split.train_x, split.train_y) if config.keep == KeptSplit.TRAIN else (split.val_x, split.val_y)
     outcome = compress(network, x, y, network.sizes[-1], config.compress, config.options(SolverOptions),
-                       tolerance=config.tolerance, improve_step_limit=config.improve_step_limit)
+                       tolerance=config.tolerance, improve_step_limit=config.improve_step_limit,
+                       max_nonzero=config.max_nonzero)
     return outcome.network, compression_report(outcome, config.keep, config.tolerance)
 
 
@@ -392,7 +400,7 @@ def train(
             epoch_results = run_step("solve batches", solve_batches, executor, context, epochs, tasks,
                                      observer.batch_finished, store, config.resume)
             merged = run_step("merge", merge_members, epoch_results, merged, config.merge,
-                              config.neuron_penalty is not None, retry_safe=True)
+                              config.neuron_penalty is not None, config.max_nonzero, retry_safe=True)
             record = run_step("evaluate", epoch_record, epoch, epoch_radius(config.P, epoch), epoch_results,
                               as_model(merged), split, time.perf_counter() - epoch_began, retry_safe=True)
             observer.epoch_finished(record)

@@ -58,10 +58,9 @@ def two_neuron_teacher(seed, inputs=3, width=8, n=40):
 
 
 class StepClock:
-    """A local search's clock that moves only when a step is solved, by ``step_seconds`` (a step
-    that reports its time limit takes the limit): a search's course, steps and end depend on the
-    data and the seeds, never on the machine's speed or load. :meth:`solver` is the matching
-    ``solve_many`` for :func:`pipeline.solving.improve.improve`."""
+    """A local search's clock that moves only when a step is solved, by ``step_seconds``: a search's
+    course, steps and end depend on the data and the seeds, never on the machine's speed or load.
+    :meth:`solver` is the matching ``solve_many`` for :func:`pipeline.solving.improve.improve`."""
 
     def __init__(self, step_seconds: float = 0.5):
         self.now = 0.0
@@ -83,10 +82,9 @@ class StepClock:
         def solve_many(network, objective, areas, options):
             if limits is not None:
                 limits.append(options.time_limit)
-            if options.time_limit < capped_below:
-                self.now += options.time_limit
-                return [StepResult(network, objective, SolveStatus.TIME_LIMIT) for _ in areas]
             self.now += self.step_seconds
+            if options.time_limit < capped_below:
+                return [StepResult(network, objective, SolveStatus.TIME_LIMIT) for _ in areas]
             exact = replace(options, time_limit=60.0)
             return [solve_neighbourhood(formulation, problem, network, objective, area, exact) for area in areas]
 

@@ -225,35 +225,66 @@ def test_validation_rule_takes_no_step_that_lowers_validation_accuracy():
     assert outcome.objective == formulation.objective_value(outcome.network, problem) <= outcome.start_objective
 
 
+def test_a_portfolio_searches_every_start_then_perturbed_copies_of_the_best(monkeypatch):
+    """Labels no small network fits, so no search ends at objective 0: the portfolio searches from
+    each start in turn with an equal share of the time, then from perturbed copies of the best
+    network while time is left (without raising their sub-MIP limit), and returns the best search's
+    network, whose objective is recomputed from its weights. Steps are solved exactly and the clock
+    moves only with them, so the course does not depend on the machine."""
+    import pipeline.solving.improve as search
+
+    rng = np.random.default_rng(2)
+    problem = TrainingProblem(np.round(rng.random((24, 3)), 4), rng.integers(0, 2, 24), 2, (2,), 1)
+    formulation = FORMULATIONS["max_correct"]()
+    starts = [random_network(rng, problem.sizes, 1) for _ in range(3)]
+    searches = []
+    one_search = search.improve
+
+    def recorded(formulation, problem, start, seconds, options, **settings):
+        outcome = one_search(formulation, problem, start, seconds, options, **settings)
+        searches.append((start, seconds, settings["raise_limit"], outcome.objective))
+        return outcome
+
+    monkeypatch.setattr(search, "improve", recorded)
+    clock = StepClock()
+    outcome = portfolio(formulation, problem, starts, 24, EXACT, seed=0, improve_step_limit=2,
+                        solve_many=clock.solver(formulation, problem), clock=clock)
+    assert len(searches) > len(starts), "no restart from a perturbed copy"
+    assert all(s[0].equals(start) for s, start in zip(searches, starts))
+    assert searches[0][1] == pytest.approx(8)
+    assert [s[2] for s in searches] == [True] * len(starts) + [False] * (len(searches) - len(starts))
+    assert outcome.objective == min(s[3] for s in searches) == formulation.objective_value(outcome.network, problem)
+    assert outcome.objective > 0
+    assert outcome.start_objective == formulation.objective_value(starts[0], problem)
+
+
 def planted_teacher(seed):
-    """100 rows labelled by a random 10-3-2 integer network with P = 1 (both classes at least 20
+    """80 rows labelled by a random 10-3-2 integer network with P = 1 (both classes at least 16
     times): a network of that size with zero training errors exists."""
     rng = np.random.default_rng(seed)
     while True:
         teacher = random_network(rng, [10, 3, 2], 1)
-        x = np.round(rng.random((100, 10)), 4)
+        x = np.round(rng.random((80, 10)), 4)
         y = teacher.predict(x)
-        if 20 <= y.sum() <= 80:
+        if 16 <= y.sum() <= 64:
             return TrainingProblem(x, y, 2, (3,), 1), teacher
 
 
-@pytest.mark.parametrize("seed", [1, 4, 5])
-def test_portfolio_fits_planted_teachers_that_one_local_search_does_not(seed):
-    """Seeds whose straight-through start misclassifies rows (a single local search from it stopped
-    at 16 errors for seed 1): the portfolio of four straight-through starts and perturbed restarts
-    of the best fits every row within 120 s of steps of 0.5 s, checked by the network's own
-    predictions."""
+@pytest.mark.parametrize("seed", [1, 3])
+def test_a_portfolio_fits_a_planted_teacher(seed):
+    """Straight-through starts that misclassify rows: the portfolio of four reaches zero training
+    errors, checked by the network's own predictions (steps solved exactly, the clock moving only
+    with them)."""
     problem, teacher = planted_teacher(seed)
     formulation = FORMULATIONS["max_correct"]()
     assert formulation.objective_value(teacher, problem) == 0
     starts = [train_ste(problem.x, problem.y, 2, (3,), 1, seed=s) for s in range(4)]
     assert formulation.objective_value(starts[0], problem) > 0
     clock = StepClock()
-    outcome = portfolio(formulation, problem, starts, 120, EXACT, seed=seed, improve_step_limit=2,
+    outcome = portfolio(formulation, problem, starts, 60, EXACT, seed=seed, improve_step_limit=2,
                         solve_many=clock.solver(formulation, problem), clock=clock)
     assert outcome.network.accuracy(problem.x, problem.y) == 1.0
     assert outcome.objective == formulation.objective_value(outcome.network, problem) == 0
-    assert outcome.seconds < 120
 
 
 def test_neighbourhoods_solved_side_by_side_are_rechecked_and_the_search_stays_monotone():
@@ -307,7 +338,7 @@ def test_a_search_whose_sub_mips_always_stop_at_their_limit_ends_at_its_time():
     problem = TrainingProblem(np.round(rng.random((30, 4)), 4), rng.integers(0, 2, 30), 2, (3,), 2)
     formulation = FORMULATIONS["max_correct"]()
     start = random_network(rng, problem.sizes, 2)
-    limits, clock = [], StepClock()
+    limits, clock = [], StepClock(step_seconds=0.01)
     solve_many = clock.solver(formulation, problem, capped_below=np.inf, limits=limits)
     outcome = improve(formulation, problem, start, seconds=5, options=EXACT, improve_step_limit=1, solve_many=solve_many,
                       clock=clock)

@@ -95,6 +95,8 @@ class RunContext:
     hidden: tuple[int, ...]
     P: int
     seed: int = 0
+    max_nonzero: int | None = None
+    """The size budget of every batch's network (``--max-nonzero``)."""
     batch: BatchOptions = BatchOptions()
     solver: SolverOptions = SolverOptions()
     search: SearchOptions = SearchOptions()
@@ -205,7 +207,7 @@ def batch_problem(
     dead = ~np.any(x != 0, axis=0)
     bounds = bounds.fix_inputs(dead, DEAD_INPUT_VALUES[context.batch.dead_inputs](epoch.start))
     problem = TrainingProblem(x, member_labels(context.train_y[indices], classes), len(classes), context.hidden,
-                              context.P, bounds)
+                              context.P, bounds, max_nonzero=context.max_nonzero)
     return problem, int(dead.sum())
 
 

@@ -149,12 +149,14 @@ class CompressOutcome:
 
 @dataclass(frozen=True)
 class KeptSet:
-    """The examples whose errors are budgeted, and the budget E."""
+    """The examples whose errors are budgeted, the budget E, and the size budget every network
+    must keep (``--max-nonzero``; None: none)."""
 
     x: np.ndarray
     y: np.ndarray
     n_classes: int
     budget: int
+    max_nonzero: int | None = None
 
     def errors(self, network: IntegerNetwork) -> int:
         return int(np.count_nonzero(network.predict(self.x) != self.y))
@@ -170,11 +172,14 @@ def compress(
     tolerance: int = 0,
     improve_step_limit: float = SearchOptions.improve_step_limit,
     on_step: Callable[[CompressStep, IntegerNetwork], None] | None = None,
+    max_nonzero: int | None = None,
 ) -> CompressOutcome:
     """The smallest network the moves reach from ``start`` within ``seconds`` that classifies at
     least (``start``'s correct count on (x, y)) − ``tolerance`` of the examples correctly. Each
     sub-MIP gets at most ``improve_step_limit`` seconds.
-    ``on_step(step, network)`` is called after every move with the current network."""
+    ``on_step(step, network)`` is called after every move with the current network. With
+    ``max_nonzero``, no move takes the network over that many non-zero parameters (only a drop
+    can add some: its layer is solved within what the others leave)."""
     if tolerance < 0:
         raise ValueError(f"the tolerance must be >= 0, got {tolerance}")
     began = time.perf_counter()
@@ -183,7 +188,10 @@ def compress(
         return seconds - (time.perf_counter() - began)
 
     current = strip_neurons(start)
-    kept = KeptSet(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64), n_classes, 0)
+    if max_nonzero is not None and nonzero_parameters(current) > max_nonzero:
+        raise ValueError(f"the network has {nonzero_parameters(current)} non-zero parameters, over the size "
+                         f"budget of {max_nonzero}")
+    kept = KeptSet(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64), n_classes, 0, max_nonzero)
     start_errors = kept.errors(current)
     kept = replace(kept, budget=start_errors + tolerance)
     # A step's limit is its solver's: the search's own clock bounds the whole, and a step skipped
@@ -219,6 +227,9 @@ def compress(
             errors = kept.errors(candidate)
             if errors > kept.budget:
                 raise AccuracyViolation(f"{move.name}: {errors} errors on the kept set, the budget is {kept.budget}")
+            if max_nonzero is not None and nonzero_parameters(candidate) > max_nonzero:
+                raise AccuracyViolation(f"{move.name}: {nonzero_parameters(candidate)} non-zero parameters, the "
+                                        f"size budget is {max_nonzero}")
             after = min(size, size_of(candidate))
         step = CompressStep(move.name, move.kind, size, after, status, time.perf_counter() - step_began)
         steps.append(step)
@@ -296,7 +307,10 @@ def drop(network: IntegerNetwork, kept: KeptSet, move: Move, options: SolverOpti
     reader = move.layer + 1
     smaller = without_neuron(network, move.layer, move.neuron)
     rows = np.ones(len(smaller.biases[reader]), dtype=bool)
-    return solve_layer(smaller, kept, reader, rows, layer_bounds(network)[reader], None, options)
+    # Its layer is solved anew: within the size budget, what the layers before it leave.
+    cap = None if kept.max_nonzero is None else kept.max_nonzero - nonzero_parameters(
+        IntegerNetwork(smaller.weights[:reader], smaller.biases[:reader], smaller.P))
+    return solve_layer(smaller, kept, reader, rows, layer_bounds(network)[reader], cap, options)
 
 
 def sparsify(network: IntegerNetwork, kept: KeptSet, move: Move, options: SolverOptions) -> Solved:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formulations.network import IntegerNetwork
+from formulations.network import IntegerNetwork, nonzero_parameters, within_budget
 from formulations.problem import output_scale
 
 MARGIN = 0.5
@@ -309,3 +309,27 @@ def _checked_examples(
     ):
         raise ValueError(f"{role}labels must be integers in [0, {n_classes - 1}]")
     return x, labels.astype(np.int64)
+
+
+def train_ste_within(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    hidden: Sequence[int],
+    P: int,
+    max_nonzero: int,
+    seed: int = 0,
+    settings: SteSettings = SteSettings(),
+    x_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+) -> IntegerNetwork:
+    """:func:`train_ste` within a size budget: a network trained without one, its ``max_nonzero``
+    largest |θ| kept (:func:`~formulations.network.within_budget`), then trained again from the
+    start with every other parameter held at 0 (magnitude pruning and retraining, the gradient
+    baseline of compression too). The retrained network has at most those parameters non-zero."""
+    dense = train_ste(x, y, n_classes, hidden, P, seed=seed, settings=settings, x_val=x_val, y_val=y_val)
+    if nonzero_parameters(dense) <= max_nonzero:
+        return dense
+    pruned = within_budget(dense, max_nonzero)
+    keep = [(w != 0, b != 0) for w, b in zip(pruned.weights, pruned.biases)]
+    return train_ste(x, y, n_classes, hidden, P, seed=seed, settings=settings, x_val=x_val, y_val=y_val, keep=keep)

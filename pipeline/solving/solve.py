@@ -23,6 +23,7 @@ from formulations import IntegerNetwork, TrainingProblem
 from formulations.models import Formulation, StagedFormulation
 from formulations.encoding import BuildPastDeadline, built_by, extract_network
 from formulations.matrix import MatrixModel
+from formulations.network import nonzero_parameters
 
 OBJECTIVE_TOLERANCE = 1e-6
 
@@ -195,8 +196,8 @@ def solve_mip(
     formulation: Formulation, problem: TrainingProblem, start: IntegerNetwork, options: SolverOptions
 ) -> SolveOutcome:
     """Solve ``formulation`` on ``problem`` from ``start`` (which must lie inside the bounds)."""
-    if not problem.bounds.contains(start):
-        raise ValueError("the start network lies outside the problem's parameter bounds")
+    if not problem.admits(start):
+        raise ValueError("the start network lies outside the problem's parameter bounds or size budget")
     if isinstance(formulation, StagedFormulation):
         return _solve_stages(formulation, problem, start, options)
     return _solve_one(formulation, problem, start, options, options.time_limit, options.target_error)
@@ -282,7 +283,7 @@ def _solve_one(
     else:
         model = _built_in_time(formulation, problem, limit)
         if model is not None and start_feasible:
-            formulation.set_start(model, start, problem)
+            formulation.start_at(model, start, problem)
         built = time.perf_counter()
         if model is None:
             result, setup_seconds, solve_seconds = _NOT_SOLVED, 0.0, 0.0
@@ -338,7 +339,11 @@ def _verified_objective(
 ) -> float:
     """The objective of the returned weights, recomputed with numpy, after checking it against the
     solver: equal to its objective for an exact model; for a model whose auxiliaries are bounded on
-    one side, between the solver's bound and its objective (both equal at a proven optimum)."""
+    one side, between the solver's bound and its objective (both equal at a proven optimum). The
+    weights' non-zero count is recounted against the problem's budget too."""
+    if problem.max_nonzero is not None and nonzero_parameters(network) > problem.max_nonzero:
+        raise ObjectiveMismatch(f"{formulation.name}: the solver's weights have {nonzero_parameters(network)} "
+                                f"non-zero parameters, the budget is {problem.max_nonzero}")
     recomputed = formulation.objective_value(network, problem)
     reported = float(result.objective)
     tolerance = OBJECTIVE_TOLERANCE * max(1.0, abs(reported))
