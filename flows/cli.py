@@ -486,7 +486,9 @@ def format_summary(summary) -> str:
         f"  {'merged, ' + kept:32} {pct(summary.merged.train)}   {pct(summary.merged.validation)}   {pct(summary.merged.test)}",
         f"  {'final (' + summary.final_source + ')':32} {pct(summary.final.train)}   {pct(summary.final.validation)}   {pct(summary.final.test)}",
         "",
-        f"  size: {summary.n_parameters} parameters × {summary.size_bits // max(summary.n_parameters, 1)} bits = {summary.size_bits} bits",
+        f"  size: {summary.n_parameters} parameters × {summary.size_bits // max(summary.n_parameters, 1)} bits = "
+        f"{summary.size_bits} bits; {summary.nonzero_parameters} non-zero (weights and biases)"
+        + ("" if summary.config.max_nonzero is None else f", budget {summary.config.max_nonzero}"),
     ]
     if members > 1:
         tied = summary.tied_votes
@@ -521,6 +523,10 @@ def format_summary(summary) -> str:
     )
     if summary.compression is not None:
         rows.append("  " + format_compression(summary.compression))
+    if summary.architectures:
+        from pipeline.reporting import architecture_table
+
+        rows.append(architecture_table(summary.architectures))
     rows.append(f"  written to {summary.model_path}")
     return "\n".join(rows)
 

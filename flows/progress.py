@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.solving.batches import BatchResult
-from pipeline.reporting import EpochRecord
+from pipeline.reporting import ArchitectureTrial, EpochRecord
 
 
 class TerminalProgress:
@@ -48,3 +48,8 @@ class TerminalProgress:
         self.progress.update(self.task, latest=f"merged: train {100 * record.merged.train:.1f} %, "
                                                f"validation {100 * record.merged.validation:.1f} %")
         self.progress.stop_task(self.task)  # its clock stops at the epoch's end
+
+    def architecture_tried(self, trial: ArchitectureTrial) -> None:
+        self.progress.console.print(
+            f"architecture {trial.name}: validation {100 * trial.validation:.2f} %, {trial.nonzero_parameters} "
+            f"non-zero parameters, {trial.seconds:.1f} s", highlight=False)

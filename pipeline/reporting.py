@@ -97,6 +97,41 @@ def package_versions() -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class ArchitectureTrial:
+    """One architecture ``--hidden auto`` trained: its hidden widths, the final network's validation
+    and test accuracy, size, and the seconds its run took."""
+
+    hidden: tuple[int, ...]
+    validation: float
+    test: float | None
+    nonzero_parameters: int
+    size_bits: int
+    seconds: float
+    chosen: bool = False
+
+    @property
+    def name(self) -> str:
+        return ",".join(map(str, self.hidden)) or "0"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"hidden": list(self.hidden), "validation_accuracy": self.validation, "test_accuracy": self.test,
+                "nonzero_parameters": self.nonzero_parameters, "size_bits": self.size_bits, "seconds": self.seconds,
+                "chosen": self.chosen}
+
+
+def architecture_table(trials: list[ArchitectureTrial]) -> str:
+    """What ``--hidden auto`` tried, as the terminal shows it."""
+    lines = ["  architectures tried (kept: the smallest within 0.2 points of the best validation accuracy):",
+             f"    {'hidden':>8} {'validation':>10} {'test':>7} {'non-zero':>8} {'bits':>7} {'seconds':>7}"]
+    for t in trials:
+        test = "   n/a" if t.test is None else f"{100 * t.test:6.2f}%"
+        note = "  <- kept" if t.chosen else ""
+        lines.append(f"    {t.name:>8} {100 * t.validation:9.2f}% {test} {t.nonzero_parameters:>8} {t.size_bits:>7} "
+                     f"{t.seconds:>7.1f}{note}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
 class MemberRecord:
     """One ensemble member: what it was trained on and how it did on the rows of its own classes."""
 
@@ -132,6 +167,8 @@ class TrainSummary:
     final_source: str
     size_bits: int
     n_parameters: int
+    nonzero_parameters: int
+    """Weights and biases that are not 0 (what ``--max-nonzero`` bounds and ``intnet info`` reports)."""
     trained_sizes: list[int]
     """The architecture trained: ``sizes`` before switched-off neurons were stripped."""
     trained_size_bits: int
@@ -149,6 +186,8 @@ class TrainSummary:
     tied_votes: dict[str, int | None] = field(default_factory=dict)
     dataset: Dataset | None = field(default=None, repr=False)
     """The data it was trained on, with the preprocessing that raw rows go through."""
+    architectures: list[ArchitectureTrial] = field(default_factory=list)
+    """With ``--hidden auto``, every architecture trained, in order (empty otherwise)."""
     compression: dict | None = None
     """``--compress``'s report (:meth:`pipeline.solving.compress.CompressOutcome.report`), None without."""
 
@@ -187,6 +226,7 @@ class TrainSummary:
             "n_test": self.n_test,
             "size_bits": self.size_bits,
             "n_parameters": self.n_parameters,
+            "nonzero_parameters": self.nonzero_parameters,
             "sizes_before_strip": self.trained_sizes,
             "size_bits_before_strip": self.trained_size_bits,
             "final_source": self.final_source,
@@ -199,6 +239,7 @@ class TrainSummary:
             "members": [m.as_dict() for m in self.members],
             "batches": [r.record() for r in self.batches],
             "compression": self.compression,
+            "architectures": [t.as_dict() for t in self.architectures],
         }
 
 
@@ -232,6 +273,7 @@ def summarize(
         n_test=0 if split.test_y is None else len(split.test_y),
         final=evaluate(final, split), start=evaluate(start, split), merged=evaluate(merged, split),
         final_source=final_source, size_bits=final.size_bits, n_parameters=final.n_parameters,
+        nonzero_parameters=final.nonzero_parameters,
         trained_sizes=start.networks[0].sizes, trained_size_bits=start.size_bits,
         batches=results, timings=timings, epochs=list(epochs or []), best_epoch=best, model=final, start_model=start,
         members=list(members or []), tied_votes=tied_votes(final, split),
@@ -263,6 +305,8 @@ def save_network(config: TrainConfig, dataset: Dataset, model: Ensemble, summary
         "timings": summary.timings,
         "created": time.time(),
     }
+    if summary.architectures:
+        provenance["architectures"] = [t.as_dict() for t in summary.architectures]
     if summary.compression is not None:
         provenance = compressed_provenance(provenance, summary.compression)
     stored = StoredNetwork(

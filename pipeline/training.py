@@ -30,7 +30,7 @@ import numpy as np
 from formulations import IntegerNetwork
 from formulations.network import layered_size_bits, strip_neurons, within_budget
 from pipeline.checkpoints import BatchStore, run_key
-from pipeline.config import TrainConfig
+from pipeline.config import AUTO_ARCHITECTURE, TrainConfig
 from pipeline.data.datasets import Dataset, load_builtin, load_file, with_test_file
 from pipeline.data.splits import Split, split_dataset, stratified_batches
 from pipeline.errors import DataError, IntnetError
@@ -39,7 +39,8 @@ from pipeline.execution.executors import make_executor
 from pipeline.networks.ensembles import Ensemble, EnsembleKind, Member, ensemble_kind, make_members, member_labels
 from pipeline.networks.storage import check_folder_creatable, check_output_file
 from pipeline.reporting import (
-    EpochRecord, MemberRecord, TrainSummary, epoch_record, member_accuracies, save_network, summarize,
+    ArchitectureTrial, EpochRecord, MemberRecord, TrainSummary, epoch_record, member_accuracies, save_network,
+    summarize,
 )
 from pipeline.solving.batches import BatchOptions, BatchResult, BatchTask, EpochStart, RunContext
 from pipeline.solving.compress import KeptSplit, compress, compression_report
@@ -261,6 +262,8 @@ class RunObserver(Protocol):
 
     def epoch_finished(self, record: EpochRecord) -> None: ...
 
+    def architecture_tried(self, trial: ArchitectureTrial) -> None: ...
+
 
 class LogObserver:
     """Reports to ``logger`` (the ``intnet`` logger unless given one, e.g. Prefect's run logger)."""
@@ -292,6 +295,10 @@ class LogObserver:
         self.logger.info("epoch %d merged: train %.3f, validation %.3f", record.epoch, record.merged.train,
                          record.merged.validation)
 
+    def architecture_tried(self, trial: ArchitectureTrial) -> None:
+        self.logger.info("architecture %s: validation %.4f, %d non-zero parameters, %.1f s", trial.name,
+                         trial.validation, trial.nonzero_parameters, trial.seconds)
+
 
 class Observers:
     """Several observers as one."""
@@ -310,6 +317,10 @@ class Observers:
     def epoch_finished(self, record: EpochRecord) -> None:
         for observer in self.observers:
             observer.epoch_finished(record)
+
+    def architecture_tried(self, trial: ArchitectureTrial) -> None:
+        for observer in self.observers:
+            observer.architecture_tried(trial)
 
 
 def check_outputs(config: TrainConfig) -> None:
@@ -365,7 +376,104 @@ def train(
     networks, every epoch on one executor (every ensemble member's batches solved together), each
     member's final choice, stripping and, with ``persist``, the network file at ``config.out`` and a
     checkpoint per solved batch (else nothing is written). Returns the summary with timings; the
-    summary's ``model`` is the model stored."""
+    summary's ``model`` is the model stored. With ``--hidden auto``, one such run per architecture
+    tried, the one kept chosen on validation (:func:`choose_architecture`)."""
+    if config.hidden == AUTO_ARCHITECTURE:
+        return choose_architecture(config, data, run_step=run_step, observer=observer, persist=persist)
+    return train_network(config, data, run_step=run_step, observer=observer, persist=persist)
+
+
+ARCHITECTURE_TIE = 0.002
+"""Validation accuracies within 0.2 points of the best count as equal, and the smallest of them is
+kept: a validation split of a few hundred rows cannot tell them apart (one row of Heart's 25 is 4
+points), and a smaller network is what a user of integer networks asks for."""
+
+WIDTHS = (1, 2, 4, 8, 16)
+"""The widths ``--hidden auto`` tries for one hidden layer after none, up to the default network's."""
+
+
+def architecture_candidates(tried: list[ArchitectureTrial]) -> tuple[int, ...] | None:
+    """The next architecture to try given those tried so far, or None to stop: no hidden layer,
+    then one layer of 1, 2, 4, ... neurons until two widths in a row fail to beat the best by more
+    than :data:`ARCHITECTURE_TIE`, then a second layer as wide as the one-layer network that would
+    be kept, where that one has two or more neurons and is as good as the best (within the tie)."""
+    if not tried:
+        return ()
+    single = [t for t in tried if len(t.hidden) == 1]
+    widths = [t.hidden[0] for t in single]
+    best = max(t.validation for t in tried)
+    stalled = len(single) >= 2 and all(t.validation <= best_before(tried, t) + ARCHITECTURE_TIE for t in single[-2:])
+    next_width = next((w for w in WIDTHS if w not in widths), None)
+    if next_width is not None and not stalled:
+        return (next_width,)
+    if any(len(t.hidden) == 2 for t in tried):
+        return None
+    if not single:
+        return None
+    leader = single[chosen_architecture(single)]
+    if leader.hidden[0] < 2 or leader.validation < best - ARCHITECTURE_TIE:
+        return None
+    return (leader.hidden[0], leader.hidden[0])
+
+
+def best_before(tried: list[ArchitectureTrial], trial: ArchitectureTrial) -> float:
+    """The best validation accuracy of the architectures tried before ``trial``."""
+    earlier = tried[: tried.index(trial)]
+    return max((t.validation for t in earlier), default=-1.0)
+
+
+def chosen_architecture(tried: list[ArchitectureTrial]) -> int:
+    """The index of the trial kept: the smallest (non-zero parameters, then bits) of those within
+    :data:`ARCHITECTURE_TIE` of the best validation accuracy."""
+    best = max(t.validation for t in tried)
+    near = [i for i, t in enumerate(tried) if t.validation >= best - ARCHITECTURE_TIE]
+    return min(near, key=lambda i: (tried[i].nonzero_parameters, tried[i].size_bits, i))
+
+
+def choose_architecture(
+    config: TrainConfig, data: Dataset | None = None, *, run_step: StepRunner = run_directly,
+    observer: RunObserver | None = None, persist: bool = True,
+) -> TrainSummary:
+    """``--hidden auto``: a whole run (:func:`train_network`, nothing written) per architecture of
+    :func:`architecture_candidates`, each with the run's settings (size budget and time limits
+    included), the one kept by :func:`chosen_architecture`; its summary lists every trial
+    (``architectures``), its timings the whole search, and with ``persist`` its network is written."""
+    observer = observer or LogObserver()
+    if persist:
+        check_outputs(config)
+    began = time.perf_counter()
+    dataset = data if data is not None else run_step("load data", load_dataset, config, retry_safe=True)
+    tried: list[ArchitectureTrial] = []
+    summaries: list[TrainSummary] = []
+    while (hidden := architecture_candidates(tried)) is not None:
+        started = time.perf_counter()
+        summary = train_network(config.model_copy(update={"hidden": hidden}), dataset, run_step=run_step,
+                                observer=observer, persist=False)
+        tried.append(ArchitectureTrial(hidden, summary.final.validation, summary.final.test,
+                                       summary.nonzero_parameters, summary.size_bits, time.perf_counter() - started))
+        summaries.append(summary)
+        observer.architecture_tried(tried[-1])
+    kept = chosen_architecture(tried)
+    summary = summaries[kept]
+    summary.architectures = [replace(t, chosen=i == kept) for i, t in enumerate(tried)]
+    summary.timings["total"] = time.perf_counter() - began
+    if persist:
+        chosen = config.model_copy(update={"hidden": tried[kept].hidden})
+        path = run_step("write network", save_network, chosen, summary.dataset, summary.model, summary)
+        summary.model_path = str(path)
+        summary.timings["total"] = time.perf_counter() - began
+    return summary
+
+
+def train_network(
+    config: TrainConfig,
+    data: Dataset | None = None,
+    *,
+    run_step: StepRunner = run_directly,
+    observer: RunObserver | None = None,
+    persist: bool = True,
+) -> TrainSummary:
+    """:func:`train` of one architecture (``config.hidden`` a tuple of widths)."""
     observer = observer or LogObserver()
     if persist:
         check_outputs(config)

@@ -385,7 +385,8 @@ def contract_inputs(model: Path, raw: pa.Table) -> np.ndarray:
     return np.stack(features, axis=1).astype(np.int64)
 
 
-@pytest.mark.parametrize("name,P,hidden", [("heart", 1, "16"), ("adult", 15, "16,16"), ("mnist", 1, "16")])
+@pytest.mark.parametrize("name,P,hidden", [("heart", 1, "16"), ("adult", 15, "16,16"), ("mnist", 1, "16"),
+                                           ("heart", 15, "0"), ("mnist", 3, "0")])
 def test_trained_network_exports_agree_with_intnet_predict(cc, tmp_path, capsys, name, P, hidden):
     config = TrainConfig(dataset=name, train_size=200, P=P, hidden=hidden, heuristic_steps=200, seed=0)
     dataset = training.load_dataset(config)

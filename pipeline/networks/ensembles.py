@@ -22,6 +22,7 @@ from itertools import combinations
 import numpy as np
 
 from formulations import IntegerNetwork
+from formulations.network import nonzero_parameters
 
 
 class EnsembleKind(StrEnum):
@@ -122,6 +123,11 @@ class Ensemble:
     @property
     def n_parameters(self) -> int:
         return sum(network.n_parameters for network in self.networks)
+
+    @property
+    def nonzero_parameters(self) -> int:
+        """Weights and biases that are not 0, over every member (biases count, as everywhere)."""
+        return sum(nonzero_parameters(network) for network in self.networks)
 
     @property
     def size_bits(self) -> int:
