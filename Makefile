@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench-quick clean
+.PHONY: install demo test test-fast lint bench-quick clean
 
 # uv installs the ~110 distributions in seconds where pip takes minutes; it comes from PyPI too.
 $(STAMP): pyproject.toml
@@ -15,13 +15,31 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# What intnet is for: the 16-neuron network the paper trains (batch MIPs on 2 Ray actors), then
+# the architecture --hidden auto chooses on validation, its size beside it, and its C header.
 demo: install
 	$(BIN)/intnet train --dataset heart --train-size 200 --batch-size 40 --P 3 --hidden 16 \
-		--epochs 2 --workers 2 --time-limit 30 --seed 1 --out out/heart.parquet
+		--epochs 2 --workers 2 --time-limit 30 --seed 1 --out out/heart16.parquet
+	$(BIN)/intnet train --dataset heart --train-size 200 --P 3 --hidden auto --time-limit 10 \
+		--seed 1 --out out/heart.parquet
 	$(BIN)/intnet info out/heart.parquet
+	@echo "== the 16-neuron network: $$($(BIN)/intnet info out/heart16.parquet --json | $(BIN)/python -c \
+		'import json,sys; d=json.load(sys.stdin); print(d["architecture"], d["nonzero_parameters"], "non-zero parameters,", d["size_bits"], "bits, test", round(100*d["test_accuracy"],1), "%")')"
+	@echo "== --hidden auto's network: $$($(BIN)/intnet info out/heart.parquet --json | $(BIN)/python -c \
+		'import json,sys; d=json.load(sys.stdin); print(d["architecture"], d["nonzero_parameters"], "non-zero parameters,", d["size_bits"], "bits, test", round(100*d["test_accuracy"],1), "%")')"
+	$(BIN)/intnet export out/heart.parquet --format c --out out/heart.h
 
-test: install
+# Everything: the linter, then every test (Ray, Prefect, compilers and subprocesses included).
+test: install lint
 	$(BIN)/python -m pytest
+
+# The tests that start no Ray, no Prefect server and no other process (tests/conftest.py keeps
+# the marks honest): a few minutes.
+test-fast: install lint
+	$(BIN)/python -m pytest -m "not ray and not prefect and not subprocess"
+
+lint: install
+	$(BIN)/ruff check .
 
 # Every benchmark's --quick mode, so that the scripts stay alive; results go to a scratch folder
 # (full runs write docs/results/).

@@ -26,9 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from support.report import machine_line, pyplot, save_figure, write_results
+
 from pipeline import training
 from pipeline.config import TrainConfig
-from support.report import machine_line, pyplot, save_figure, write_results
 
 PAPER = ("the paper's experiment 4 (docs/method.md §7.1): Adult, N = 25,000, batches of 100, P = 15, "
          "108-16-2, sat_margin, 16 epochs, Gurobi with 2 threads and 15 min per batch MIP, batches cold-started "

@@ -30,16 +30,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 
 from formulations import IntegerNetwork
 from formulations.network import layer_bounds, layered_size_bits, nonzero_parameters, strip_neurons
-from pipeline import reporting
-from pipeline import training
+from pipeline import reporting, training
 from pipeline.config import TrainConfig
 from pipeline.solving.compress import compress, fold_constant_neurons
 from pipeline.solving.heuristic import train_ste
 from pipeline.solving.solve import SolverOptions
-from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 
 CASES = {
     "adult-800": {"dataset": "adult", "train_size": 800, "P": 15},  # the paper's experiment 3

@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from support.report import machine_line, pyplot, save_figure, write_results
 
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.execution.ray_executor import RayExecutor, ensure_ray, stop_ray
 from pipeline.solving.batches import BatchTask, EpochStart, solve_batch
-from support.report import machine_line, pyplot, save_figure, write_results
 
 DATASET, MODEL, P = "adult", "sat_margin", 3
 

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from support.float_baselines import accuracy, logistic_regression
+from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 
 from pipeline import training
 from pipeline.config import TrainConfig
-from support.float_baselines import accuracy, logistic_regression
-from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 
 PUBLISHED = [
     ("BeMi (IJOC 2025), one-vs-one MIP ensemble, Gurobi, official test set", "mnist-10", "68.4"),

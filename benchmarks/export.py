@@ -25,13 +25,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from support.report import machine_line, write_results
 
 from formulations.network import strip_neurons
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.networks.export_c import export_c
 from pipeline.networks.storage import StoredNetwork
-from support.report import machine_line, write_results
 
 TIMER = Path(__file__).parent / "support" / "time_predict.c"
 NETWORKS = [("adult", 1), ("adult", 15), ("mnist", 1)]

@@ -16,14 +16,14 @@ import statistics
 import time
 from pathlib import Path
 
+from support.report import machine_line, write_results
+
 from formulations import TrainingProblem
 from formulations.models import FORMULATIONS
-from pipeline import reporting
-from pipeline import training
+from pipeline import reporting, training
 from pipeline.config import TrainConfig
 from pipeline.solving.improve import improve
 from pipeline.solving.solve import SolverOptions, solve_mip
-from support.report import machine_line, write_results
 
 FULL_GRID = [("heart", n) for n in (40, 120, 200)] + [("adult", n) for n in (200, 1000, 2000)]
 QUICK_GRID = [("heart", 40), ("heart", 120)]

@@ -23,6 +23,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
+from support.float_baselines import accuracy, float_mlp, logistic_regression
+from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 
 from formulations import IntegerNetwork, TrainingProblem
 from formulations.models import FORMULATIONS, training_model
@@ -32,8 +34,6 @@ from pipeline.data.datasets import Dataset
 from pipeline.data.splits import Split
 from pipeline.solving.improve import improve
 from pipeline.solving.solve import SolverOptions, solve_mip
-from support.float_baselines import accuracy, float_mlp, logistic_regression
-from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 
 SOFT_MODELS = ("max_correct", "sat_margin", "min_hinge", "correct_margin")
 PUBLISHED = [

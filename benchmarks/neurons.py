@@ -27,17 +27,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from support.report import machine_line, pyplot, save_figure, write_results
 
 from formulations.models import training_model
 from formulations.network import strip_neurons
 from formulations.neuron_switches import neurons_on
-from pipeline import reporting
-from pipeline import training
+from pipeline import reporting, training
 from pipeline.config import TrainConfig
 from pipeline.solving.batches import EpochStart, batch_problem
 from pipeline.solving.improve import improve
 from pipeline.solving.solve import solve_mip
-from support.report import machine_line, pyplot, save_figure, write_results
 
 PAPER = {
     "source": "docs/method.md §10.2: Thorbjarnarson & Yorke-Smith's reference code, results/json/exp2/"

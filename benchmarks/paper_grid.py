@@ -26,16 +26,16 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from support.float_baselines import accuracy, float_mlp, logistic_regression
+from support.report import machine_line, mean_std, pyplot, save_figure, write_results
+
 from formulations import IntegerNetwork, TrainingProblem
 from formulations.models import FORMULATIONS, Formulation
-from pipeline import reporting
-from pipeline import training
+from pipeline import reporting, training
 from pipeline.config import TrainConfig
 from pipeline.solving.batches import RETURNED_NO_NETWORK
 from pipeline.solving.improve import improve
 from pipeline.solving.solve import SolverOptions, solve_mip
-from support.float_baselines import accuracy, float_mlp, logistic_regression
-from support.report import machine_line, mean_std, pyplot, save_figure, write_results
 
 SIZES = {"adult": (40, 80, 120, 160, 200, 240, 280), "heart": (40, 80, 120, 160, 200)}
 TARGET_ERROR = 0.1
@@ -332,7 +332,7 @@ def main() -> None:
         parser.error(f"unknown model(s) {unknown}; choose from {sorted(FORMULATIONS)}")
     out = Path(args.out)
     name = ("paper_grid-quick" if args.quick else "paper_grid") + ("-local-search" if args.method == "local search" else "")
-    cells = [(dataset, n, P, seed, models + (first_seed_models if seed == 0 else []), P == Ps[0])
+    cells = [(dataset, n, P, seed, models + (first_seed_models if seed == 0 else []), Ps[0] == P)
              for seed in range(seeds) for dataset, n in grid for P in Ps]
     rows: list[dict] = []
     stored = out / f"{name}.json"

@@ -27,17 +27,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from support.report import machine_line, pyplot, save_figure, write_results
 
 from formulations.models import training_model
-from pipeline import reporting
-from pipeline import training
+from pipeline import reporting, training
 from pipeline.config import TrainConfig
 from pipeline.execution.base import neighbourhood_solver
 from pipeline.execution.executors import InProcessExecutor
 from pipeline.solving.batches import BatchTask, EpochStart, batch_problem
 from pipeline.solving.improve import improve
 from pipeline.solving.solve import SolverOptions
-from support.report import machine_line, pyplot, save_figure, write_results
 
 FULL_GRID = [f"{f}:{P}:{rule}:{actors}" for f, P, rule, actors in itertools.product(
     ("max_correct", "correct_margin", "sat_margin"), (3, 15), ("plain", "validation"), (1, 2))]

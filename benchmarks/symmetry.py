@@ -18,13 +18,13 @@ import statistics
 from pathlib import Path
 
 import numpy as np
+from support.report import machine_line, write_results
 
 from formulations import IntegerNetwork, TrainingProblem
 from formulations.models import training_model
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.solving.solve import SolverOptions, solve_mip
-from support.report import machine_line, write_results
 
 TARGET_ERROR = 0.1
 

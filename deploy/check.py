@@ -22,10 +22,10 @@ ROOT = DEPLOY.parent
 def check_prefect_project(path: Path = DEPLOY / "prefect.yaml") -> list[str]:
     """Prefect's own model of prefect.yaml, strictly (it ignores unknown keys, so they are
     checked here), then each deployment's flow and parameters against the code."""
-    import flows  # noqa: F401  (the project's Prefect defaults, set before Prefect is imported)
     from prefect.cli.deploy._models import DeploymentConfig, PrefectYamlModel, RawScheduleConfig
     from prefect.flows import load_flow_from_entrypoint
 
+    import flows  # noqa: F401  (the project's Prefect defaults, set before Prefect is imported)
     from pipeline.config import TrainConfig
 
     raw = yaml.safe_load(path.read_text())

@@ -511,10 +511,7 @@ def format_summary(summary) -> str:
                     "(--target-error), so no MIP was built for them")
     if solved:
         rows.append(
-            "  batch time (sum over batches): build {:.1f} s, solver set-up {:.1f} s, solve {:.1f} s".format(
-                sum(b.build_seconds for b in solved), sum(b.setup_seconds for b in solved),
-                sum(b.solve_seconds for b in solved),
-            )
+            f"  batch time (sum over batches): build {sum(b.build_seconds for b in solved):.1f} s, solver set-up {sum(b.setup_seconds for b in solved):.1f} s, solve {sum(b.solve_seconds for b in solved):.1f} s"
         )
     rows.append(
         "  wall time: data {:.1f} s, start network {:.1f} s, batch MIPs {:.1f} s, merge {:.1f} s, total {:.1f} s".format(
@@ -558,7 +555,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     from pipeline.networks import inference
-
     from pipeline.networks.storage import check_output_file
 
     if args.out is not None:

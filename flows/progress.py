@@ -8,8 +8,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.solving.batches import BatchResult
 from pipeline.reporting import ArchitectureTrial, EpochRecord
+from pipeline.solving.batches import BatchResult
 
 
 class TerminalProgress:

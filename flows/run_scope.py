@@ -21,6 +21,7 @@ of it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -133,10 +134,8 @@ def reap(folder: str, attempts: int = 100) -> None:
         if not pids:
             break
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         threading.Event().wait(0.1)
     shutil.rmtree(folder, ignore_errors=True)
 

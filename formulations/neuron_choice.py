@@ -29,9 +29,8 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation
+from formulations.bounds import ParameterBounds, preactivation_bounds
 from formulations.budget import add_budget_columns, budget_start
-from formulations.bounds import ParameterBounds
-from formulations.bounds import preactivation_bounds
 from formulations.encoding import add_sign_activation, encode_network, grid_of_layer, set_network_values
 from formulations.matrix import MatrixModel, rows_from_triplets
 from formulations.network import INPUT_SCALE, IntegerNetwork, nonzero_parameters

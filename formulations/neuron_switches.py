@@ -106,7 +106,7 @@ def _add_off_rows(
         index = key if dimen > 1 else (key,)
         return lower[key] < upper[key] and not switch[neuron_of(*index)].fixed
 
-    keys = [key for key in parameter.keys() if free(key)]
+    keys = [key for key in parameter if free(key)]
     index = pyo.Set(initialize=keys, dimen=dimen)
     block.add_component(f"{name}_switchable", index)
 

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from flows.run_scope import private_run
-from pipeline import reporting
-from pipeline import training
+from pipeline import reporting, training
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import dataset_from_arrays, feature_table
 from pipeline.networks.ensembles import Ensemble

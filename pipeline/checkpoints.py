@@ -26,7 +26,14 @@ from typing import Any
 
 from pipeline.config import TrainConfig
 from pipeline.errors import DataError, NetworkFileError, brief
-from pipeline.networks.storage import is_count, is_number_or_null, network_table, open_parquet, read_layers, write_atomically
+from pipeline.networks.storage import (
+    is_count,
+    is_number_or_null,
+    network_table,
+    open_parquet,
+    read_layers,
+    write_atomically,
+)
 from pipeline.solving.batches import BatchResult, BatchTask, EpochStart, RunContext, batch_problem
 from pipeline.solving.solve import SolveStatus
 

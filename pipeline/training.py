@@ -39,7 +39,13 @@ from pipeline.execution.executors import make_executor
 from pipeline.networks.ensembles import Ensemble, EnsembleKind, Member, ensemble_kind, make_members, member_labels
 from pipeline.networks.storage import check_folder_creatable, check_output_file
 from pipeline.reporting import (
-    ArchitectureTrial, EpochRecord, MemberRecord, TrainSummary, epoch_record, member_accuracies, save_network,
+    ArchitectureTrial,
+    EpochRecord,
+    MemberRecord,
+    TrainSummary,
+    epoch_record,
+    member_accuracies,
+    save_network,
     summarize,
 )
 from pipeline.solving.batches import BatchOptions, BatchResult, BatchTask, EpochStart, RunContext

@@ -9,11 +9,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from networks import random_network
 
 from flows.cli import main
 from pipeline.data.preprocessing import Preprocessor
 from pipeline.networks.storage import MAX_PARAMETERS, StoredNetwork, write_network
-from networks import random_network
 
 
 def raw_rows() -> pa.Table:

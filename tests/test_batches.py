@@ -1,8 +1,8 @@
 """One batch solve end to end, in process: dead inputs pinned, acceptance on validation, records."""
 
 import json
-from dataclasses import replace
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from networks import EXACT, every_network, grid_inputs, random_network
 
 from formulations import IntegerNetwork, TrainingProblem
 from formulations.models import FORMULATIONS
 from formulations.network import nonzero_parameters, strip_neurons, within_budget
 from formulations.neuron_choice import NeuronChoice, neuron_problem, sign_costs
-from networks import EXACT, every_network, grid_inputs, random_network
 from pipeline.solving.compress import compress
 from pipeline.solving.heuristic import train_ste_within
 from pipeline.solving.improve import improve, neighbourhoods, solve_neighbourhood

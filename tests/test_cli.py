@@ -15,9 +15,10 @@ import numpy as np
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from test_signals import TEST_MARKER, listening_sockets, processes_of
 
 from flows.cli import main
-from test_signals import TEST_MARKER, listening_sockets, processes_of
+
 
 @pytest.fixture
 def raw_heart(tmp_path):

@@ -1,6 +1,7 @@
 """Training through a real two-node Ray cluster on this machine, with a worker process killed
 mid-run: batches run on both nodes and every batch is accounted for."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -69,10 +70,8 @@ def two_node_cluster():
         yield address, temp_dir
     finally:
         for node in reversed(nodes):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(node.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             node.wait()
         shutil.rmtree(temp_dir, ignore_errors=True)
 

@@ -8,14 +8,22 @@ import json
 
 import numpy as np
 import pytest
+from networks import EXACT, grid_inputs, random_network, two_neuron_teacher
 
 from flows.cli import main
 from formulations import IntegerNetwork
 from formulations.network import layer_bounds, layered_size_bits, nonzero_parameters
-from networks import EXACT, grid_inputs, random_network, two_neuron_teacher
 from pipeline.networks.storage import read_network
 from pipeline.solving.compress import (
-    MOVES, KeptSet, MoveKind, compress, moves, narrower, size_of, solve_neuron, without_neuron,
+    MOVES,
+    KeptSet,
+    MoveKind,
+    compress,
+    moves,
+    narrower,
+    size_of,
+    solve_neuron,
+    without_neuron,
 )
 from pipeline.solving.heuristic import train_ste
 

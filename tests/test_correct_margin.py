@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from networks import EXACT, every_network, grid_inputs
 
 from formulations import IntegerNetwork, TrainingProblem
 from formulations.correct_margin import CorrectMargin
-from networks import EXACT, every_network, grid_inputs
 from pipeline.solving.solve import SolverOptions, solve_mip
 
 

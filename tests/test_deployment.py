@@ -19,10 +19,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from test_signals import TEST_MARKER, listening_sockets, processes_of
 
 from pipeline.config import TrainConfig
 from pipeline.networks.storage import read_network
-from test_signals import TEST_MARKER, listening_sockets, processes_of
 
 TRIGGER = """
 import asyncio, json, sys, time

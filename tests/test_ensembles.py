@@ -9,15 +9,15 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from networks import random_network
+from test_cli import contract_forward
 
 from flows.cli import main
 from formulations import IntegerNetwork
 from intnet import IntegerNetworkClassifier
-from networks import random_network
 from pipeline.data.datasets import feature_table
 from pipeline.networks.ensembles import Ensemble, EnsembleKind, make_members, stratified_bootstrap
 from pipeline.networks.storage import StoredNetwork, network_table, read_network, write_network
-from test_cli import contract_forward
 
 
 def test_bagging_members_are_stratified_bootstrap_resamples_with_their_own_seeds():

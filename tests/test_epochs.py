@@ -7,10 +7,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from networks import random_network
 
 from formulations import IntegerNetwork
-from pipeline import reporting
-from pipeline import training
+from pipeline import reporting, training
 from pipeline.checkpoints import RECORD_KEY, BatchStore, run_key
 from pipeline.config import TrainConfig
 from pipeline.data.splits import Split
@@ -18,7 +18,6 @@ from pipeline.execution.executors import InProcessExecutor
 from pipeline.networks.storage import network_table
 from pipeline.solving.batches import BatchOptions, BatchTask, EpochStart, RunContext
 from pipeline.solving.solve import SolverOptions
-from networks import random_network
 
 
 def test_the_box_shrinks_by_one_per_epoch_as_the_paper_and_never_below_one():

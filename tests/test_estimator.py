@@ -19,11 +19,11 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
+from test_cli import contract_forward
+from test_signals import TEST_MARKER, processes_of
 
 from intnet import IntegerNetworkClassifier, load
 from pipeline.config import TrainConfig
-from test_cli import contract_forward
-from test_signals import TEST_MARKER, processes_of
 
 FAST = dict(P=1, hidden=(3,), time_limit=1, heuristic_steps=50)
 """For scikit-learn's checks: dozens of fits, on data where accuracy is not what is checked."""

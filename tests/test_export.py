@@ -18,12 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
+from networks import random_network
 
 from flows.cli import main
 from formulations import IntegerNetwork
 from formulations.network import bits_for, layer_bounds, strip_neurons, switch_off
 from intnet import load
-from networks import random_network
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import _shipped_file, load_builtin, read_adult_file, read_table

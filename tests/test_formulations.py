@@ -6,14 +6,20 @@ import time
 
 import numpy as np
 import pytest
+from networks import EXACT, every_network, grid_inputs, random_network
 
 from formulations import IntegerNetwork, ParameterBounds, TrainingProblem
-from formulations.models import FORMULATIONS
 from formulations.encoding import interchangeable_neurons, order_hidden_neurons, permute_hidden
 from formulations.lexicographic import Lexicographic
 from formulations.min_weight import MinWeight
-from networks import EXACT, every_network, grid_inputs, random_network
-from pipeline.solving.solve import BUILT_PAST_LIMIT, NO_FEASIBLE_NETWORK_IN_TIME, NO_NETWORK_FITS, SolverOptions, solve_mip
+from formulations.models import FORMULATIONS
+from pipeline.solving.solve import (
+    BUILT_PAST_LIMIT,
+    NO_FEASIBLE_NETWORK_IN_TIME,
+    NO_NETWORK_FITS,
+    SolverOptions,
+    solve_mip,
+)
 
 SINGLE_STAGE = ("max_correct", "min_hinge", "min_weight", "max_margin")
 MODELS = SINGLE_STAGE + ("lexicographic",)

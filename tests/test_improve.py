@@ -5,16 +5,23 @@ import itertools
 
 import numpy as np
 import pytest
+from networks import EXACT, StepClock, random_network
 
 from formulations import IntegerNetwork, TrainingProblem
 from formulations.models import FORMULATIONS, training_model
 from formulations.network import active_neurons, switch_off
 from pipeline.solving.heuristic import train_ste
 from pipeline.solving.improve import (
-    MAX_OUTGOING_VALUES, SearchEnd, graft, improve, neighbourhoods, outgoing_values, output_problem, portfolio,
+    MAX_OUTGOING_VALUES,
+    SearchEnd,
+    graft,
+    improve,
+    neighbourhoods,
+    outgoing_values,
+    output_problem,
+    portfolio,
     solve_neighbourhood,
 )
-from networks import EXACT, StepClock, random_network
 
 MODELS = ["sat_margin", "correct_margin", "max_correct", "min_hinge"]
 """Every soft-loss model: a single neuron's step is solved on its pivotal examples for each."""

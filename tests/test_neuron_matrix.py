@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from networks import EXACT, random_network
 
 from formulations import IntegerNetwork, TrainingProblem
 from formulations.models import FORMULATIONS
 from formulations.neuron_choice import NeuronChoice, neuron_problem, sign_costs
-from networks import EXACT, random_network
 from pipeline.solving.solve import solve_mip
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from networks import EXACT, grid_inputs, random_network, two_neuron_teacher
 
 from flows.cli import main
 from formulations import ParameterBounds, TrainingProblem
@@ -18,7 +19,6 @@ from formulations.network import INPUT_SCALE, IntegerNetwork, active_neurons, st
 from formulations.neuron_penalty import NeuronPenalty
 from formulations.neuron_switches import neurons_on
 from formulations.sat_margin import SatMargin
-from networks import EXACT, grid_inputs, random_network, two_neuron_teacher
 from pipeline.config import TrainConfig
 from pipeline.networks.storage import read_network
 from pipeline.solving.improve import improve

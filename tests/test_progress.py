@@ -11,7 +11,6 @@ import sys
 
 import pytest
 
-
 ARGS = ["train", "--dataset", "heart", "--train-size", "80", "--batch-size", "40", "--epochs", "1", "--P", "1",
         "--hidden", "3", "--ensemble", "2", "--time-limit", "2", "--improve", "2", "--seed", "3"]
 

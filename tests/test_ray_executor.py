@@ -25,10 +25,8 @@ def test_one_batch_of_local_search_solves_its_neighbourhoods_on_the_actors(ray_s
     from formulations import IntegerNetwork
     from pipeline.execution.executors import InProcessExecutor
     from pipeline.execution.ray_executor import RayExecutor
-    from pipeline.solving.batches import BatchTask, EpochStart, RunContext, neighbourhood_step
-    from pipeline.solving.improve import neighbourhoods
-    from pipeline.solving.batches import BatchOptions
-    from pipeline.solving.improve import SearchOptions
+    from pipeline.solving.batches import BatchOptions, BatchTask, EpochStart, RunContext, neighbourhood_step
+    from pipeline.solving.improve import SearchOptions, neighbourhoods
     from pipeline.solving.solve import SolverOptions
 
     rng = np.random.default_rng(0)

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from networks import EXACT, every_network, grid_inputs, random_network
 
 from formulations import IntegerNetwork, ParameterBounds, TrainingProblem
 from formulations.bounds import preactivation_bounds
 from formulations.sat_margin import SatMargin
-from networks import EXACT, every_network, grid_inputs, random_network
 from pipeline.solving.solve import ObjectiveMismatch, SolverOptions, solve_mip
-
 
 
 @pytest.mark.parametrize("seed,P", [(0, 1), (1, 1), (2, 1), (3, 2)])

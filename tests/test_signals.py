@@ -80,7 +80,7 @@ def loopback(address) -> bool:
 def join_attempt(address: str, env: dict[str, str]) -> str:
     """``joined`` when a Ray client with ``env`` joins the cluster at ``address``, ``refused`` once
     it reports Ray's authentication refusal (it would retry for 20 s more), else what it said."""
-    probe = "import ray; ray.init(address=%r, log_to_driver=False); print('JOINED', flush=True)" % address
+    probe = f"import ray; ray.init(address={address!r}, log_to_driver=False); print('JOINED', flush=True)"
     client = subprocess.Popen([sys.executable, "-c", probe], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     hung = threading.Timer(90, client.kill)  # a client that hangs ends the loop below
@@ -276,9 +276,10 @@ def test_a_signal_handler_runs_while_highs_solves(step):
     run into their 6 s limit: a handler due 0.5 s in runs within 2 s (Ctrl-C's ends the process)."""
     from dataclasses import replace
 
+    from networks import EXACT, random_network
+
     from formulations import TrainingProblem
     from formulations.models import FORMULATIONS
-    from networks import EXACT, random_network
     from pipeline.solving.improve import neighbourhoods, solve_neighbourhood
     from pipeline.solving.solve import SolveStatus, solve_mip
 

@@ -140,7 +140,7 @@ def _member_layers(network, prefix: str, nodes: list, initializers: list) -> str
 
     layers = len(network.weights)
     for layer, (w, b) in enumerate(zip(network.weights, network.biases)):
-        def name(kind: str) -> str:
+        def name(kind: str, layer: int = layer) -> str:
             return f"{prefix}{kind}{layer}"
 
         source = "a0" if layer == 0 else f"{prefix}a{layer}"

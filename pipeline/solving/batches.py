@@ -15,8 +15,8 @@ import resource
 import socket
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,11 +26,16 @@ from formulations.models import Formulation, training_model
 from pipeline.networks.ensembles import member_labels
 from pipeline.solving.heuristic import train_ste
 from pipeline.solving.improve import (
-    ImproveOutcome, Neighbourhood, NeighbourhoodSolver, SearchOptions, StepResult, improve, portfolio,
+    ImproveOutcome,
+    Neighbourhood,
+    NeighbourhoodSolver,
+    SearchOptions,
+    StepResult,
+    improve,
+    portfolio,
     solve_neighbourhood,
 )
 from pipeline.solving.solve import SolveOutcome, SolverOptions, SolveStatus, relative_gap, solve_mip
-
 
 RETURNED_NO_NETWORK = (SolveStatus.NO_SOLUTION, SolveStatus.INFEASIBLE)
 """Solve statuses whose batch has no network of its own to merge (its start is not its answer)."""

@@ -51,7 +51,12 @@ from formulations.neuron_choice import NeuronChoice, neuron_inputs, neuron_probl
 from formulations.neuron_penalty import NeuronPenalty
 from formulations.neuron_switches import neurons_on
 from pipeline.solving.solve import (
-    OBJECTIVE_TOLERANCE, ObjectiveMismatch, SolveOutcome, SolverOptions, SolveStatus, solve_mip,
+    OBJECTIVE_TOLERANCE,
+    ObjectiveMismatch,
+    SolveOutcome,
+    SolverOptions,
+    SolveStatus,
+    solve_mip,
 )
 
 

@@ -20,9 +20,9 @@ import numpy as np
 from pyomo.common.log import LoggingIntercept
 
 from formulations import IntegerNetwork, TrainingProblem
-from formulations.models import Formulation, StagedFormulation
 from formulations.encoding import BuildPastDeadline, built_by, extract_network
 from formulations.matrix import MatrixModel
+from formulations.models import Formulation, StagedFormulation
 from formulations.network import nonzero_parameters
 
 OBJECTIVE_TOLERANCE = 1e-6
