@@ -11,8 +11,6 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
-    # Progress of a long local search (pipeline/solving/improve.py) shows in the run's log.
-    "PREFECT_LOGGING_EXTRA_LOGGERS": "intnet",
 }
 
 

@@ -24,9 +24,35 @@ from flows.policy import ServePolicy  # noqa: E402
 from pipeline import reporting, training  # noqa: E402
 from pipeline.config import TrainConfig  # noqa: E402
 
-# The run's lines (and a long local search's progress, PREFECT_LOGGING_EXTRA_LOGGERS) are INFO;
-# Python's default level for a new logger is WARNING.
+# The run's lines (and a long local search's progress) are INFO; Python's default level for a
+# new logger is WARNING.
 logging.getLogger("intnet").setLevel(logging.INFO)
+
+
+class RunLogForwarder(logging.Handler):
+    """Sends the ``intnet`` loggers' records (a long local search's progress) to the flow run's log
+    while the flow runs. Not Prefect's PREFECT_LOGGING_EXTRA_LOGGERS: that gives the ``intnet``
+    logger Prefect's handlers for the life of any process that imports Prefect, so every run in it
+    afterwards, a plain one too, logged through them (to a stream long closed, in the tests: a
+    'Logging error' traceback each line) and warned that it had no flow run to send to."""
+
+    def __init__(self, run_logger) -> None:
+        super().__init__()
+        self.run_logger = run_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.run_logger.log(record.levelno, record.getMessage())
+
+
+@contextmanager
+def forwarded_to(run_logger):
+    handler = RunLogForwarder(run_logger)
+    logger = logging.getLogger("intnet")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def as_task(name: str, function: Callable[..., Any], *args: Any, retry_safe: bool = False) -> Any:
@@ -79,8 +105,10 @@ def train(config: TrainConfig) -> reporting.TrainSummary:
     policy = ServePolicy.from_environment()
     if policy is not None:
         policy.check(config)
-    observer = training.Observers(training.LogObserver(get_run_logger()), *WATCHERS)
-    summary = training.train(config, run_step=as_task, observer=observer)
+    run_logger = get_run_logger()
+    observer = training.Observers(training.LogObserver(run_logger), *WATCHERS)
+    with forwarded_to(run_logger):
+        summary = training.train(config, run_step=as_task, observer=observer)
     create_markdown_artifact(
         key="train-epochs", markdown=reporting.epoch_table(summary.epochs, summary.best_epoch),
         description=f"intnet train: {config.dataset_name}, {config.formulation}, P = {config.P}",

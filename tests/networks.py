@@ -69,11 +69,13 @@ class StepClock:
     def __call__(self) -> float:
         return self.now
 
-    def solver(self, formulation, problem, capped_below: float = 0.0, limits: list | None = None):
+    def solver(self, formulation, problem, capped_below: float = 0.0, limits: list | None = None,
+               exact: bool = True):
         """Steps solved exactly (the real solver given a minute, far beyond what these tiny
         sub-MIPs need), except that a step given less than ``capped_below`` (fake) seconds stops
         at its limit and finds nothing, as a sub-MIP too hard for its limit; ``limits`` records
-        each limit given."""
+        each limit given. Not ``exact``: the real solver gets the step's limit in real seconds
+        (for checks that hold whatever a step finds, such as monotony, with a bounded duration)."""
         from dataclasses import replace
 
         from pipeline.solving.improve import StepResult, solve_neighbourhood
@@ -85,7 +87,7 @@ class StepClock:
             self.now += self.step_seconds
             if options.time_limit < capped_below:
                 return [StepResult(network, objective, SolveStatus.TIME_LIMIT) for _ in areas]
-            exact = replace(options, time_limit=60.0)
-            return [solve_neighbourhood(formulation, problem, network, objective, area, exact) for area in areas]
+            given = replace(options, time_limit=60.0) if exact else options
+            return [solve_neighbourhood(formulation, problem, network, objective, area, given) for area in areas]
 
         return solve_many

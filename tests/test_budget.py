@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from networks import EXACT, every_network, grid_inputs, random_network
+from networks import EXACT, StepClock, every_network, grid_inputs, random_network
 
 from formulations import IntegerNetwork, TrainingProblem
 from formulations.models import FORMULATIONS
@@ -116,9 +116,10 @@ def test_local_search_keeps_the_budget_at_every_step():
     problem = budgeted(TrainingProblem(grid_inputs(rng, 60, 5), rng.integers(0, 3, 60), 3, (4,), 2), 12)
     formulation = FORMULATIONS["max_correct"]()
     start = within_budget(random_network(rng, problem.sizes, 2), 12)
-    counts = []
-    outcome = improve(formulation, problem, start, 10, EXACT,
-                      on_step=lambda step, network: counts.append(nonzero_parameters(network)))
+    counts, clock = [], StepClock()
+    outcome = improve(formulation, problem, start, 10, EXACT, improve_step_limit=0.5,
+                      on_step=lambda step, network: counts.append(nonzero_parameters(network)),
+                      solve_many=clock.solver(formulation, problem, exact=False), clock=clock)
     assert counts and max(counts) <= 12
     assert outcome.objective == formulation.objective_value(outcome.network, problem) <= outcome.start_objective
 

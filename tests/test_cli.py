@@ -194,6 +194,7 @@ def test_predict_and_improve_check_out_before_any_work(tmp_path, capsys, raw_hea
     assert ("is a directory" if where == "a directory" else "is a file, not a folder") in err
 
 
+@pytest.mark.subprocess
 def test_train_creates_the_missing_folders_of_out(tmp_path, capsys):
     """`make demo` writes out/heart.parquet on a fresh clone, where out/ does not exist yet."""
     model = tmp_path / "new" / "folder" / "m.parquet"
@@ -223,6 +224,7 @@ def boottime_started(pid: int) -> float:
     return int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.subprocess
 def test_train_without_a_prefect_api_runs_directly_and_reports_the_commands_wall_time(tmp_path):
     """The README's quick command: no Prefect API configured (no PREFECT_API_URL, no profile), so no
     Prefect server starts (no process of the run listens on any port) and Prefect is not even
@@ -301,6 +303,7 @@ def test_version(capsys):
 @pytest.mark.parametrize("command", [["info", "MODEL"], ["info", "MODEL", "--json"],
                                      ["evaluate", "MODEL", "--dataset", "heart"], ["predict", "MODEL", "--data", "RAW"]],
                          ids=["info", "info-json", "evaluate", "predict"])
+@pytest.mark.subprocess
 @pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
 def test_a_reader_that_left_the_pipe_ends_the_command_quietly(tmp_path, raw_heart, command, buffered):
     """`intnet info MODEL | head`: the reader is gone before the command writes (the pipe's read end

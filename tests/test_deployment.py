@@ -24,13 +24,13 @@ from test_signals import TEST_MARKER, listening_sockets, processes_of
 from pipeline.config import TrainConfig
 from pipeline.networks.storage import read_network
 
+pytestmark = [pytest.mark.prefect, pytest.mark.subprocess]
+
 TRIGGER = """
 import asyncio, json, sys, time
 from prefect import get_client
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
-
-pytestmark = [pytest.mark.prefect, pytest.mark.subprocess]
 
 name, parameters = sys.argv[1], json.loads(sys.argv[2])
 

@@ -194,7 +194,9 @@ def test_search_is_monotone_and_every_step_recomputes(model):
     def record(step, network):
         seen.append((step, formulation.objective_value(network, problem)))
 
-    outcome = improve(formulation, problem, start, seconds=20, options=EXACT, on_step=record)
+    clock = StepClock()
+    outcome = improve(formulation, problem, start, seconds=10, options=EXACT, on_step=record, improve_step_limit=0.5,
+                      solve_many=clock.solver(formulation, problem, exact=False), clock=clock)
     assert seen, "no step ran"
     previous = formulation.objective_value(start, problem)
     for step, recomputed in seen:
@@ -225,7 +227,9 @@ def test_validation_rule_takes_no_step_that_lowers_validation_accuracy():
     def record(step, network):
         accuracies.append(network.accuracy(*validation))
 
-    outcome = improve(formulation, problem, start, seconds=10, options=EXACT, on_step=record, validation=validation)
+    clock = StepClock()
+    outcome = improve(formulation, problem, start, seconds=10, options=EXACT, on_step=record, validation=validation,
+                      improve_step_limit=0.5, solve_many=clock.solver(formulation, problem, exact=False), clock=clock)
     assert all(later >= earlier for earlier, later in zip(accuracies, accuracies[1:]))
     assert any(step.validation_fell for step in outcome.steps), "the rule never had to hold a step back"
     assert all(step.objective_after <= step.objective_before for step in outcome.steps)

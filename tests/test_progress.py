@@ -48,6 +48,7 @@ def run_environment(tmp_path, as_flow: bool, request) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"HOME": str(tmp_path / "home")}
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("as_flow", [False, True], ids=["direct", "prefect-flow"])
 def test_a_terminal_shows_batches_members_and_local_search_steps(tmp_path, as_flow, request):
     env = run_environment(tmp_path, as_flow, request) | {"COLUMNS": "200"}
@@ -60,6 +61,7 @@ def test_a_terminal_shows_batches_members_and_local_search_steps(tmp_path, as_fl
     assert "intnet: heart" in shown  # the summary follows the display
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("as_flow", [False, True], ids=["direct", "prefect-flow"])
 def test_piped_or_json_output_has_no_progress(tmp_path, as_flow, request):
     env = run_environment(tmp_path, as_flow, request)

@@ -273,7 +273,8 @@ def test_a_signal_ends_a_local_search_on_a_stored_model(tmp_path, command, signu
 @pytest.mark.parametrize("step", ["neuron", "monolithic"])
 def test_a_signal_handler_runs_while_highs_solves(step):
     """A single-neuron sub-MIP (arrays into highspy) and a training model (Pyomo's appsi) that each
-    run into their 6 s limit: a handler due 0.5 s in runs within 2 s (Ctrl-C's ends the process)."""
+    run into their 6 s limit: a handler due 0.5 s in runs within 3 s, not at the solve's end (Ctrl-C's
+    ends the process)."""
     from dataclasses import replace
 
     from networks import EXACT, random_network
@@ -297,11 +298,11 @@ def test_a_signal_handler_runs_while_highs_solves(step):
         if step == "neuron":
             area = next(a for a in neighbourhoods(problem.sizes) if a.name == "neuron 0:0")
             status = solve_neighbourhood(formulation, problem, start, formulation.objective_value(start, problem),
-                                         area, options)[2]
+                                         area, options).status
         else:
             status = solve_mip(formulation, problem, start, options).status
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert status == SolveStatus.TIME_LIMIT, "the solve should outlast the signal"
-    assert len(ran) == 1 and ran[0] - began < 2.0, [t - began for t in ran]
+    assert len(ran) == 1 and ran[0] - began < 3.0, [t - began for t in ran]
