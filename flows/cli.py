@@ -217,13 +217,15 @@ def flag_settings(field) -> dict:
     them, so that a bad value gets the same message from the CLI, a flow call and the estimator."""
     extra = field.json_schema_extra or {}
     help_text = field.description
-    if field.default is not None and field.default is not False:
+    if field.default not in (None, False, ()):
         shown = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
         help_text += f" (default: {shown})"
     if field.annotation is bool:
         # An option on by default needs a way to turn it off: --no-FLAG.
         return {"action": argparse.BooleanOptionalAction if field.default else "store_true", "help": help_text}
     settings = {"help": help_text, "metavar": extra.get("metavar")}
+    if extra.get("repeat"):
+        settings["action"] = "append"
     literal = [arg for arg in get_args(field.annotation) if get_origin(arg) is Literal] or (
         [field.annotation] if get_origin(field.annotation) is Literal else [])
     if not extra.get("metavar") and (literal or isinstance(field.annotation, type) and issubclass(field.annotation, Enum)):
@@ -524,6 +526,10 @@ def format_summary(summary) -> str:
         from pipeline.reporting import architecture_table
 
         rows.append(architecture_table(summary.architectures))
+    if summary.constraints is not None:
+        from pipeline.networks.inference import constraint_lines
+
+        rows += ["  " + line for line in constraint_lines(summary.constraints)]
     rows.append(f"  written to {summary.model_path}")
     return "\n".join(rows)
 
@@ -639,6 +645,12 @@ def run_info(args: argparse.Namespace) -> int:
         for key, value in description.items():
             if key == "compressed" and value is not None:
                 value = ", ".join(f"{name} {value['before'][name]} -> {value['after'][name]}" for name in value["before"])
+            if key == "constraints" and value is not None:
+                from pipeline.networks.inference import constraint_lines
+
+                print("\n".join(f"{'':>{width}}  {line}" if i else f"{key:>{width}}: {line}"
+                                 for i, line in enumerate(constraint_lines(value)[1:])))
+                continue
             print(f"{key:>{width}}: {value}")
     return 0
 

@@ -45,6 +45,9 @@ class Formulation(ABC):
     """True for the models whose objective is a sum of example losses that :meth:`build`,
     :meth:`objective_value` and :meth:`example_losses` weight by ``problem.weights`` (a row that
     stands for several identical examples); the others refuse a weighted problem."""
+    counts_outcomes: ClassVar[bool] = False
+    """True for the models whose :meth:`build` writes ``problem.rows`` on their outcome indicators
+    (:meth:`row_indicators`)."""
     margin_from_switches: ClassVar[bool] = False
     """True when the model's margin is read on Ω, so with switches on Ω(H) counts the neurons
     switched on: an incumbent with a neuron on that its weights do not need then has a larger
@@ -108,11 +111,29 @@ class Formulation(ABC):
         if self.neuron_switches:
             set_switch_values(model, network)
 
+    def row_indicators(self, network: IntegerNetwork, problem: TrainingProblem) -> np.ndarray | None:
+        """The 0/1 outcome of each example that counting rows (``problem.rows``) are written on:
+        the error indicator for a model that counts errors exactly; None (the default) for a model
+        that cannot carry such rows."""
+        return None
+
+    def admits(self, network: IntegerNetwork, problem: TrainingProblem) -> bool:
+        """Whether ``network`` is a point of this model on ``problem``: inside its boxes and size
+        budget, and every counting row holds, recounted from the network's own outcomes."""
+        if not problem.admits(network):
+            return False
+        if not problem.rows:
+            return True
+        indicators = self.row_indicators(network, problem)
+        return all(row.holds(indicators) for row in problem.rows)
+
     def create(self, problem: TrainingProblem) -> pyo.ConcreteModel:
         """:meth:`build`, with the symmetry-breaking rows when they are on and the problem's size
         budget when it has one (:mod:`formulations.budget`)."""
         if problem.weights is not None and not self.weighted_examples:
             raise ValueError(f"{self.name} cannot weight its examples; give it one row per example")
+        if problem.rows and not self.counts_outcomes:
+            raise ValueError(f"{self.name} does not count outcomes; counting constraints need max_correct")
         model = self.build(problem)
         if self.symmetry_breaking:
             add_neuron_order(model, problem.bounds)

@@ -386,3 +386,22 @@ def order_hidden_neurons(network: IntegerNetwork, bounds: ParameterBounds) -> In
             order[members] = members[np.argsort(-network.biases[layer][members], kind="stable")]
         network = permute_hidden(network, layer, order)
     return network
+
+
+def add_count_rows(model: pyo.Block, rows, indicators) -> None:
+    """Counting constraints lower ≤ constant + Σ_k a_k·indicator_k ≤ upper
+    (:class:`formulations.constraints.CountRow`, ``count_rows``) over a model's 0/1 outcome
+    ``indicators`` (a Pyomo indexed component, or numbers for outcomes the model has decided)."""
+    if not rows:
+        return
+
+    def row(m, r):
+        spec = rows[r]
+        terms = [float(a) * indicators[k] for k, a in enumerate(spec.coefficients) if a != 0]
+        expr = float(spec.constant) + pyo.quicksum(terms)
+        lower = None if math.isinf(spec.lower) else float(spec.lower)
+        upper = None if math.isinf(spec.upper) else float(spec.upper)
+        return (lower, expr, upper)
+
+    model.count_rows = pyo.Constraint(range(len(rows)), rule=row)
+

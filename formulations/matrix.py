@@ -52,3 +52,25 @@ def rows_from_triplets(n_rows: int, rows: np.ndarray, columns: np.ndarray, value
     order = np.lexsort((columns, rows))
     starts = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))])
     return starts, columns[order], values[order]
+
+
+def add_count_rows_on_columns(matrix: MatrixModel, rows, columns: np.ndarray) -> MatrixModel:
+    """``matrix`` with counting rows lower ≤ constant + Σ_j a_j v_{columns[j]} ≤ upper, each given
+    as (a, constant, lower, upper) (:class:`formulations.constraints.CountRow` on the model's own
+    indicator columns)."""
+    rows = list(rows)
+    base_rows = np.repeat(np.arange(matrix.n_rows), np.diff(matrix.starts))
+    new_rows, new_columns, new_values = [base_rows], [matrix.index], [matrix.value]
+    for r, (coefficients, _, _, _) in enumerate(rows):
+        used = np.flatnonzero(coefficients)
+        new_rows.append(np.full(len(used), matrix.n_rows + r))
+        new_columns.append(columns[used])
+        new_values.append(np.asarray(coefficients, dtype=np.float64)[used])
+    starts, index, value = rows_from_triplets(matrix.n_rows + len(rows), np.concatenate(new_rows),
+                                              np.concatenate(new_columns), np.concatenate(new_values))
+    lower = [row_lower - constant for _, constant, row_lower, _ in rows]
+    upper = [row_upper - constant for _, constant, _, row_upper in rows]
+    return MatrixModel(matrix.cost, matrix.offset, matrix.lower, matrix.upper, matrix.integer,
+                       np.concatenate([matrix.row_lower, lower]), np.concatenate([matrix.row_upper, upper]),
+                       starts, index, value)
+

@@ -35,7 +35,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from formulations.base import Formulation
-from formulations.encoding import grid_of_layer, timed
+from formulations.encoding import add_count_rows, grid_of_layer, timed
 from formulations.network import IntegerNetwork
 from formulations.problem import TrainingProblem
 
@@ -57,6 +57,7 @@ class MaxCorrect(Formulation):
     name = "max_correct"
     supports_neuron_switches = True
     weighted_examples = True
+    counts_outcomes = True
 
     def build(self, problem: TrainingProblem) -> pyo.ConcreteModel:
         model = pyo.ConcreteModel(name=self.name)
@@ -112,6 +113,7 @@ class MaxCorrect(Formulation):
             model.examples,
             rule=lambda m, k: m.error[k] <= pyo.quicksum(m.rival_beats[k, j] for j in out.outputs if j != y[k]),
         )
+        add_count_rows(model, problem.rows, model.error)
         counts = problem.example_weights
         model.misclassified = pyo.Objective(
             expr=pyo.quicksum(float(counts[k]) * error for k, error in model.error.items()), sense=pyo.minimize
@@ -132,6 +134,9 @@ class MaxCorrect(Formulation):
 
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
         return float(self.example_losses(network.output(problem.x), problem).sum())
+
+    def row_indicators(self, network: IntegerNetwork, problem: TrainingProblem) -> np.ndarray:
+        return (network.predict(problem.x) != problem.y).astype(np.float64)
 
     def example_losses(self, output: np.ndarray, problem: TrainingProblem) -> np.ndarray:
         # np.argmax takes the first maximum: the lowest index wins ties, as IntegerNetwork.predict.

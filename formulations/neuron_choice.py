@@ -31,8 +31,9 @@ import pyomo.environ as pyo
 from formulations.base import Formulation
 from formulations.bounds import ParameterBounds, preactivation_bounds
 from formulations.budget import add_budget_columns, budget_start
-from formulations.encoding import add_sign_activation, encode_network, grid_of_layer, set_network_values
-from formulations.matrix import MatrixModel, rows_from_triplets
+from formulations.constraints import neuron_rows
+from formulations.encoding import add_count_rows, add_sign_activation, encode_network, grid_of_layer, set_network_values
+from formulations.matrix import MatrixModel, add_count_rows_on_columns, rows_from_triplets
 from formulations.network import INPUT_SCALE, IntegerNetwork, nonzero_parameters
 from formulations.problem import TrainingProblem
 
@@ -79,7 +80,17 @@ def neuron_problem(
     )
     budget = None if problem.max_nonzero is None else (
         problem.max_nonzero - nonzero_parameters(network) + nonzero_parameters(start))
-    single = TrainingProblem(inputs, np.zeros(len(inputs), dtype=np.int64), 1, (), problem.P, box, max_nonzero=budget)
+    rows = ()
+    if problem.rows:
+        # Each example's error with the neuron's sign forced either way: the rows in its sign.
+        activations = network.hidden_activations(problem.x)[layer]
+        errors = []
+        for sign in (-1.0, 1.0):
+            activations[:, neuron] = sign
+            errors.append((np.argmax(network.output_from(layer, activations), axis=1) != problem.y).astype(np.float64))
+        rows = tuple(neuron_rows(problem.rows, errors[0], errors[1], examples))
+    single = TrainingProblem(inputs, np.zeros(len(inputs), dtype=np.int64), 1, (), problem.P, box, max_nonzero=budget,
+                             rows=rows)
     return single, start
 
 
@@ -96,6 +107,7 @@ class NeuronChoice(Formulation):
     ones), ``constant`` is Σ_k c⁻_k over every training example."""
 
     name = "neuron_choice"
+    counts_outcomes = True
 
     def __init__(self, changes: np.ndarray, constant: float) -> None:
         super().__init__()
@@ -112,6 +124,8 @@ class NeuronChoice(Formulation):
         # On ±1 inputs z is an integer, so the data grid's "z ≤ −10⁻⁴" is exactly "z < 0" there too.
         add_sign_activation(block, lower, upper, grid_of_layer(0))
         always_on = float(self.changes[lower[:, 0] >= 0].sum())
+        signs = [block.sign[k, 0] if is_open[k] else float(lower[k, 0] >= 0) for k in range(problem.n_examples)]
+        add_count_rows(model, problem.rows, signs)
         model.training_loss = pyo.Objective(
             expr=self.constant + always_on
             + pyo.quicksum(float(self.changes[k]) * block.sign[k, j] for k, j in block.open_signs),
@@ -125,6 +139,11 @@ class NeuronChoice(Formulation):
     def objective_value(self, network: IntegerNetwork, problem: TrainingProblem) -> float:
         on = network.output(problem.x)[:, 0] >= 0
         return self.constant + float(self.changes[on].sum())
+
+    def row_indicators(self, network: IntegerNetwork, problem: TrainingProblem) -> np.ndarray:
+        """The neuron's sign on each example, 1 for +1: the rows of a single-neuron step are
+        written on it (:func:`formulations.constraints.neuron_rows`)."""
+        return (network.output(problem.x)[:, 0] >= 0).astype(np.float64)
 
     def matrix(self, problem: TrainingProblem) -> MatrixModel:
         """:meth:`build` as arrays, on z's integer scale S = 10⁴ (Sz = Σ_i x̂_ki w_i + S b with
@@ -159,6 +178,11 @@ class NeuronChoice(Formulation):
             row_upper=np.concatenate([np.full(n_open, np.inf), np.full(n_open, -1.0)]),
             starts=starts, index=index, value=value,
         )
+        if problem.rows:
+            always = (lower >= 0).astype(np.float64)
+            matrix = add_count_rows_on_columns(matrix, [
+                (row.coefficients[is_open], row.constant + float(row.coefficients @ always), row.lower, row.upper)
+                for row in problem.rows], sign_column)
         if problem.max_nonzero is None:
             return matrix
         return add_budget_columns(matrix, np.arange(n_inputs + 1), problem.max_nonzero)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from formulations.bounds import ParameterBounds
+from formulations.constraints import CountRow
 from formulations.network import IntegerNetwork, nonzero_parameters
 
 
@@ -30,6 +31,9 @@ class TrainingProblem:
     hidden widths ``hidden`` and ``n_classes`` outputs, parameters integers in [-P, P] and further
     limited by ``bounds`` (the full box when not given).
 
+    ``rows`` are counting constraints over the examples' outcomes (fairness gaps, recall floors:
+    :mod:`formulations.constraints`), held by the models that count outcomes exactly.
+
     ``max_nonzero`` is the size budget: at most that many parameters, weights and biases, not 0
     (:mod:`formulations.budget`; every model carries it); a sub-problem that poses part of a
     network gets what the rest of the network leaves of the whole budget.
@@ -48,6 +52,7 @@ class TrainingProblem:
     weights: np.ndarray | None = None
     scale: float | None = None
     max_nonzero: int | None = None
+    rows: tuple[CountRow, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "x", np.asarray(self.x, dtype=np.float64))

@@ -22,6 +22,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from formulations.constraints import Fairness
 from formulations.models import FORMULATIONS
 from pipeline.data.datasets import BUILTIN_DATASETS
 from pipeline.execution.executors import AUTO, EXECUTORS
@@ -176,6 +177,63 @@ class TrainConfig(BaseModel):
     checkpoints: Path = Field(Path(".intnet/runs"), description="directory where every solved batch is stored, for --resume",
                               json_schema_extra={"metavar": "DIR"})
     resume: bool = Field(False, description="reuse the stored batch results of an earlier run with the same settings; solve only the missing batches")
+    exclude: tuple[str, ...] = Field(
+        (), description="a column kept out of the features (repeat for more); it may still define --fair groups",
+        json_schema_extra={"metavar": "COLUMN", "repeat": True})
+    monotone: tuple[str, ...] = Field(
+        (), description="the positive class's score (z_1 - z_0; with more classes every z_c - z_0) never falls (+) or "
+        "never rises (-) as that numeric column grows, for every input, proven from the weights (repeat for more)",
+        json_schema_extra={"metavar": "COLUMN:+|-", "repeat": True})
+    fair: tuple[str, ...] = Field(
+        (), description="demographic parity (dp), equalised odds (eo) or equal opportunity (eopp) between every pair of "
+        "groups of COLUMN: the rates differ by at most EPS on the training split, exactly (two classes, max_correct; "
+        "repeat for more)", json_schema_extra={"metavar": "COLUMN:dp|eo|eopp:EPS", "repeat": True})
+    min_recall: tuple[str, ...] = Field(
+        (), description="at least the share RHO of CLASS's training examples classified as CLASS (a label, or a class "
+        "index; max_correct; repeat for more)", json_schema_extra={"metavar": "CLASS:RHO", "repeat": True})
+
+    @field_validator("exclude", "monotone", "fair", "min_recall", mode="before")
+    @classmethod
+    def _one_or_more(cls, value):
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("monotone")
+    @classmethod
+    def _check_monotone(cls, value: tuple[str, ...]):
+        for entry in value:
+            column, _, sign = entry.rpartition(":")
+            if not column or sign not in ("+", "-"):
+                raise ValueError(f"{entry!r} must be COLUMN:+ or COLUMN:- (e.g. age:+)")
+        return value
+
+    @field_validator("fair")
+    @classmethod
+    def _check_fair(cls, value: tuple[str, ...]):
+        for entry in value:
+            parts = entry.rsplit(":", 2)
+            kinds = ", ".join(str(kind) for kind in Fairness)
+            if len(parts) != 3 or not parts[0] or parts[1] not in set(Fairness):
+                raise ValueError(f"{entry!r} must be COLUMN:KIND:EPS with KIND one of {kinds} (e.g. sex:dp:0.02)")
+            try:
+                epsilon = float(parts[2])
+            except ValueError:
+                epsilon = math.nan
+            if not 0 <= epsilon <= 1:
+                raise ValueError(f"{entry!r}: EPS must be a number in [0, 1] (a difference of rates)")
+        return value
+
+    @field_validator("min_recall")
+    @classmethod
+    def _check_min_recall(cls, value: tuple[str, ...]):
+        for entry in value:
+            label, _, share = entry.rpartition(":")
+            try:
+                rho = float(share)
+            except ValueError:
+                rho = math.nan
+            if not label or not 0 < rho <= 1:
+                raise ValueError(f"{entry!r} must be CLASS:RHO with RHO a share in (0, 1] (e.g. 1:0.8)")
+        return value
 
     @field_validator("hidden", mode="before")
     @classmethod
@@ -310,6 +368,14 @@ class TrainConfig(BaseModel):
                                      f"widths (--hidden 16) to use {flag}")
         elif not self.hidden and self.neuron_penalty is not None:
             raise ValueError("--neuron-penalty switches hidden neurons off; --hidden 0 has none")
+        if self.fair or self.min_recall:
+            flag = "--fair" if self.fair else "--min-recall"
+            if self.formulation != "max_correct":
+                raise ValueError(f"{flag} counts training examples by their outcome, which max_correct models exactly; "
+                                 f"use --formulation max_correct, not {self.formulation}")
+        if (self.fair or self.min_recall or self.monotone) and self.ensemble is not None:
+            raise ValueError("--fair, --min-recall and --monotone hold for one network, not an ensemble's vote; leave out "
+                             "--ensemble")
         return self
 
     def _check_neuron_optimisation(self) -> None:

@@ -186,6 +186,10 @@ class TrainSummary:
     tied_votes: dict[str, int | None] = field(default_factory=dict)
     dataset: Dataset | None = field(default=None, repr=False)
     """The data it was trained on, with the preprocessing that raw rows go through."""
+    constraints: dict | None = None
+    """With ``--monotone``, ``--fair`` or ``--min-recall``: how the start was made to hold them
+    (``repair``) and each one's value on every split, recomputed from the stored network
+    (``checks``, :meth:`pipeline.solving.guarantees.Guarantees.certificate`)."""
     architectures: list[ArchitectureTrial] = field(default_factory=list)
     """With ``--hidden auto``, every architecture trained, in order (empty otherwise)."""
     compression: dict | None = None
@@ -240,6 +244,7 @@ class TrainSummary:
             "batches": [r.record() for r in self.batches],
             "compression": self.compression,
             "architectures": [t.as_dict() for t in self.architectures],
+            "constraints": self.constraints,
         }
 
 
@@ -307,6 +312,8 @@ def save_network(config: TrainConfig, dataset: Dataset, model: Ensemble, summary
     }
     if summary.architectures:
         provenance["architectures"] = [t.as_dict() for t in summary.architectures]
+    if summary.constraints is not None:
+        provenance["constraints"] = summary.constraints
     if summary.compression is not None:
         provenance = compressed_provenance(provenance, summary.compression)
     stored = StoredNetwork(

@@ -21,13 +21,13 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from formulations import IntegerNetwork
+from formulations import IntegerNetwork, ParameterBounds, TrainingProblem
 from formulations.network import layered_size_bits, strip_neurons, within_budget
 from pipeline.checkpoints import BatchStore, run_key
 from pipeline.config import AUTO_ARCHITECTURE, TrainConfig
@@ -50,6 +50,7 @@ from pipeline.reporting import (
 )
 from pipeline.solving.batches import BatchOptions, BatchResult, BatchTask, EpochStart, RunContext
 from pipeline.solving.compress import KeptSplit, compress, compression_report
+from pipeline.solving.guarantees import Guarantees, repair_start, resolve
 from pipeline.solving.heuristic import SteSettings, train_ste, train_ste_within
 from pipeline.solving.improve import SearchOptions
 from pipeline.solving.merge import BATCH_STARTS, MERGE_RULES, epoch_bounds, keep_voted_neurons
@@ -131,11 +132,13 @@ def epoch_start(config: TrainConfig, merged: IntegerNetwork, epoch: int) -> Epoc
                       bounds=None if radius is None else epoch_bounds(merged, radius))
 
 
-def run_context(config: TrainConfig, split: Split, n_classes: int, members: list[Member] | None = None) -> RunContext:
+def run_context(config: TrainConfig, split: Split, n_classes: int, members: list[Member] | None = None,
+                guarantees: Guarantees | None = None) -> RunContext:
     partial = [member.classes for member in members or ()]
     return RunContext(
         train_x=split.train_x, train_y=split.train_y, val_x=split.val_x, val_y=split.val_y,
         n_classes=n_classes, hidden=config.hidden, P=config.P, seed=config.seed, max_nonzero=config.max_nonzero,
+        guarantees=guarantees or Guarantees(),
         batch=config.options(BatchOptions), solver=config.options(SolverOptions), search=config.options(SearchOptions),
         member_classes=tuple(partial) if any(len(c) != n_classes for c in partial) else (),
     )
@@ -216,6 +219,14 @@ def best_epoch(validation: list[float]) -> int:
     return max(range(len(validation)), key=lambda i: (validation[i], -i))
 
 
+def failures(context: RunContext, network: IntegerNetwork, split: Split) -> list[str]:
+    """The guarantees ``network`` breaks on the whole training split, recounted from its
+    predictions (none when the run has none)."""
+    if not context.guarantees.any:
+        return []
+    return context.guarantees.failures(network, split.train_x, split.train_y, np.arange(len(split.train_y)))
+
+
 def choose_final(
     merged: IntegerNetwork, start: IntegerNetwork, val_x: np.ndarray, val_y: np.ndarray
 ) -> tuple[IntegerNetwork, str]:
@@ -233,12 +244,15 @@ def stored_network(config: TrainConfig, network: IntegerNetwork) -> IntegerNetwo
     return network if config.neuron_penalty is None else strip_neurons(network)
 
 
-def compress_final(config: TrainConfig, split: Split, network: IntegerNetwork) -> tuple[IntegerNetwork, dict]:
-    """``--compress``: the final network compressed on the ``--keep`` split, and the report."""
+def compress_final(config: TrainConfig, split: Split, network: IntegerNetwork,
+                   context: RunContext) -> tuple[IntegerNetwork, dict]:
+    """``--compress``: the final network compressed on the ``--keep`` split, and the report; a move
+    that breaks one of the run's guarantees on the training split is not taken."""
     x, y = (split.train_x, split.train_y) if config.keep == KeptSplit.TRAIN else (split.val_x, split.val_y)
     outcome = compress(network, x, y, network.sizes[-1], config.compress, config.options(SolverOptions),
                        tolerance=config.tolerance, improve_step_limit=config.improve_step_limit,
-                       max_nonzero=config.max_nonzero)
+                       max_nonzero=config.max_nonzero,
+                       admits=lambda candidate: not failures(context, candidate, split))
     return outcome.network, compression_report(outcome, config.keep, config.tolerance)
 
 
@@ -345,6 +359,10 @@ class Prepared:
     starts: list[IntegerNetwork]
     """Each member's start network (one member, the whole training set, for a single network)."""
     context: RunContext
+    groups: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    """Each ``--fair`` column's group of every example, by split."""
+    repair: str | None = None
+    """How the start was made to hold the run's guarantees (None without any)."""
 
     @property
     def start(self) -> IntegerNetwork:
@@ -363,11 +381,34 @@ def prepare(
     split = run_step("split", split_data, config, dataset, retry_safe=True)
     n_classes = len(dataset.classes)
     members = make_members(config.ensemble, split.train_y, n_classes, config.seed)
+    guarantees, groups = resolve(config.monotone, config.fair, config.min_recall, dataset, split)
     loaded = time.perf_counter()
     starts = [run_step("start network", start_network, config, split, n_classes, member) for member in members]
+    repair = None
+    if guarantees.any:  # one network: the config refuses constraints with --ensemble
+        starts[0], guarantees, repair = run_step("repair start", repaired_start, config, split, starts[0], guarantees)
     if timings is not None:
         timings |= {"data": loaded - began, "start_network": time.perf_counter() - loaded}
-    return Prepared(dataset, split, members, starts, run_context(config, split, n_classes, members))
+    return Prepared(dataset, split, members, starts, run_context(config, split, n_classes, members, guarantees),
+                    groups, repair)
+
+
+def whole_training_problem(config: TrainConfig, split: Split, n_classes: int, guarantees: Guarantees) -> TrainingProblem:
+    """The whole training split as one problem, with the run's size budget, the guarantees' sign
+    boxes and counting rows: what the start is repaired on and every kept network must hold."""
+    sizes = [split.train_x.shape[1], *config.hidden, n_classes]
+    return TrainingProblem(split.train_x, split.train_y, n_classes, config.hidden, config.P,
+                           guarantees.bounds(ParameterBounds.box(sizes, config.P)), max_nonzero=config.max_nonzero,
+                           rows=guarantees.rows(split.train_y, np.arange(len(split.train_y))))
+
+
+def repaired_start(config: TrainConfig, split: Split, start: IntegerNetwork, guarantees: Guarantees):
+    """The start made to hold the run's guarantees on the whole training split
+    (:func:`pipeline.solving.guarantees.repair_start`), the guarantees with their orientations, and
+    how."""
+    problem = whole_training_problem(config, split, start.sizes[-1], guarantees)
+    return repair_start(start, guarantees, problem, config.options(BatchOptions).training_model(),
+                        config.options(SolverOptions))
 
 
 def train(
@@ -530,10 +571,13 @@ def train_network(
     kept, finals, member_records = [], [], []
     for m, member in enumerate(members):
         val_x, val_y = context.member_validation(m)
-        best = best_epoch([network.accuracy(val_x, val_y) for network in history[m]])
-        final, source = choose_final(history[m][best], run.starts[m], val_x, val_y)
+        # A merged network that breaks a guarantee on the whole training split is not kept (each batch
+        # held it on its own examples only); the start holds them all (repaired).
+        holding = [network if not failures(context, network, split) else run.starts[m] for network in history[m]]
+        best = best_epoch([network.accuracy(val_x, val_y) for network in holding])
+        final, source = choose_final(holding[best], run.starts[m], val_x, val_y)
         final = stored_network(config, final)
-        kept.append(history[m][best])
+        kept.append(holding[best])
         finals.append(final)
         member_records.append(MemberRecord(
             member=m, classes=member.classes, examples=len(member.indices),
@@ -544,7 +588,7 @@ def train_network(
     t = lap("merge", t)
     compression = None
     if config.compress > 0:  # one network: the config refuses --compress with --ensemble
-        finals[0], compression = run_step("compress", compress_final, config, split, finals[0])
+        finals[0], compression = run_step("compress", compress_final, config, split, finals[0], context)
         member_records[0] = replace(member_records[0], sizes=finals[0].sizes,
                                     final=member_accuracies(finals[0], members[0].classes, split))
         t = lap("compress", t)
@@ -554,6 +598,9 @@ def train_network(
     if compression is not None:
         summary.compression = compression
         summary.size_bits = layered_size_bits(finals[0], compression["layer_bounds"])
+    if context.guarantees.any:
+        summary.constraints = {"repair": run.repair,
+                               "checks": context.guarantees.certificate(finals[0], split, run.groups)}
     summary.dataset = dataset
     timings["total"] = time.perf_counter() - began
     if persist:

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from pipeline.data.preprocessing import NumericColumn, Preprocessor, as_strings, sorted_categories
+from pipeline.data.preprocessing import CategoricalColumn, NumericColumn, Preprocessor, as_strings, sorted_categories
 from pipeline.errors import DataConversionWarning, DataError, one_line
 
 BUILTIN_DATASETS = ("heart", "adult", "mnist")
@@ -61,6 +61,36 @@ class Dataset:
     test_x: np.ndarray | None = None
     test_y: np.ndarray | None = None
     validation_fraction: float = 0.1
+    attributes: pa.Table | None = None
+    """The raw columns of the rows of ``x`` (all but the label, excluded ones too): what defines the
+    groups of a fairness constraint (``--fair``) and the columns a monotonicity constraint names."""
+    test_attributes: pa.Table | None = None
+    """The same for the rows of ``test_x``."""
+
+
+def without_columns(dataset: Dataset, exclude: Sequence[str]) -> Dataset:
+    """``dataset`` with the columns ``exclude`` kept out of its features (``--exclude``): the
+    preprocessing fitted again on the other columns, each of the kind it had, on the rows it was
+    fitted on (the official test rows too, as Adult's; a user's test file is added after this);
+    the columns stay in ``attributes``, so that one may still define groups."""
+    if not exclude:
+        return dataset
+    names = dataset.attributes.column_names if dataset.attributes is not None else []
+    unknown = [name for name in exclude if name not in names]
+    if unknown:
+        raise DataError(f"--exclude {unknown[0]}: {dataset.name} has no column '{unknown[0]}'; its columns are "
+                        f"{', '.join(names)}")
+    kept = [column for column in dataset.preprocessor.columns if column.name not in exclude]
+    if not kept:
+        raise DataError(f"--exclude leaves {dataset.name} no feature column; keep at least one")
+    categorical = [column.name for column in kept if isinstance(column, CategoricalColumn)]
+    features = dataset.attributes.drop_columns(list(exclude))
+    fitted_on = features
+    if dataset.test_attributes is not None:
+        fitted_on = pa.concat_tables([features, dataset.test_attributes.drop_columns(list(exclude))])
+    preprocessor = Preprocessor.fit(fitted_on.select([column.name for column in kept]), categorical=categorical)
+    test_x = None if dataset.test_x is None else preprocessor.transform(dataset.test_attributes)
+    return replace(dataset, x=preprocessor.transform(features), preprocessor=preprocessor, test_x=test_x)
 
 
 def load_builtin(name: str) -> Dataset:
@@ -103,6 +133,7 @@ def load_file(path: str | Path, label: str) -> Dataset:
         classes=classes,
         preprocessor=preprocessor,
         label=label,
+        attributes=features,
     )
 
 
@@ -207,6 +238,7 @@ def _load_heart() -> Dataset:
         preprocessor=preprocessor,
         label=label,
         validation_fraction=0.1,
+        attributes=features,
     )
 
 
@@ -228,6 +260,8 @@ def _load_adult() -> Dataset:
         test_x=preprocessor.transform(test),
         test_y=class_indices(test.column(label), ADULT_CLASSES),
         validation_fraction=0.2,
+        attributes=train.drop_columns([label]),
+        test_attributes=test.drop_columns([label]),
     )
 
 
@@ -286,7 +320,8 @@ def with_test_file(dataset: Dataset, path: str | Path) -> Dataset:
     if table.num_rows == 0:
         raise DataError(f"test file '{path}' has no data rows; add rows below the header")
     labels = label_strings(dataset.label, table.column(dataset.label))
-    return replace(dataset, test_x=dataset.preprocessor.transform(table), test_y=class_indices(labels, dataset.classes))
+    return replace(dataset, test_x=dataset.preprocessor.transform(table), test_y=class_indices(labels, dataset.classes),
+                   test_attributes=table.drop_columns([dataset.label]))
 
 
 def dataset_from_arrays(x, y, name: str = "arrays", label: str = "label") -> tuple[Dataset, np.ndarray]:
@@ -305,7 +340,7 @@ def dataset_from_arrays(x, y, name: str = "arrays", label: str = "label") -> tup
         raise DataError("two labels of y read the same as text; give labels that differ as strings")
     preprocessor = Preprocessor.fit(table)
     dataset = Dataset(name=name, x=preprocessor.transform(table), y=indices.astype(np.int64), classes=classes,
-                      preprocessor=preprocessor, label=label)
+                      preprocessor=preprocessor, label=label, attributes=table)
     return dataset, distinct
 
 

@@ -28,6 +28,11 @@ class Split:
     val_y: np.ndarray
     test_x: np.ndarray | None
     test_y: np.ndarray | None
+    train_rows: np.ndarray | None = None
+    """The dataset's rows each split holds (its ``attributes``' rows); the test split's are rows of
+    the dataset's own test set where it has one (``test_attributes``)."""
+    val_rows: np.ndarray | None = None
+    test_rows: np.ndarray | None = None
 
 
 def split_dataset(
@@ -56,10 +61,12 @@ def split_dataset(
         share = TEST_FRACTION if test_fraction is None else test_fraction
         test, pool = _stratified_draw(ds.y, pool, round(share * len(pool)))
         test_x, test_y = (ds.x[test], ds.y[test]) if len(test) else (None, None)
+        test_rows = test if len(test) else None
     elif test_fraction is not None:
         raise DataError(f"{ds.name} has a test set of its own; --test-size applies only to data without one")
     else:
         test_x, test_y = ds.test_x, ds.test_y
+        test_rows = np.arange(len(ds.test_y))
     validation, pool = _stratified_draw(ds.y, pool, _validation_count(ds, len(pool), validation_size))
     if len(pool) == 0:
         raise DataError(
@@ -74,6 +81,9 @@ def split_dataset(
         val_y=ds.y[validation],
         test_x=test_x,
         test_y=test_y,
+        train_rows=train,
+        val_rows=validation,
+        test_rows=test_rows,
     )
 
 

@@ -25,6 +25,7 @@ each neuron reads all of the layer before: masked XNOR-popcount on the packed si
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from formulations import IntegerNetwork
 from formulations.network import bits_for, strip_neurons
 from pipeline.data.preprocessing import NumericColumn, Preprocessor
 from pipeline.networks.ensembles import Ensemble, EnsembleKind
+from pipeline.networks.inference import constraint_lines
 from pipeline.networks.storage import StoredNetwork
 
 INT32_MAX = 2**31 - 1
@@ -380,6 +382,17 @@ static inline int32_t intnet_category(int32_t column, const char *value)
 # --- the header's text -------------------------------------------------------------------------
 
 
+def _guarantees_text(constraints: Any) -> str:
+    """The constraints the network was trained under, as its certificate states them (checked from
+    its weights and recomputed on its splits when it was trained), for the header's comment."""
+    if not isinstance(constraints, dict) or not constraints.get("checks"):
+        return ""
+    lines = []
+    for line in constraint_lines(constraints):
+        lines += [" * " + part for part in textwrap.wrap(_comment_text(line)[1:-1], 96)]
+    return "\n" + "\n".join(lines) + "\n *"
+
+
 def _preamble(stored: StoredNetwork, networks: list[IntegerNetwork], columns: _Columns, scale: int) -> str:
     ensemble = stored.ensemble
     sizes = "-".join(map(str, networks[0].sizes))
@@ -407,7 +420,7 @@ def _preamble(stored: StoredNetwork, networks: list[IntegerNetwork], columns: _C
  *     else 0; a value seen in no category gives 0 for all of the column's inputs.
  *
 {columns.listing()}
- *
+ *{_guarantees_text(stored.provenance.get("constraints"))}
  * Parameters: each layer's weights and biases in the bits its range needs, as bit-planes (the
  * comment above each array). intnet_predict keeps on the stack {GATHER_BLOCK} input indices and each
  * layer's pre-activations, never an array as long as the inputs. Every function and array is

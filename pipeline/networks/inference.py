@@ -148,6 +148,7 @@ def describe(model: LoadedModel) -> dict[str, Any]:
         "test_accuracy": accuracy.get("test"),
         "batches": len(provenance.get("batches", [])),
         "compressed": compression_summary(provenance.get("compressed")),
+        "constraints": provenance.get("constraints"),
     }
 
 
@@ -156,3 +157,29 @@ def compression_summary(report: dict | None) -> dict | None:
     if report is None:
         return None
     return {side: report.get(side) for side in ("before", "after")}
+
+
+def constraint_lines(constraints: dict) -> list[str]:
+    """The certificate as the terminal and ``intnet info`` show it: one line per constraint."""
+    def pct(entry, key="value"):
+        return "n/a" if entry is None or entry.get(key) is None else f"{100 * entry[key]:.1f}%"
+
+    lines = [f"constraints (start: {constraints.get('repair')}):"]
+    for check in constraints.get("checks", []):
+        mark = "holds" if check.get("holds") else "BROKEN"
+        if check.get("constraint") == "fair":
+            gaps = ", ".join(f"{name} {100 * check[name]['gap']:.1f} [{100 * check[name]['low']:.1f}, "
+                             f"{100 * check[name]['high']:.1f}]" for name in ("train", "validation", "test")
+                             if isinstance(check.get(name), dict) and "gap" in check[name])
+            lines.append(f"  fair {check['column']}:{check['kind']} gap <= {100 * check['bound']:.1f} points on train: "
+                         f"{mark}; gap % (95 % interval) {gaps}")
+        elif check.get("constraint") == "min_recall":
+            values = ", ".join(f"{name} {pct(check.get(name))} [{pct(check.get(name), 'low')}, {pct(check.get(name), 'high')}]"
+                               for name in ("train", "validation", "test") if isinstance(check.get(name), dict))
+            lines.append(f"  recall of {check['class']} >= {100 * check['bound']:.1f}% on train: {mark}; {values}")
+        elif check.get("constraint") == "monotone":
+            proof = "proven from the weights (orientations " + str(check.get("orientations")) + ")" \
+                if check.get("holds") else "no proof from the weights"
+            lines.append(f"  monotone {check['column']}:{check['direction']}: {mark}, {proof}")
+    return lines
+

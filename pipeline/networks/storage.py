@@ -67,6 +67,9 @@ PROVENANCE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "layer_bounds": (lambda value: isinstance(value, list) and all(is_count(b) and b > 0 for b in value),
                      "a list of positive counts"),
     "compressed": (lambda value: isinstance(value, dict), "a JSON object"),
+    "constraints": (lambda value: isinstance(value, dict) and isinstance(value.get("checks", []), list)
+                    and all(isinstance(check, dict) for check in value.get("checks", [])),
+                    "a JSON object whose 'checks' is a list of objects"),
 }
 
 

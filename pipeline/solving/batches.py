@@ -23,7 +23,9 @@ import numpy as np
 
 from formulations import IntegerNetwork, ParameterBounds, TrainingProblem
 from formulations.models import Formulation, training_model
+from formulations.network import within_budget
 from pipeline.networks.ensembles import member_labels
+from pipeline.solving.guarantees import Guarantees
 from pipeline.solving.heuristic import train_ste
 from pipeline.solving.improve import (
     ImproveOutcome,
@@ -102,6 +104,9 @@ class RunContext:
     seed: int = 0
     max_nonzero: int | None = None
     """The size budget of every batch's network (``--max-nonzero``)."""
+    guarantees: Guarantees = field(default_factory=Guarantees)
+    """The constraints every batch's network holds on the batch's examples (``--monotone``,
+    ``--fair``, ``--min-recall``), over the training examples by index."""
     batch: BatchOptions = BatchOptions()
     solver: SolverOptions = SolverOptions()
     search: SearchOptions = SearchOptions()
@@ -208,11 +213,12 @@ def batch_problem(
     x = context.train_x[indices]
     classes = context.member_classes_of(member)
     sizes = [x.shape[1], *context.hidden, len(classes)]
-    bounds = epoch.bounds or ParameterBounds.box(sizes, context.P)
+    bounds = context.guarantees.bounds(epoch.bounds or ParameterBounds.box(sizes, context.P))
     dead = ~np.any(x != 0, axis=0)
     bounds = bounds.fix_inputs(dead, DEAD_INPUT_VALUES[context.batch.dead_inputs](epoch.start))
-    problem = TrainingProblem(x, member_labels(context.train_y[indices], classes), len(classes), context.hidden,
-                              context.P, bounds, max_nonzero=context.max_nonzero)
+    y = member_labels(context.train_y[indices], classes)
+    problem = TrainingProblem(x, y, len(classes), context.hidden, context.P, bounds, max_nonzero=context.max_nonzero,
+                              rows=context.guarantees.rows(y, indices))
     return problem, int(dead.sum())
 
 
@@ -237,7 +243,9 @@ def solve_batch(
         else:
             outcome = skipped_solve(formulation.objective_value(start, problem), start)
         polished = None
-        if context.search.improve > 0:
+        # A search needs a start inside its model: with counting rows, the batch's start or solve may
+        # break them on the batch's own examples (it holds them on the whole training split).
+        if context.search.improve > 0 and formulation.admits(outcome.network, problem):
             polished = local_search(context, formulation, problem, outcome.network, task, solve_many, width)
     except Exception as error:  # reported in the batch record, left out of the merge
         return failed_batch(task, started, worker, f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")
@@ -275,10 +283,11 @@ def local_search(
     if search.improve_starts == 1:
         return improve(formulation, problem, network, search.improve, context.solver, **settings)
     others = [
-        problem.bounds.clip(train_ste(problem.x, problem.y, problem.n_classes, context.hidden, context.P,
-                                      seed=context.seed + i))
+        within_budget(problem.bounds.clip(train_ste(problem.x, problem.y, problem.n_classes, context.hidden, context.P,
+                                                    seed=context.seed + i)), problem.max_nonzero)
         for i in range(1, search.improve_starts)
     ]
+    others = [other for other in others if formulation.admits(other, problem)]
     left = max(search.improve - (time.perf_counter() - began), 0.0)
     return portfolio(formulation, problem, [network, *others], left, context.solver, **settings)
 

@@ -48,6 +48,8 @@ from pipeline.solving.improve import MIN_STEP_SECONDS, SearchOptions
 from pipeline.solving.solve import ObjectiveMismatch, SolverOptions, solve_mip
 
 MISMATCH = "objective_mismatch"
+BREAKS_A_GUARANTEE = "breaks_a_guarantee"
+"""A step's status when its network broke one of the run's guarantees; the move counts as failed."""
 """A step's status when the solver's objective was not that of the weights it returned."""
 
 class KeptSplit(StrEnum):
@@ -173,13 +175,15 @@ def compress(
     improve_step_limit: float = SearchOptions.improve_step_limit,
     on_step: Callable[[CompressStep, IntegerNetwork], None] | None = None,
     max_nonzero: int | None = None,
+    admits: Callable[[IntegerNetwork], bool] | None = None,
 ) -> CompressOutcome:
     """The smallest network the moves reach from ``start`` within ``seconds`` that classifies at
     least (``start``'s correct count on (x, y)) − ``tolerance`` of the examples correctly. Each
     sub-MIP gets at most ``improve_step_limit`` seconds.
     ``on_step(step, network)`` is called after every move with the current network. With
     ``max_nonzero``, no move takes the network over that many non-zero parameters (only a drop
-    can add some: its layer is solved within what the others leave)."""
+    can add some: its layer is solved within what the others leave). A move whose network
+    ``admits`` refuses (a guarantee on another set of examples) is not taken: it counts as failed."""
     if tolerance < 0:
         raise ValueError(f"the tolerance must be >= 0, got {tolerance}")
     began = time.perf_counter()
@@ -230,7 +234,10 @@ def compress(
             if max_nonzero is not None and nonzero_parameters(candidate) > max_nonzero:
                 raise AccuracyViolation(f"{move.name}: {nonzero_parameters(candidate)} non-zero parameters, the "
                                         f"size budget is {max_nonzero}")
-            after = min(size, size_of(candidate))
+            if admits is not None and not admits(candidate):
+                candidate, status = None, BREAKS_A_GUARANTEE
+            else:
+                after = min(size, size_of(candidate))
         step = CompressStep(move.name, move.kind, size, after, status, time.perf_counter() - step_began)
         steps.append(step)
         if step.accepted:

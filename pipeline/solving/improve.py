@@ -45,6 +45,7 @@ from enum import StrEnum
 import numpy as np
 
 from formulations import IntegerNetwork, ParameterBounds, TrainingProblem
+from formulations.constraints import merged_rows
 from formulations.models import Formulation
 from formulations.network import nonzero_parameters, switch_off, within_budget
 from formulations.neuron_choice import NeuronChoice, neuron_inputs, neuron_problem, sign_costs, with_neuron
@@ -107,6 +108,7 @@ class NeighbourhoodKind(StrEnum):
     NEURON = "neuron"
     NEURON_OUT = "neuron+out"
     OUTPUT = "output"
+    OUTPUT_COLUMN = "output column"
     DROP = "drop"
 
 
@@ -170,7 +172,8 @@ class ImproveOutcome:
 
 def neighbourhoods(sizes: list[int], drops: bool = False) -> list[Neighbourhood]:
     """Every hidden neuron (alone, and with its outgoing weights) and the output layer; with
-    ``drops``, every hidden neuron's drop step too."""
+    ``drops``, every hidden neuron's drop step too. Without a hidden layer, also each input's
+    column of the output layer with the biases (a coordinate of the linear model)."""
     shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
 
     def masks(kind, mark, place=None) -> Neighbourhood:
@@ -206,6 +209,13 @@ def neighbourhoods(sizes: list[int], drops: bool = False) -> list[Neighbourhood]
         b[-1][:] = True
 
     result.append(masks(NeighbourhoodKind.OUTPUT, output))
+    if len(shapes) == 1:
+        for i in range(shapes[0][1]):
+            def column(w, b, i=i):
+                w[0][:, i] = True
+                b[0][:] = True
+
+            result.append(masks(NeighbourhoodKind.OUTPUT_COLUMN, column, (0, i)))
     return result
 
 
@@ -221,6 +231,10 @@ def visiting_order(pool: list[Neighbourhood], rng: np.random.Generator) -> list[
         return [members[i] for i in rng.permutation(len(members))]
 
     kinds = NeighbourhoodKind
+    if any(area.kind == kinds.OUTPUT_COLUMN for area in pool):
+        # No hidden layer: the linear model's coordinates first; the whole layer, the training
+        # model itself, only where they find nothing.
+        return [shuffled(kinds.OUTPUT_COLUMN), shuffled(kinds.OUTPUT)]
     return [shuffled(kinds.NEURON) + shuffled(kinds.OUTPUT), shuffled(kinds.DROP) + shuffled(kinds.NEURON_OUT)]
 
 
@@ -265,9 +279,9 @@ def improve(
         return seconds - (clock() - began)
 
     current = problem.bounds.clip(start)
-    if not problem.admits(current):
-        raise ValueError(f"the start has {nonzero_parameters(current)} non-zero parameters, over the size "
-                         f"budget of {problem.max_nonzero}")
+    if not formulation.admits(current, problem):
+        raise ValueError("the start breaks the problem's size budget or a counting constraint "
+                         f"({nonzero_parameters(current)} non-zero parameters, the budget {problem.max_nonzero})")
     objective = start_objective = formulation.objective_value(current, problem)
 
     def held_out_accuracy(network: IntegerNetwork) -> float:
@@ -324,7 +338,7 @@ def improve(
                     candidate = graft(current, candidate, area)
                     candidate_objective = formulation.objective_value(candidate, problem)
                 # A step moved onto another network may take it over the size budget.
-                better = candidate_objective < objective and problem.admits(candidate)
+                better = candidate_objective < objective and formulation.admits(candidate, problem)
                 candidate_accuracy = held_out_accuracy(candidate) if better else accuracy
                 validation_fell = candidate_accuracy < accuracy
                 better &= not validation_fell
@@ -381,12 +395,15 @@ PERTURBED_SHARE = 0.1
 """Share of the parameters a restart of :func:`portfolio` redraws in the best network so far."""
 
 
-def perturbed(network: IntegerNetwork, problem: TrainingProblem, rng: np.random.Generator) -> IntegerNetwork:
+def perturbed(
+    network: IntegerNetwork, problem: TrainingProblem, rng: np.random.Generator,
+    admits: Callable[[IntegerNetwork], bool] | None = None,
+) -> IntegerNetwork:
     """``network`` with each parameter redrawn uniformly from its box with probability
     :data:`PERTURBED_SHARE` (at least one parameter moves): far enough to leave a local optimum of
     every single-neuron step, near enough to keep most of what was fitted. Within a size budget, the
     smallest |θ| go back to 0 (:func:`~formulations.network.within_budget`); where that leaves a box
-    without 0, the network is returned as it was."""
+    without 0, or the copy breaks a constraint ``admits`` checks, the network is returned as it was."""
     bounds = problem.bounds
     parameters = [*network.weights, *network.biases]
     lowers = [*bounds.weight_lower, *bounds.bias_lower]
@@ -399,7 +416,7 @@ def perturbed(network: IntegerNetwork, problem: TrainingProblem, rng: np.random.
     n_layers = len(network.weights)
     moved = within_budget(IntegerNetwork(tuple(moved[:n_layers]), tuple(moved[n_layers:]), network.P),
                           problem.max_nonzero)
-    return moved if problem.admits(moved) else network
+    return moved if (admits or problem.admits)(moved) else network
 
 
 def portfolio(
@@ -436,7 +453,8 @@ def portfolio(
         if searches < len(starts):
             start, share = starts[searches], max(time_left(), 0.0) / (len(starts) - searches)
         else:
-            start, share = perturbed(best.network, problem, rng), time_left()
+            start = perturbed(best.network, problem, rng, lambda network: formulation.admits(network, problem))
+            share = time_left()
         outcome = improve(formulation, problem, start, share, options, seed=seed + searches,
                           improve_step_limit=largest_limit, validation=validation, solve_many=solve_many, width=width,
                           raise_limit=searches < len(starts), clock=clock)
@@ -577,7 +595,7 @@ def solve_neuron_out(
 
     # With a size budget, a value that takes the network over it is left out: the step keeps the
     # budget without also emptying the neuron's incoming weights to make room.
-    outgoing = [v for v in outgoing if problem.admits(with_outgoing(v))]
+    outgoing = [v for v in outgoing if formulation.admits(with_outgoing(v), problem)]
     if not outgoing or costs(outgoing[0]) is None:
         return solve_around(formulation, problem, current, area, options)
     bounds = [float(np.minimum(*costs(v)).sum()) for v in outgoing]
@@ -611,7 +629,11 @@ def output_problem(problem: TrainingProblem, network: IntegerNetwork) -> tuple[T
     4,285 rows, and 1.8-2.8 s of Pyomo and appsi where the layer on every example took 11.7 s and
     the training model restricted to the layer 14 s."""
     inputs = neuron_inputs(network, problem.x, len(problem.hidden))
-    rows, counts = np.unique(np.column_stack([inputs, problem.y]), axis=0, return_counts=True)
+    # Examples merge only where every counting row counts them alike (the same group and class).
+    signature = [row.coefficients for row in problem.rows]
+    rows, members, counts = np.unique(np.column_stack([inputs, problem.y, *signature]), axis=0, return_inverse=True,
+                                      return_counts=True)
+    rows = rows[:, : inputs.shape[1] + 1]
     bounds = problem.bounds
     box = ParameterBounds(
         weight_lower=bounds.weight_lower[-1:], weight_upper=bounds.weight_upper[-1:],
@@ -621,7 +643,8 @@ def output_problem(problem: TrainingProblem, network: IntegerNetwork) -> tuple[T
     budget = None if problem.max_nonzero is None else (
         problem.max_nonzero - nonzero_parameters(network) + nonzero_parameters(output))
     layer = TrainingProblem(rows[:, :-1], rows[:, -1].astype(np.int64), problem.n_classes, (), problem.P, box,
-                            weights=counts, scale=problem.output_scale, max_nonzero=budget)
+                            weights=counts, scale=problem.output_scale, max_nonzero=budget,
+                            rows=tuple(merged_rows(problem.rows, members.reshape(-1), len(counts))))
     return layer, output
 
 
@@ -633,11 +656,14 @@ def solve_output(
     area: Neighbourhood,
     options: SolverOptions,
 ) -> StepResult:
-    """The output-layer step: on :func:`output_problem`'s merged rows where the formulation weights
-    its examples (and counts no neurons), as the training model restricted to the layer otherwise."""
+    """The output-layer step (or one column of it, with the biases): on :func:`output_problem`'s
+    merged rows where the formulation weights its examples (and counts no neurons), as the training
+    model restricted to the layer otherwise."""
     if not formulation.weighted_examples or formulation.neuron_switches:
         return solve_around(formulation, problem, current, area, options)
     layer, start = output_problem(problem, current)
+    if area.kind == NeighbourhoodKind.OUTPUT_COLUMN:
+        layer = replace(layer, bounds=layer.bounds.neighbourhood(start, area.free_weights[-1:], area.free_biases[-1:]))
     outcome = solve_mip(formulation, layer, start, options)
     network = IntegerNetwork(current.weights[:-1] + outcome.network.weights, current.biases[:-1] + outcome.network.biases,
                              current.P)
@@ -685,6 +711,7 @@ STEPS: dict[NeighbourhoodKind, StepSolver] = {
     NeighbourhoodKind.NEURON: solve_neuron_step,
     NeighbourhoodKind.NEURON_OUT: solve_neuron_out,
     NeighbourhoodKind.OUTPUT: solve_output,
+    NeighbourhoodKind.OUTPUT_COLUMN: solve_output,
     NeighbourhoodKind.DROP: solve_drop,
 }
 """The step solver of each kind of neighbourhood."""

@@ -31,8 +31,10 @@ NO_NETWORK_FITS = (
     "no network with this architecture and P fits every training example; use a soft-loss formulation"
 )
 NO_FEASIBLE_NETWORK_IN_TIME = "time limit reached without a feasible network"
+NO_NETWORK_SATISFIES = "no network with this architecture, P and size budget satisfies the counting constraints"
 NO_NETWORK_RETURNED = "the solver returned no network; the start stands"
-START_DOES_NOT_FIT = "the start network does not fit every training example, so the solve started without one"
+START_DOES_NOT_FIT = ("the start network does not fit every training example (or breaks a counting constraint), so "
+                      "the solve started without one")
 
 START_MEETS_TARGET = "the start already meets the target error, so no MIP was built"
 BUILT_PAST_LIMIT = (
@@ -259,8 +261,9 @@ def _solve_one(
 ) -> SolveOutcome:
     start = formulation.start_network(start, problem)
     start_objective = formulation.objective_value(start, problem)
-    # A hard model's start that does not fit is no feasible point: HiGHS would reject it anyway.
-    start_feasible = math.isfinite(start_objective)
+    # A hard model's start that does not fit is no feasible point: HiGHS would reject it anyway;
+    # nor is a start that breaks a counting row (a fairness gap, a recall floor).
+    start_feasible = math.isfinite(start_objective) and formulation.admits(start, problem)
     target = None if target_error is None else formulation.target(problem, target_error)
     if target is not None and start_objective <= target:
         # Building the model alone costs seconds to minutes on a large batch (measured: 21 s of
@@ -298,9 +301,9 @@ def _solve_one(
         if result is _NOT_SOLVED:
             messages.append(BUILT_PAST_LIMIT)
         elif status == SolveStatus.INFEASIBLE:
-            if not formulation.hard:
+            if not formulation.hard and not problem.rows:
                 raise RuntimeError(f"{formulation.name}: the solver calls the model infeasible, yet every network fits it")
-            messages.append(NO_NETWORK_FITS)
+            messages.append(NO_NETWORK_FITS if formulation.hard else NO_NETWORK_SATISFIES)
         else:
             status = SolveStatus.NO_SOLUTION
             messages.append(NO_FEASIBLE_NETWORK_IN_TIME if formulation.hard else NO_NETWORK_RETURNED)
@@ -344,6 +347,9 @@ def _verified_objective(
     if problem.max_nonzero is not None and nonzero_parameters(network) > problem.max_nonzero:
         raise ObjectiveMismatch(f"{formulation.name}: the solver's weights have {nonzero_parameters(network)} "
                                 f"non-zero parameters, the budget is {problem.max_nonzero}")
+    if not formulation.admits(network, problem):
+        raise ObjectiveMismatch(f"{formulation.name}: the solver's weights break a counting constraint "
+                                "(recounted from their predictions)")
     recomputed = formulation.objective_value(network, problem)
     reported = float(result.objective)
     tolerance = OBJECTIVE_TOLERANCE * max(1.0, abs(reported))
