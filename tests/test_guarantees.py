@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from networks import EXACT, StepClock, every_network, grid_inputs, random_network
 
 from formulations import IntegerNetwork, ParameterBounds, TrainingProblem
 from formulations.constraints import (
@@ -22,7 +23,6 @@ from formulations.constraints import (
 )
 from formulations.models import FORMULATIONS
 from formulations.neuron_choice import NeuronChoice, neuron_problem, sign_costs
-from networks import EXACT, StepClock, every_network, grid_inputs, random_network
 from pipeline.solving.guarantees import largest_gap, share_with_interval
 from pipeline.solving.improve import improve, neighbourhoods, output_problem, solve_neighbourhood
 from pipeline.solving.solve import solve_mip
