@@ -24,8 +24,8 @@ test: install
 	$(BIN)/python -m pytest
 
 # Every benchmark's --quick mode, so that the scripts stay alive; results go to a scratch folder
-# (full runs write docs/results/).
-bench-quick: install
+# (full runs write docs/results/). sparse_rivals.py runs FasterRisk in its own environment.
+bench-quick: install rivals-env
 	out=$$(mktemp -d) && for script in benchmarks/*.py; do \
 		echo "== $$script --quick"; $(BIN)/python $$script --quick --out $$out || exit 1; done
 
