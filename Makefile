@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint bench-quick clean
+.PHONY: install demo test test-fast lint bench-quick rivals-env clean
 
 # uv installs the ~110 distributions in seconds where pip takes minutes; it comes from PyPI too.
 $(STAMP): pyproject.toml
@@ -42,10 +42,25 @@ lint: install
 	$(BIN)/ruff check .
 
 # Every benchmark's --quick mode, so that the scripts stay alive; results go to a scratch folder
-# (full runs write docs/results/).
-bench-quick: install
+# (full runs write docs/results/). sparse_rivals.py runs FasterRisk in its own environment.
+bench-quick: install rivals-env
 	out=$$(mktemp -d) && for script in benchmarks/*.py; do \
 		echo "== $$script --quick"; $(BIN)/python $$script --quick --out $$out || exit 1; done
 
+# FasterRisk, the sparse integer scoring system benchmarks/sparse_rivals.py compares the sparse start
+# with, in an environment of its own: fasterrisk 0.1.10 pins pandas 1.5.2 and scikit-learn 1.2.0 and
+# calls ndarray.tostring, which numpy 2.3 removed, so it cannot share .venv (numpy 2.4).
+RIVALS_VENV := .venv-rivals
+RIVALS_STAMP := $(RIVALS_VENV)/.installed-stamp
+
+$(RIVALS_STAMP):
+	python3.11 -m venv $(RIVALS_VENV)
+	$(RIVALS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv
+	$(RIVALS_VENV)/bin/uv pip install --quiet --python $(RIVALS_VENV)/bin/python \
+		'numpy==1.26.4' 'pandas==1.5.2' 'scikit-learn==1.2.0' 'fasterrisk==0.1.10'
+	touch $(RIVALS_STAMP)
+
+rivals-env: $(RIVALS_STAMP)
+
 clean:
-	rm -rf $(VENV) out .pytest_cache .hypothesis
+	rm -rf $(VENV) $(RIVALS_VENV) out .pytest_cache .hypothesis
