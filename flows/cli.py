@@ -484,7 +484,7 @@ def format_summary(summary) -> str:
         f"{len(summary.epochs)} epoch(s) of {summary.epochs[0].batches if summary.epochs else 0} batch(es)",
         "",
         f"  {'':33} train  validation   test",
-        f"  {'start (gradient, STE)':32} {pct(summary.start.train)}   {pct(summary.start.validation)}   {pct(summary.start.test)}",
+        f"  {'start (' + ('sparse scoring system' if summary.sizes[1:-1] == [] else 'gradient, STE') + ')':32} {pct(summary.start.train)}   {pct(summary.start.validation)}   {pct(summary.start.test)}",
         f"  {'merged, ' + kept:32} {pct(summary.merged.train)}   {pct(summary.merged.validation)}   {pct(summary.merged.test)}",
         f"  {'final (' + summary.final_source + ')':32} {pct(summary.final.train)}   {pct(summary.final.validation)}   {pct(summary.final.test)}",
         "",

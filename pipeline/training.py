@@ -55,6 +55,7 @@ from pipeline.solving.heuristic import SteSettings, train_ste, train_ste_within
 from pipeline.solving.improve import SearchOptions
 from pipeline.solving.merge import BATCH_STARTS, MERGE_RULES, epoch_bounds, keep_voted_neurons
 from pipeline.solving.solve import START_MEETS_TARGET, SolverOptions, SolveStatus
+from pipeline.solving.sparse_start import sparse_linear_network
 
 
 def load_dataset(config: TrainConfig) -> Dataset:
@@ -79,7 +80,9 @@ def start_network(config: TrainConfig, split: Split, n_classes: int, member: Mem
     """The shared start of every batch (of ``member``'s, in an ensemble): a straight-through-
     estimator network trained on the member's training examples, judged on its validation examples
     (cheap, and a shared start is what makes the batches' hidden neurons correspond when their
-    weights are averaged), or the all-zero network when ``heuristic_steps`` is 0."""
+    weights are averaged; within a size budget, pruned and retrained), or the all-zero network when
+    ``heuristic_steps`` is 0. Without a hidden layer, the sparse integer scoring system of
+    :mod:`pipeline.solving.sparse_start` (within the budget, if any)."""
     member = member or whole_training_set(config, split, n_classes)
     outputs = len(member.classes)
     if config.heuristic_steps == 0:
@@ -88,6 +91,9 @@ def start_network(config: TrainConfig, split: Split, n_classes: int, member: Mem
     x, y = split.train_x[member.indices], member_labels(split.train_y[member.indices], member.classes)
     x_val, y_val = split.val_x[mine], member_labels(split.val_y[mine], member.classes)
     settings = SteSettings(steps=config.heuristic_steps)
+    if not config.hidden:
+        return sparse_linear_network(x, y, outputs, config.P, config.max_nonzero, x_val=x_val, y_val=y_val,
+                                     seed=member.seed)
     if config.max_nonzero is not None:
         return train_ste_within(x, y, outputs, config.hidden, config.P, config.max_nonzero, seed=member.seed,
                                 settings=settings, x_val=x_val, y_val=y_val)
@@ -406,9 +412,19 @@ def repaired_start(config: TrainConfig, split: Split, start: IntegerNetwork, gua
     """The start made to hold the run's guarantees on the whole training split
     (:func:`pipeline.solving.guarantees.repair_start`), the guarantees with their orientations, and
     how."""
+    formulation = config.options(BatchOptions).training_model()
     problem = whole_training_problem(config, split, start.sizes[-1], guarantees)
-    return repair_start(start, guarantees, problem, config.options(BatchOptions).training_model(),
-                        config.options(SolverOptions))
+    if not config.hidden and config.heuristic_steps > 0:
+        # A scoring system of the sparse start's that holds the guarantees already, if it has one:
+        # its candidates differ in support and scale, and some trade accuracy for a smaller gap.
+        held = guarantees.with_orientations(start)
+        boxed = replace(problem, bounds=held.bounds(problem.bounds))
+        fitting = sparse_linear_network(split.train_x, split.train_y, start.sizes[-1], config.P, config.max_nonzero,
+                                        x_val=split.val_x, y_val=split.val_y, seed=config.seed,
+                                        admits=lambda network: formulation.admits(network, boxed))
+        if fitting is not None:
+            start = fitting  # the all-zero network when no other candidate held them
+    return repair_start(start, guarantees, problem, formulation, config.options(SolverOptions))
 
 
 def train(

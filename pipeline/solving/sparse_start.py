@@ -52,6 +52,7 @@ returned — at worst the all-zero network, which predicts class 0.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,10 +114,13 @@ def sparse_linear_network(
     y_val: np.ndarray | None = None,
     seed: int = 0,
     time_limit: float | None = None,
-) -> IntegerNetwork:
+    admits: Callable[[IntegerNetwork], bool] | None = None,
+) -> IntegerNetwork | None:
     """The sparse integer scoring system of the module docstring: a network with no hidden layer
     (``weights[0]`` of shape (n_classes, inputs)), parameters integers in [−P, P], at most
-    ``max_nonzero`` of them (weights and biases) non-zero, chosen by validation accuracy."""
+    ``max_nonzero`` of them (weights and biases) non-zero, chosen by validation accuracy. With
+    ``admits``, only among the candidates it accepts (a run's guarantees on its training split);
+    None when it accepts none, the all-zero network included."""
     n_classes = _positive_int(n_classes, "n_classes", minimum=2)
     P = _positive_int(P, "P", minimum=1)
     if max_nonzero is not None:
@@ -136,7 +140,7 @@ def sparse_linear_network(
     n_inputs = x.shape[1]
     zero = IntegerNetwork((np.zeros((n_classes, n_inputs), np.int64),), (np.zeros(n_classes, np.int64),), P)
     if max_nonzero == 0 or len(y) == 0:
-        return zero
+        return zero if admits is None or admits(zero) else None
     if x_val is None or len(y_val) == 0:
         x, y, x_val, y_val = _holdout(x, y, seed)
 
@@ -144,21 +148,24 @@ def sparse_linear_network(
     judge = _Judge(problem, x_val, y_val)
     limit = max_nonzero if max_nonzero is not None else problem.rows * problem.columns
     best = judge.candidate(np.zeros((problem.rows, problem.columns), np.int64), P)
+    if admits is not None and not admits(zero):
+        best = None
     stale = 0
     for size, pool in _beam_search(problem, limit, deadline):
         improved = False
         for model in pool:
             for V in _round(problem, model, P, limit - size, deadline):
                 candidate = judge.candidate(V, P)
-                if candidate.cost <= limit and candidate.key > best.key:
-                    improved = improved or candidate.validation > best.validation
+                if candidate.cost <= limit and (best is None or candidate.key > best.key) and (
+                        admits is None or admits(_network(V, n_classes, n_inputs, P))):
+                    improved = improved or best is None or candidate.validation > best.validation
                     best = candidate
             if _past(deadline):
                 break
         stale = 0 if improved else stale + 1
         if _past(deadline) or (max_nonzero is None and stale >= PATIENCE):
             break
-    return _network(best.V, n_classes, n_inputs, P)
+    return None if best is None else _network(best.V, n_classes, n_inputs, P)
 
 
 # ------------------------------------------------------------------------------------- the problem
