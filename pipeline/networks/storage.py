@@ -164,8 +164,10 @@ def check_folder_creatable(folder: Path, what: str) -> None:
 def replacing(path: str | Path) -> Iterator[BinaryIO]:
     """A binary file whose content replaces ``path`` when the block ends without an exception, so a
     reader never sees half a file. The content goes to ``.<name>.<pid>.tmp`` beside ``path``,
-    created with the umask's permissions like any other file; it is removed on any exception, and
-    one left by a process that was killed (its pid no longer running) is removed by the next write."""
+    created with the umask's permissions like any other file, and is synced to disk before it is
+    renamed (and the folder after), so a crash cannot leave an empty file at ``path``. It is removed
+    on any exception, and one left by a process that was killed (its pid no longer running) is
+    removed by the next write."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
@@ -176,10 +178,24 @@ def replacing(path: str | Path) -> Iterator[BinaryIO]:
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
+            # On disk before the rename: a file system may commit the rename first (ext4's delayed
+            # allocation does), so a crash just after it would leave an empty file at the name.
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """The folder's entries on disk (the rename into it), so a written file is there after a crash."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _temporary(path: Path, pid: int | str) -> Path:
