@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from formulations import TrainingProblem
 from formulations.models import FORMULATIONS
 from pipeline.config import TrainConfig
-from pipeline.data.datasets import class_indices, label_strings, load_builtin, read_table
+from pipeline.data.datasets import class_indices, label_strings, load_builtin, read_table, refuse_no_rows
 from pipeline.errors import DataError, NetworkFileError, brief
 from pipeline.networks.inference import LoadedModel, accuracies, check_inputs
 from pipeline.networks.storage import StoredNetwork, write_network
@@ -59,6 +59,7 @@ def labelled_data(
         return sets
     label = label or model.label
     table = read_table(data)
+    refuse_no_rows(data, table)
     if not label or label not in table.column_names:
         raise DataError(f"label column {label!r} is not in {data}; name it with --label")
     x = model.preprocessor.transform(table)

@@ -231,3 +231,17 @@ def test_a_text_column_with_some_numbers_is_still_categorical(tmp_path):
     data = tmp_path / "rows.csv"
     data.write_text("size,y\nsmall,no\nlarge,yes\n3,no\nsmall,yes\n")
     assert load_file(data, "y").preprocessor.feature_names == ["size=3", "size=large", "size=small"]
+
+
+# --- data files without rows (issue 26, item 4) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["improve", "--seconds", "1"], ["compress", "--seconds", "1"]],
+                         ids=["evaluate", "improve", "compress"])
+def test_a_data_file_of_a_header_alone_is_refused(tmp_path, capsys, command):
+    data = tmp_path / "header.csv"
+    data.write_text("x,c,y\n")
+    out = tmp_path / "out.parquet"
+    extra = [] if command[0] == "evaluate" else ["--out", out]
+    assert_refused(capsys, [command[0], model_file(tmp_path), "--data", data, *command[1:], *extra],
+                   "header.csv", "no data rows", written=out)

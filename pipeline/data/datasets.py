@@ -78,8 +78,7 @@ def load_file(path: str | Path, label: str) -> Dataset:
     """
     path = Path(path)
     table = read_table(path)
-    if table.num_rows == 0:
-        raise DataError(f"data file '{path}' has no data rows; add rows below the header")
+    refuse_no_rows(path, table)
     if label not in table.column_names:
         raise DataError(
             f"label column '{label}' is not in data file '{path}'; its columns are {', '.join(table.column_names)}"
@@ -130,6 +129,12 @@ def read_table(path: str | Path) -> pa.Table:
     names = [name.lstrip("\ufeff") for name in table.column_names]
     _refuse_duplicate_columns(path, names)
     return table.rename_columns(names)
+
+
+def refuse_no_rows(path: str | Path, table: pa.Table) -> None:
+    """A labelled file must have rows: there is nothing to train on or to score."""
+    if table.num_rows == 0:
+        raise DataError(f"data file '{path}' has no data rows; add rows below the header")
 
 
 def _refuse_duplicate_columns(path: Path, names: list[str]) -> None:
