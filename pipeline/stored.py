@@ -75,9 +75,12 @@ def trained_on(model: LoadedModel, dataset: str | None, data: str | Path | None)
         return None
     if dataset is not None:
         return run_config(model) if stored.get("dataset") == dataset else None
-    if data is not None and stored.get("data") is not None and Path(stored["data"]).resolve() == Path(data).resolve():
-        return run_config(model)
-    return None
+    if data is None or stored.get("data") is None:
+        return None
+    if not isinstance(stored["data"], str):
+        raise NetworkFileError(f"{model.path}: intnet.provenance key 'config' is not a training configuration: data: "
+                               f"must be the path of the data file, a string (got {brief(stored['data'])})")
+    return run_config(model) if Path(stored["data"]).resolve() == Path(data).resolve() else None
 
 
 def run_config(model: LoadedModel) -> TrainConfig:

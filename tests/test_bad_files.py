@@ -98,11 +98,38 @@ def test_damaged_pages_under_an_intact_footer_are_a_one_line_error(tmp_path, cap
         ("batches", 7, ["'batches'", "a list"]),
         ("n_train", True, ["'n_train'"]),
         ("dataset", 3, ["'dataset'", "a string"]),
+        # intnet info crashed on these two (issue 26, item 5): members is read by an ensemble's
+        # info, compressed's before and after by the text output
+        ("members", {"final": {}}, ["'members'", "a list of objects"]),
+        ("members", ["a"], ["'members'", "a list of objects"]),
+        ("members", [{"final": 0.5}], ["'members'", "{split: accuracy or null}"]),
+        ("compressed", {}, ["'compressed'", "'before' and 'after'"]),
+        ("compressed", {"before": 5, "after": 6}, ["'compressed'", "neurons, nonzeros and bits"]),
+        ("compressed", {"before": {"neurons": 1, "nonzeros": 2, "bits": 3}, "after": {}}, ["'compressed'"]),
     ],
 )
 def test_provenance_of_the_wrong_type_is_refused_naming_the_key(tmp_path, capsys, key, value, words):
     path = edit_metadata(model_file(tmp_path), "intnet.provenance", lambda provenance: provenance | {key: value})
     assert_refused(capsys, ["info", path], str(path), *words)
+
+
+def test_an_ensembles_members_of_the_wrong_shape_are_refused_naming_the_key(tmp_path, capsys):
+    from pipeline.networks.ensembles import Ensemble, EnsembleKind
+
+    preprocessor = Preprocessor.fit(raw_rows().drop_columns(["y"]))
+    rng = np.random.default_rng(0)
+    members = tuple(random_network(rng, [len(preprocessor.feature_names), 3, 2], 1) for _ in range(2))
+    stored = StoredNetwork(Ensemble(EnsembleKind.BAGGING, members, ((0, 1),) * 2, 2), ("no", "yes"),
+                           preprocessor.to_json() | {"label": "y"}, {"members": [[0.5], [0.7]]})
+    path = write_network(tmp_path / "ensemble.parquet", stored)
+    assert_refused(capsys, ["info", path, "--json"], str(path), "'members'", "a list of objects")
+
+
+def test_a_stored_data_path_that_is_no_string_is_refused_naming_the_key(tmp_path, capsys):
+    data = tmp_path / "rows.parquet"
+    pq.write_table(raw_rows(), data)
+    path = model_file(tmp_path, provenance={"config": {"data": 5, "label": "y"}})
+    assert_refused(capsys, ["evaluate", path, "--data", data], str(path), "key 'config'", "data", "5")
 
 
 def edit_column(index, **changes):

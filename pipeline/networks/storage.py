@@ -44,6 +44,19 @@ def is_number_or_null(value: Any) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
+def is_accuracies(value: Any) -> bool:
+    """An object of {split: accuracy or null}, as a run records a network's accuracies."""
+    return isinstance(value, dict) and all(is_number_or_null(a) for a in value.values())
+
+
+SIZE_KEYS = ("neurons", "nonzeros", "bits")
+"""What a compression report gives of the network before and after it (``intnet info`` shows them)."""
+
+
+def is_size(value: Any) -> bool:
+    return isinstance(value, dict) and all(is_count(value.get(key)) for key in SIZE_KEYS)
+
+
 # The provenance keys intnet reads back (info, evaluate, improve), each optional; the rest of the
 # provenance is a record for people. The configuration's content is checked where a command uses it.
 PROVENANCE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -57,16 +70,20 @@ PROVENANCE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "size_bits_before_strip": (is_count, "a count"),
     "accuracy": (
-        lambda value: isinstance(value, dict) and all(
-            isinstance(split, dict) and all(is_number_or_null(a) for a in split.values()) for split in value.values()
-        ),
+        lambda value: isinstance(value, dict) and all(is_accuracies(split) for split in value.values()),
         "an object of {split: accuracy or null} objects",
+    ),
+    "members": (
+        lambda value: isinstance(value, list) and all(
+            isinstance(member, dict) and is_accuracies(member.get("final", {})) for member in value),
+        "a list of objects, each member's 'final' an object of {split: accuracy or null}",
     ),
     "batches": (lambda value: isinstance(value, list), "a list"),
     "improved": (lambda value: isinstance(value, list), "a list"),
     "layer_bounds": (lambda value: isinstance(value, list) and all(is_count(b) and b > 0 for b in value),
                      "a list of positive counts"),
-    "compressed": (lambda value: isinstance(value, dict), "a JSON object"),
+    "compressed": (lambda value: isinstance(value, dict) and is_size(value.get("before")) and is_size(value.get("after")),
+                   "an object whose 'before' and 'after' give the counts neurons, nonzeros and bits"),
 }
 
 
