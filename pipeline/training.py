@@ -330,9 +330,18 @@ class Observers:
 
 
 def check_outputs(config: TrainConfig) -> None:
-    """Fail before any work when the run could not write its results at the end."""
+    """Fail before any work when the run could not write its results at the end, or its batches'
+    checkpoints on the way."""
     check_output_file(config.out, "model.parquet")
-    check_folder_creatable(Path(config.checkpoints).absolute(), f"--checkpoints {config.checkpoints}")
+    checkpoints = Path(config.checkpoints).absolute()
+    check_folder_creatable(checkpoints, f"--checkpoints {config.checkpoints}")
+    checkpoints, out = checkpoints.resolve(), Path(config.out).resolve()
+    if checkpoints == out or out in checkpoints.parents:
+        raise DataError(f"--checkpoints {config.checkpoints} is --out {config.out} or inside it, which must be a file; "
+                        "choose another folder for the checkpoints")
+    # Only a folder that exists can hold something in the way; --hidden auto's trials store nothing.
+    if checkpoints.is_dir() and config.hidden != AUTO_ARCHITECTURE:
+        BatchStore(config.checkpoints, run_key(config)).check_writable()
 
 
 @dataclass(frozen=True)

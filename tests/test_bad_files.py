@@ -204,8 +204,10 @@ def test_a_temporary_left_by_a_killed_write_is_removed_by_the_next_one(tmp_path)
     stale.write_bytes(b"half a file")
     live = tmp_path / ".model.parquet.1.tmp"  # pid 1 always runs: another process writing
     live.write_bytes(b"being written")
+    odd = tmp_path / f".model.parquet.{no_such_pid + 1}.tmp"
+    odd.mkdir()  # a folder named as a temporary is none of intnet's: left alone, and no traceback
     model_file(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "model.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, odd.name, "model.parquet"])
 
 
 def test_an_interrupted_write_leaves_neither_file_nor_temporary(tmp_path, monkeypatch):
@@ -272,3 +274,60 @@ def test_a_data_file_of_a_header_alone_is_refused(tmp_path, capsys, command):
     extra = [] if command[0] == "evaluate" else ["--out", out]
     assert_refused(capsys, [command[0], model_file(tmp_path), "--data", data, *command[1:], *extra],
                    "header.csv", "no data rows", written=out)
+
+
+# --- checkpoints in odd places (issue 26, item 5) -------------------------------------------------
+
+
+def heart_config(tmp_path, **changes):
+    from pipeline.config import TrainConfig
+
+    return TrainConfig(**{"dataset": "heart", "train_size": 40, "hidden": (2,), "P": 1, "time_limit": 1,
+                          "heuristic_steps": 50, "target_error": None, "out": tmp_path / "m.parquet",
+                          "checkpoints": tmp_path / "runs"} | changes)
+
+
+def refused_before_any_work(monkeypatch, config, *words):
+    """Training ``config`` is refused in one line naming ``words`` before its data is loaded, and
+    writes no network."""
+    from pipeline import training
+    from pipeline.errors import DataError
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the run began its work")
+
+    monkeypatch.setattr(training, "load_dataset", no_work)
+    with pytest.raises(DataError) as refused:
+        training.train(config)
+    message = str(refused.value)
+    assert "\n" not in message and all(word in message for word in words), message
+    assert not config.out.exists()
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_folder_where_a_checkpoint_file_goes_is_refused_before_any_work(tmp_path, monkeypatch, resume):
+    from pipeline.checkpoints import BatchStore, run_key
+
+    config = heart_config(tmp_path, resume=resume)
+    batch = BatchStore(config.checkpoints, run_key(config)).path(0, 0)
+    batch.mkdir(parents=True)
+    refused_before_any_work(monkeypatch, config, str(batch), "is a folder", "remove it")
+
+
+@pytest.mark.parametrize("where", ["run", "epoch"])
+def test_a_file_where_a_checkpoint_folder_goes_is_refused_before_any_work(tmp_path, monkeypatch, where):
+    from pipeline.checkpoints import BatchStore, run_key
+
+    config = heart_config(tmp_path)
+    store = BatchStore(config.checkpoints, run_key(config))
+    folder = store.root if where == "run" else store.path(0, 0).parent
+    folder.parent.mkdir(parents=True)
+    folder.write_text("not a folder")
+    refused_before_any_work(monkeypatch, config, str(folder), "is a file", "remove it")
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["the same path", "inside it"])
+def test_checkpoints_at_or_inside_out_are_refused_before_any_work(tmp_path, monkeypatch, inside):
+    out = tmp_path / "m.parquet"
+    config = heart_config(tmp_path, out=out, checkpoints=out / "runs" if inside else out)
+    refused_before_any_work(monkeypatch, config, "--checkpoints", "--out", str(out))

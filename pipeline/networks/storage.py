@@ -223,7 +223,9 @@ def _remove_stale_temporaries(path: Path) -> None:
     prefix = f".{path.name}."
     for leftover in path.parent.iterdir():
         pid = leftover.name.removeprefix(prefix).removesuffix(".tmp")
-        if leftover.name == _temporary(path, pid).name and pid.isdigit() and not _running(int(pid)):
+        # A folder of that name is no temporary of ours (unlink would fail on it): left alone.
+        if (leftover.name == _temporary(path, pid).name and pid.isdigit() and not leftover.is_dir()
+                and not _running(int(pid))):
             leftover.unlink(missing_ok=True)
 
 
