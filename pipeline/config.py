@@ -22,7 +22,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from formulations.models import FORMULATIONS
+from formulations.models import FORMULATIONS, StagedFormulation
 from pipeline.data.datasets import BUILTIN_DATASETS
 from pipeline.execution.executors import AUTO, EXECUTORS
 from pipeline.networks.ensembles import ONE_VS_ONE
@@ -38,6 +38,23 @@ Options = TypeVar("Options")
 MAX_HIDDEN = 1024
 """Widest hidden layer accepted: each neuron adds N binaries and N·C products to a batch MIP, so a
 wider layer is no MIP HiGHS solves (and 10^5 neurons took > 5 min and 2.7 GB before any solve)."""
+
+
+SEARCHABLE = tuple(name for name, model in FORMULATIONS.items()
+                   if not model.hard and not issubclass(model, StagedFormulation))
+"""The models MIP local search (``--improve``, ``intnet improve``) can lower: a step is taken only
+if it lowers one objective, which every network must have. A hard model gives a network that does
+not fit every example none (min_weight, max_margin: the search raised on its start), and a staged
+one is several objectives solved in turn (lexicographic: every step ran its three stages on the
+step's sub-problem, and every batch failed)."""
+
+
+def unsearchable(name: str) -> str:
+    """Why local search cannot lower the objective of model ``name`` and which models it can."""
+    why = ("is several MIPs solved in turn, not one objective a step can lower"
+           if issubclass(FORMULATIONS[name], StagedFormulation) else "must fit every example")
+    return (f"local search needs a soft-loss formulation whose objective every network has, one of "
+            f"{', '.join(SEARCHABLE)}; {name} {why}")
 
 
 AUTO_ARCHITECTURE = "auto"
@@ -291,8 +308,8 @@ class TrainConfig(BaseModel):
             raise ValueError("--label goes with --data; built-in datasets know their label")
         if self.time_limit == 0 and self.improve == 0:
             raise ValueError("--time-limit 0 skips the monolithic solve; give --improve SECONDS, or a time limit")
-        if self.improve > 0 and FORMULATIONS[self.formulation].hard:
-            raise ValueError(f"--improve needs a soft-loss formulation; {self.formulation} must fit every example")
+        if self.improve > 0 and self.formulation not in SEARCHABLE:
+            raise ValueError(f"--improve: {unsearchable(self.formulation)}")
         if self.neuron_penalty is not None:
             self._check_neuron_optimisation()
         if self.compress > 0 and self.ensemble is not None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from formulations import TrainingProblem
 from formulations.models import FORMULATIONS
-from pipeline.config import TrainConfig
+from pipeline.config import SEARCHABLE, TrainConfig, unsearchable
 from pipeline.data.datasets import class_indices, label_strings, load_builtin, read_table, refuse_no_rows
 from pipeline.errors import DataError, NetworkFileError, brief
 from pipeline.networks.inference import LoadedModel, accuracies, check_inputs
@@ -120,6 +120,9 @@ def improve_stored(
     name = formulation or model.stored.provenance.get("formulation") or BatchOptions.formulation
     if name not in FORMULATIONS:
         raise DataError(f"unknown formulation {name!r}; choose from {', '.join(sorted(FORMULATIONS))}")
+    if name not in SEARCHABLE:
+        given = "--formulation" if formulation else "the model's formulation (give another with --formulation)"
+        raise DataError(f"{given} {name}: {unsearchable(name)}")
     sets = labelled_data(model, dataset, data, label)
     x, y = sets.get("train", sets.get("all"))
     network = model.network

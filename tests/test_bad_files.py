@@ -331,3 +331,23 @@ def test_checkpoints_at_or_inside_out_are_refused_before_any_work(tmp_path, monk
     out = tmp_path / "m.parquet"
     config = heart_config(tmp_path, out=out, checkpoints=out / "runs" if inside else out)
     refused_before_any_work(monkeypatch, config, "--checkpoints", "--out", str(out))
+
+
+# --- local search needs one objective that every network has (issue 26, item 2) -------------------
+
+
+@pytest.mark.parametrize("flag,trained_with", [("lexicographic", "sat_margin"), ("min_weight", "sat_margin"),
+                                               ("max_margin", "sat_margin"), (None, "min_weight")])
+def test_improve_refuses_a_model_local_search_cannot_lower(tmp_path, capsys, flag, trained_with):
+    data = tmp_path / "rows.parquet"
+    pq.write_table(raw_rows(), data)
+    path = model_file(tmp_path, provenance={"formulation": trained_with})
+    out = tmp_path / "improved.parquet"
+    chosen = [] if flag is None else ["--formulation", flag]
+    code = main([str(a) for a in ["improve", path, "--data", data, "--seconds", "2", *chosen, "--out", out]])
+    printed = capsys.readouterr()
+    assert code == 2 and printed.out == "", printed.out  # lexicographic's solver errors were printed there
+    err = printed.err.strip()
+    assert "\n" not in err and (flag or trained_with) in err, err
+    assert "one of sat_margin, correct_margin, max_correct, min_hinge" in err, err
+    assert not out.exists()

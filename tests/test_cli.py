@@ -151,6 +151,9 @@ def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefec
         (["--dataset", "heart", "--solver", "_neos"], "--solver: '_neos' is not a MIP solver that runs on this machine"),
         (["--dataset", "heart", "--solver", "asl:/bin/true"], "--solver: 'asl:/bin/true' is not a MIP solver"),
         (["--dataset", "heart", "--formulation", "min_weight", "--improve", "5"], "soft-loss formulation"),
+        # every batch failed in local search (issue 26, item 2)
+        (["--dataset", "heart", "--formulation", "lexicographic", "--improve", "5"],
+         "one of sat_margin, correct_margin, max_correct, min_hinge"),
         (["--dataset", "heart", "--train-size", "5000"], "5000"),
         (["--dataset", "heart", "--ensemble", "3", "--compress", "5"], "--compress works on one network"),
         (["--dataset", "heart", "--tolerance", "3"], "give --compress"),
