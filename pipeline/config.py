@@ -193,6 +193,15 @@ class TrainConfig(BaseModel):
     checkpoints: Path = Field(Path(".intnet/runs"), description="directory where every solved batch is stored, for --resume",
                               json_schema_extra={"metavar": "DIR"})
     resume: bool = Field(False, description="reuse the stored batch results of an earlier run with the same settings; solve only the missing batches")
+    exclude: tuple[str, ...] = Field(
+        (), description="a column of --data kept out of the features, such as a row identifier (repeat for more); "
+        "predict then ignores it", json_schema_extra={"metavar": "COLUMN", "repeat": True})
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _one_or_more(cls, value):
+        # One column given as a string (a flow call, the estimator) is a list of one.
+        return (value,) if isinstance(value, str) else value
 
     @field_validator("hidden", mode="before")
     @classmethod
@@ -306,6 +315,8 @@ class TrainConfig(BaseModel):
             raise ValueError("--data needs --label COLUMN naming the label column")
         if self.dataset is not None and self.label:
             raise ValueError("--label goes with --data; built-in datasets know their label")
+        if self.exclude and self.data is None:
+            raise ValueError("--exclude keeps columns of a --data file out of its features; give --data FILE")
         if self.time_limit == 0 and self.improve == 0:
             raise ValueError("--time-limit 0 skips the monolithic solve; give --improve SECONDS, or a time limit")
         if self.improve > 0 and self.formulation not in SEARCHABLE:

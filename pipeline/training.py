@@ -61,7 +61,7 @@ def load_dataset(config: TrainConfig) -> Dataset:
     if config.dataset is not None:
         dataset = load_builtin(config.dataset)
     elif config.data is not None:
-        dataset = load_file(config.data, config.label)
+        dataset = load_file(config.data, config.label, config.exclude)
     else:
         raise DataError("give either --dataset NAME or --data FILE --label COLUMN")
     return dataset if config.test_data is None else with_test_file(dataset, config.test_data)

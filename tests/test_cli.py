@@ -324,3 +324,46 @@ def test_a_reader_that_left_the_pipe_ends_the_command_quietly(tmp_path, raw_hear
     os.close(write)
     assert done.stderr == b""
     assert done.returncode == 141
+
+
+def people_csv(tmp_path, rows=40) -> Path:
+    """People with a name on every row (an identifier), a numeric and a categorical feature, a label."""
+    path = tmp_path / "people.csv"
+    path.write_text("name,age,city,y\n" + "".join(
+        f"person {i},{20 + i % 30},{'north' if i % 3 else 'south'},{'yes' if i % 2 else 'no'}\n" for i in range(rows)))
+    return path
+
+
+def test_an_identifier_column_is_refused_naming_exclude(tmp_path, capsys):
+    out = tmp_path / "m.parquet"
+    assert main(["train", "--data", str(people_csv(tmp_path)), "--label", "y", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "column 'name'" in err and "--exclude name" in err, err
+    assert not out.exists()
+
+
+def test_excluded_columns_stay_out_of_the_network_and_predict_and_evaluate_ignore_them(tmp_path, capsys):
+    from flows.cli import build_parser, train_config
+    from pipeline import training
+    from pipeline.networks.storage import read_network
+
+    data, model = people_csv(tmp_path), tmp_path / "m.parquet"
+    args = build_parser().parse_args([
+        "train", "--data", str(data), "--label", "y", "--exclude", "name", "--exclude", "city", "--hidden", "2",
+        "--P", "1", "--time-limit", "1", "--heuristic-steps", "50", "--out", str(model),
+        "--checkpoints", str(tmp_path / "runs")])
+    config = train_config(args)
+    assert config.exclude == ("name", "city")
+    training.train(config)
+    assert [column["name"] for column in read_network(model).preprocessing["columns"]] == ["age"]
+    capsys.readouterr()
+    predictions = tmp_path / "p.csv"
+    assert main(["predict", str(model), "--data", str(data), "--out", str(predictions)]) == 0
+    assert len(predictions.read_text().splitlines()) == 1 + 40
+    assert main(["evaluate", str(model), "--data", str(data), "--json"]) == 0  # the run's split, rebuilt
+    assert set(json.loads(capsys.readouterr().out)["splits"]) == {"train", "validation", "test"}
+
+
+def test_exclude_is_for_a_data_file(capsys):
+    assert main(["train", "--dataset", "heart", "--exclude", "age"]) == 2
+    assert "--exclude keeps columns of a --data file" in capsys.readouterr().err

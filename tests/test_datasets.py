@@ -193,3 +193,42 @@ def test_load_file_errors(tmp_path, name, content, message):
 def test_missing_file_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_file(tmp_path / "nowhere.csv", label="kind")
+
+
+# --- identifier columns and --exclude (issue 26, item 7) ---------------------------------------
+
+
+def people_file(tmp_path, rows=40):
+    """``rows`` people: a name column with a different value on every row (an identifier), a
+    numeric and a categorical feature, and the label."""
+    path = tmp_path / "people.csv"
+    lines = ["name,age,city,y"] + [f"person {i},{20 + i % 30},{'north' if i % 3 else 'south'},{'yes' if i % 2 else 'no'}"
+                                   for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_text_column_with_a_different_value_on_every_row_is_refused_as_an_identifier(tmp_path):
+    with pytest.raises(DataError) as refused:
+        load_file(people_file(tmp_path), label="y")
+    message = str(refused.value)
+    assert "\n" not in message and "column 'name'" in message and "40 rows" in message
+    assert "--exclude name" in message
+
+
+def test_exclude_keeps_a_column_out_of_the_features(tmp_path):
+    dataset = load_file(people_file(tmp_path), label="y", exclude=("name",))
+    assert dataset.preprocessor.feature_names == ["age", "city=north", "city=south"]
+
+
+def test_a_few_rows_of_distinct_codes_are_no_identifier(tmp_path):
+    # a small table (a toy, a test) of distinct categories: the one-hot inputs are few
+    assert "name=person 5" in load_file(people_file(tmp_path, rows=6), label="y").preprocessor.feature_names
+
+
+@pytest.mark.parametrize(("exclude", "message"), [(("nope",), "--exclude nope: .* has no column 'nope'"),
+                                                  (("y",), "--exclude y: 'y' is the label"),
+                                                  (("name", "age", "city"), "--exclude leaves .* no feature column")])
+def test_exclude_names_columns_of_the_features(tmp_path, exclude, message):
+    with pytest.raises(DataError, match=message):
+        load_file(people_file(tmp_path), label="y", exclude=exclude)
