@@ -232,3 +232,32 @@ def test_a_few_rows_of_distinct_codes_are_no_identifier(tmp_path):
 def test_exclude_names_columns_of_the_features(tmp_path, exclude, message):
     with pytest.raises(DataError, match=message):
         load_file(people_file(tmp_path), label="y", exclude=exclude)
+
+
+# --- a label of too many classes (issue 26, item 3) ----------------------------------------------
+
+
+def classes_file(tmp_path, classes: int, rows: int = 1000):
+    path = tmp_path / f"classes{classes}.csv"
+    path.write_text("a,b,label\n" + "".join(f"{i % 7},{i % 11},k{i % classes}\n" for i in range(rows)))
+    return path
+
+
+def test_a_label_of_more_classes_than_a_mip_trains_is_refused_before_the_preprocessing(tmp_path, monkeypatch):
+    from pipeline.data import datasets
+    from pipeline.data.datasets import MAX_CLASSES
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the preprocessing was fitted")
+
+    assert len(load_file(classes_file(tmp_path, MAX_CLASSES), label="label").classes) == MAX_CLASSES
+    monkeypatch.setattr(datasets.Preprocessor, "fit", no_work)
+    with pytest.raises(DataError, match=f"has 1000 classes; .* at most {MAX_CLASSES}.* 'label' is the label"):
+        load_file(classes_file(tmp_path, 1000), label="label")
+
+
+def test_arrays_of_more_classes_than_a_mip_trains_are_refused():
+    from pipeline.data.datasets import MAX_CLASSES, dataset_from_arrays
+
+    with pytest.raises(DataError, match=f"y has {MAX_CLASSES + 1} classes"):
+        dataset_from_arrays(np.zeros((MAX_CLASSES + 1, 2)), np.arange(MAX_CLASSES + 1))
