@@ -39,6 +39,23 @@ MAX_HIDDEN = 1024
 """Widest hidden layer accepted: each neuron adds N binaries and N·C products to a batch MIP, so a
 wider layer is no MIP HiGHS solves (and 10^5 neurons took > 5 min and 2.7 GB before any solve)."""
 
+MAX_HIDDEN_LAYERS = 4
+"""Deepest network accepted (hidden layers): intnet's runs use one or two (the paper's, and the ones
+``--hidden auto`` tries), and every layer beyond adds N·n_l·n_(l+1) products to each batch MIP
+(building 40 Heart examples' model took 0.2 s with one layer of 16, 2.9 s with 4, 6.8 s with 8) and
+to each local-search step a pass through it; a file of 1,000 layers (within the reader's caps) ran
+``intnet improve`` 4x past its --seconds. Four leaves room to experiment."""
+
+
+def architecture_problem(hidden: tuple[int, ...] | list[int]) -> str | None:
+    """Why a MIP cannot train hidden layers of these widths, or None when it can: the widths
+    training, local search and compression accept."""
+    if len(hidden) > MAX_HIDDEN_LAYERS:
+        return f"{len(hidden)} hidden layers are far beyond what a MIP can train (at most {MAX_HIDDEN_LAYERS})"
+    if hidden and max(hidden) > MAX_HIDDEN:
+        return f"a hidden layer of {max(hidden)} neurons is far beyond what a MIP can train (at most {MAX_HIDDEN})"
+    return None
+
 
 SEARCHABLE = tuple(name for name, model in FORMULATIONS.items()
                    if not model.hard and not issubclass(model, StagedFormulation))
@@ -229,9 +246,8 @@ class TrainConfig(BaseModel):
             return value
         if any(width < 1 for width in value):
             raise ValueError(HIDDEN_FORMAT)
-        if value and max(value) > MAX_HIDDEN:
-            raise ValueError(f"a hidden layer of {max(value)} neurons is far beyond what a MIP can train; "
-                             f"use at most {MAX_HIDDEN}")
+        if (problem := architecture_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("ensemble", mode="before")
