@@ -581,7 +581,7 @@ def solve_neuron_out(
     # With a size budget, a value that takes the network over it is left out: the step keeps the
     # budget without also emptying the neuron's incoming weights to make room.
     outgoing = [v for v in outgoing if problem.admits(with_outgoing(v))]
-    if not outgoing or (first := costs(outgoing[0])) is None:
+    if not outgoing or costs(outgoing[0]) is None:
         return solve_around(formulation, problem, current, area, options)
     # Scoring every v is this step's building: two passes over the data each, from the neuron's
     # layer on, up to MAX_OUTGOING_VALUES times; the step's time limit bounds it too.
@@ -589,7 +589,7 @@ def solve_neuron_out(
     for v in outgoing:
         if time.perf_counter() - began >= options.time_limit:
             return StepResult(current, objective, SolveStatus.TIME_LIMIT, time.perf_counter() - began)
-        bounds.append(float(np.minimum(*(first if not bounds else costs(v))).sum()))
+        bounds.append(float(np.minimum(*costs(v)).sum()))
     best = StepResult(current, objective, SolveStatus.OPTIMAL, time.perf_counter() - began)
     overhead = best.overhead_seconds
     for index in np.argsort(bounds, kind="stable"):
