@@ -61,9 +61,9 @@ SEARCHABLE = tuple(name for name, model in FORMULATIONS.items()
                    if not model.hard and not issubclass(model, StagedFormulation))
 """The models MIP local search (``--improve``, ``intnet improve``) can lower: a step is taken only
 if it lowers one objective, which every network must have. A hard model gives a network that does
-not fit every example none (min_weight, max_margin: the search raised on its start), and a staged
-one is several objectives solved in turn (lexicographic: every step ran its three stages on the
-step's sub-problem, and every batch failed)."""
+not fit every example none (min_weight, max_margin: ``intnet improve`` ended in a traceback), and a
+staged one is several objectives solved in turn (lexicographic: every step ran its three stages on
+the step's sub-problem, and every batch of ``train --improve`` failed)."""
 
 
 def unsearchable(name: str) -> str:
