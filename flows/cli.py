@@ -217,14 +217,14 @@ def flag_settings(field) -> dict:
     them, so that a bad value gets the same message from the CLI, a flow call and the estimator."""
     extra = field.json_schema_extra or {}
     help_text = field.description
-    if field.default not in (None, False, ()):
+    if field.default is not None and field.default is not False and field.default != ():
         shown = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
         help_text += f" (default: {shown})"
     if field.annotation is bool:
         # An option on by default needs a way to turn it off: --no-FLAG.
         return {"action": argparse.BooleanOptionalAction if field.default else "store_true", "help": help_text}
     settings = {"help": help_text, "metavar": extra.get("metavar")}
-    if extra.get("repeat"):
+    if extra.get("repeat"):  # a flag given once per value: --exclude a --exclude b
         settings["action"] = "append"
     literal = [arg for arg in get_args(field.annotation) if get_origin(arg) is Literal] or (
         [field.annotation] if get_origin(field.annotation) is Literal else [])

@@ -75,6 +75,23 @@ def timed(rule: Callable) -> Callable:
     return checked
 
 
+TIMED_ROWS = 4096
+"""Rows of an index converted and checked against the deadline at a time (a few ms of Pyomo)."""
+
+
+def timed_rows(rows: np.ndarray) -> Iterator[tuple[int, ...]]:
+    """The rows of an integer array as tuples of ints, raising :class:`BuildPastDeadline` once the
+    :func:`built_by` deadline has passed: the index of a family of variables that grows with
+    examples × neurons × outputs, which Pyomo builds before any rule runs (measured: the 1.15
+    million products of 720 examples, 16 neurons and 100 classes took 3 s to index and 9 s to
+    create, and a build under a 5 s limit stopped after 10 s)."""
+    deadline = _build_deadline.get()
+    for first in range(0, len(rows), TIMED_ROWS):
+        if time.perf_counter() > deadline:
+            raise BuildPastDeadline
+        yield from map(tuple, rows[first:first + TIMED_ROWS].tolist())
+
+
 def grid_of_layer(layer: int) -> float:
     """Spacing of the values a pre-activation of ``layer`` can take."""
     return FIRST_LAYER_GRID if layer == 0 else DEEPER_LAYER_GRID
@@ -167,11 +184,14 @@ def _add_deeper_preactivation(
     free_sign = sign_lower != sign_upper
     known = np.where(free_sign, 0, sign_lower).astype(np.float64)
     constant = known @ np.where(fixed_w, wl, 0).T + np.where(fixed_b, bl, 0)
-    n_out = len(wl)
-    products = [(k, i, j) for k, i in zip(*np.nonzero(free_sign)) for j in range(n_out) if not fixed_w[j, i]]
-    block.free_products = pyo.Set(initialize=[tuple(map(int, t)) for t in products], dimen=3)
+    # (k, i, j) where sign k, i and weight j, i are free, in that order (numpy's)
+    products = np.argwhere(free_sign[:, :, None] & ~fixed_w.T[None, :, :])
+    block.free_products = pyo.Set(initialize=timed_rows(products), dimen=3)
     lo, hi = np.minimum(wl, -wu), np.maximum(wu, -wl)
-    block.product = pyo.Var(block.free_products, bounds=lambda b, k, i, j: (float(lo[j, i]), float(hi[j, i])))
+    # Made as the product rows (whose rules watch the deadline) first use them, not all at once
+    # before (2.4 s for those 1.15 million, past the deadline).
+    block.product = pyo.Var(block.free_products, dense=False,
+                            bounds=timed(lambda b, k, i, j: (float(lo[j, i]), float(hi[j, i]))))
     big_a = np.maximum(0, -2 * wl)
     big_b = np.maximum(0, 2 * wu)
     u = previous.sign

@@ -17,7 +17,7 @@ import numpy as np
 from flows.run_scope import private_run
 from pipeline import reporting, training
 from pipeline.config import TrainConfig
-from pipeline.data.datasets import dataset_from_arrays, feature_table
+from pipeline.data.datasets import dataset_from_arrays, feature_table, without_columns
 from pipeline.networks.ensembles import Ensemble
 
 NOT_ESTIMATOR_OPTIONS = ("dataset", "data", "label", "test_data", "test_size", "train_size", "per_class", "out",
@@ -94,6 +94,7 @@ class IntegerNetworkClassifier:
     def fit(self, X, y) -> IntegerNetworkClassifier:
         config = self.config()
         dataset, classes = dataset_from_arrays(X, y)
+        dataset = without_columns(dataset, config.exclude)
         # A run on Ray gets the CLI's run scope: Ray makes its session folder world-writable (0777,
         # measured) in the temporary folder, and a killed process left it there with two Ray agents
         # that lived up to 2 minutes. In the scope, the folder is inside a private one (0700) that a

@@ -81,6 +81,25 @@ class BatchStore:
     def path(self, epoch: int, batch_id: int) -> Path:
         return self.root / f"epoch-{epoch}" / f"batch-{batch_id}.parquet"
 
+    def check_writable(self) -> None:
+        """Fail before any work where a solved batch could not be stored (else the run ends in a
+        traceback once its first batch is solved): a file where the run's folder or an epoch's
+        folder goes, or a folder (or anything else but a file) where a batch's file goes."""
+        def refuse(path: Path, problem: str) -> None:
+            raise DataError(f"--checkpoints {self.root.parent}: {path} is {problem}; remove it, or choose another "
+                            "--checkpoints folder")
+
+        if not self.root.exists():
+            return
+        if not self.root.is_dir():
+            refuse(self.root, "a file where this run's folder of checkpoints goes")
+        for epoch in self.root.glob("epoch-*"):
+            if not epoch.is_dir():
+                refuse(epoch, "a file where a folder of an epoch's checkpoints goes")
+            for batch in epoch.glob("batch-*.parquet"):
+                if not batch.is_file():
+                    refuse(batch, "a folder where a batch's checkpoint file goes")
+
     def save(self, epoch: int, result: BatchResult) -> None:
         """Store an ``ok`` result (one with a network); anything else is left to be re-solved."""
         if not result.ok:

@@ -23,7 +23,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from formulations.constraints import Fairness
-from formulations.models import FORMULATIONS
+from formulations.models import FORMULATIONS, StagedFormulation
 from pipeline.data.datasets import BUILTIN_DATASETS
 from pipeline.execution.executors import AUTO, EXECUTORS
 from pipeline.networks.ensembles import ONE_VS_ONE
@@ -39,6 +39,40 @@ Options = TypeVar("Options")
 MAX_HIDDEN = 1024
 """Widest hidden layer accepted: each neuron adds N binaries and N·C products to a batch MIP, so a
 wider layer is no MIP HiGHS solves (and 10^5 neurons took > 5 min and 2.7 GB before any solve)."""
+
+MAX_HIDDEN_LAYERS = 4
+"""Deepest network accepted (hidden layers): intnet's runs use one or two (the paper's, and the ones
+``--hidden auto`` tries), and every layer beyond adds N·n_l·n_(l+1) products to each batch MIP
+(building 40 Heart examples' model took 0.2 s with one layer of 16, 2.9 s with 4, 6.8 s with 8) and
+to each local-search step a pass through it; a file of 1,000 layers (within the reader's caps) ran
+``intnet improve`` 4x past its --seconds. Four leaves room to experiment."""
+
+
+def architecture_problem(hidden: tuple[int, ...] | list[int]) -> str | None:
+    """Why a MIP cannot train hidden layers of these widths, or None when it can: the widths
+    training, local search and compression accept."""
+    if len(hidden) > MAX_HIDDEN_LAYERS:
+        return f"{len(hidden)} hidden layers are far beyond what a MIP can train (at most {MAX_HIDDEN_LAYERS})"
+    if hidden and max(hidden) > MAX_HIDDEN:
+        return f"a hidden layer of {max(hidden)} neurons is far beyond what a MIP can train (at most {MAX_HIDDEN})"
+    return None
+
+
+SEARCHABLE = tuple(name for name, model in FORMULATIONS.items()
+                   if not model.hard and not issubclass(model, StagedFormulation))
+"""The models MIP local search (``--improve``, ``intnet improve``) can lower: a step is taken only
+if it lowers one objective, which every network must have. A hard model gives a network that does
+not fit every example none (min_weight, max_margin: ``intnet improve`` ended in a traceback), and a
+staged one is several objectives solved in turn (lexicographic: every step ran its three stages on
+the step's sub-problem, and every batch of ``train --improve`` failed)."""
+
+
+def unsearchable(name: str) -> str:
+    """Why local search cannot lower the objective of model ``name`` and which models it can."""
+    why = ("is several MIPs solved in turn, not one objective a step can lower"
+           if issubclass(FORMULATIONS[name], StagedFormulation) else "must fit every example")
+    return (f"local search needs a soft-loss formulation whose objective every network has, one of "
+            f"{', '.join(SEARCHABLE)}; {name} {why}")
 
 
 AUTO_ARCHITECTURE = "auto"
@@ -178,7 +212,8 @@ class TrainConfig(BaseModel):
                               json_schema_extra={"metavar": "DIR"})
     resume: bool = Field(False, description="reuse the stored batch results of an earlier run with the same settings; solve only the missing batches")
     exclude: tuple[str, ...] = Field(
-        (), description="a column kept out of the features (repeat for more); it may still define --fair groups",
+        (), description="a column kept out of the features, such as a row identifier (repeat for more); predict then ignores it, "
+        "and it may still define --fair groups",
         json_schema_extra={"metavar": "COLUMN", "repeat": True})
     monotone: tuple[str, ...] = Field(
         (), description="the positive class's score (z_1 - z_0; with more classes every z_c - z_0) never falls (+) or "
@@ -261,9 +296,8 @@ class TrainConfig(BaseModel):
             return value
         if any(width < 1 for width in value):
             raise ValueError(HIDDEN_FORMAT)
-        if value and max(value) > MAX_HIDDEN:
-            raise ValueError(f"a hidden layer of {max(value)} neurons is far beyond what a MIP can train; "
-                             f"use at most {MAX_HIDDEN}")
+        if (problem := architecture_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("ensemble", mode="before")
@@ -349,8 +383,8 @@ class TrainConfig(BaseModel):
             raise ValueError("--label goes with --data; built-in datasets know their label")
         if self.time_limit == 0 and self.improve == 0:
             raise ValueError("--time-limit 0 skips the monolithic solve; give --improve SECONDS, or a time limit")
-        if self.improve > 0 and FORMULATIONS[self.formulation].hard:
-            raise ValueError(f"--improve needs a soft-loss formulation; {self.formulation} must fit every example")
+        if self.improve > 0 and self.formulation not in SEARCHABLE:
+            raise ValueError(f"--improve: {unsearchable(self.formulation)}")
         if self.neuron_penalty is not None:
             self._check_neuron_optimisation()
         if self.compress > 0 and self.ensemble is not None:

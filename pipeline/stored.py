@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from formulations import TrainingProblem
+from formulations import IntegerNetwork, TrainingProblem
 from formulations.models import FORMULATIONS
-from pipeline.config import TrainConfig
-from pipeline.data.datasets import class_indices, label_strings, load_builtin, read_table
+from pipeline.config import SEARCHABLE, TrainConfig, architecture_problem, unsearchable
+from pipeline.data.datasets import class_indices, label_strings, load_builtin, read_table, refuse_no_rows
 from pipeline.errors import DataError, NetworkFileError, brief
 from pipeline.networks.inference import LoadedModel, accuracies, check_inputs
 from pipeline.networks.storage import StoredNetwork, write_network
@@ -59,6 +59,7 @@ def labelled_data(
         return sets
     label = label or model.label
     table = read_table(data)
+    refuse_no_rows(data, table)
     if not label or label not in table.column_names:
         raise DataError(f"label column {label!r} is not in {data}; name it with --label")
     x = model.preprocessor.transform(table)
@@ -74,9 +75,12 @@ def trained_on(model: LoadedModel, dataset: str | None, data: str | Path | None)
         return None
     if dataset is not None:
         return run_config(model) if stored.get("dataset") == dataset else None
-    if data is not None and stored.get("data") is not None and Path(stored["data"]).resolve() == Path(data).resolve():
-        return run_config(model)
-    return None
+    if data is None or stored.get("data") is None:
+        return None
+    if not isinstance(stored["data"], str):
+        raise NetworkFileError(f"{model.path}: intnet.provenance key 'config' is not a training configuration: data: "
+                               f"must be the path of the data file, a string (got {brief(stored['data'])})")
+    return run_config(model) if Path(stored["data"]).resolve() == Path(data).resolve() else None
 
 
 def run_config(model: LoadedModel) -> TrainConfig:
@@ -91,6 +95,18 @@ def run_config(model: LoadedModel) -> TrainConfig:
             f"{model.path}: intnet.provenance key 'config' is not a training configuration: {where}: "
             f"{problem['msg']} (got {brief(problem.get('input'))})"
         ) from None
+
+
+def searchable_network(model: LoadedModel) -> IntegerNetwork:
+    """The model's network, if local search and compression can take it: one network of the hidden
+    widths a MIP trains (:func:`~pipeline.config.architecture_problem`), checked before any work.
+    The reader takes any network of up to 10^7 parameters; one hidden layer of 400,000 neurons (a
+    3.6 MB file) had made improve allocate 23.8 GB."""
+    network = model.network
+    problem = architecture_problem(network.sizes[1:-1])
+    if problem is not None:
+        raise DataError(f"{model.path}: {problem}; local search and compression take the networks training makes")
+    return network
 
 
 def evaluate(
@@ -116,9 +132,12 @@ def improve_stored(
     name = formulation or model.stored.provenance.get("formulation") or BatchOptions.formulation
     if name not in FORMULATIONS:
         raise DataError(f"unknown formulation {name!r}; choose from {', '.join(sorted(FORMULATIONS))}")
+    if name not in SEARCHABLE:
+        given = "--formulation" if formulation else "the model's formulation (give another with --formulation)"
+        raise DataError(f"{given} {name}: {unsearchable(name)}")
+    network = searchable_network(model)
     sets = labelled_data(model, dataset, data, label)
     x, y = sets.get("train", sets.get("all"))
-    network = model.network
     problem = TrainingProblem(x, y, len(model.stored.classes), tuple(network.sizes[1:-1]), network.P)
     validation = sets.get("validation") if improve_validation else None
     began = time.perf_counter()
@@ -152,17 +171,18 @@ def compress_stored(
     """Compress ``model`` keeping its correct count on the kept set: the rebuilt training (or
     validation) split of the data it was trained on, else every row given; write it to ``out`` and
     return the report with accuracies before and after."""
+    network = searchable_network(model)
     sets = labelled_data(model, dataset, data, label)
     if keep not in sets and "all" not in sets:
         raise DataError(f"--keep {keep} needs the data the model was trained on, whose split is rebuilt; "
                         "with other data every row is kept")
     kept = keep if keep in sets else "all"
     x, y = sets[kept]
-    outcome = compress(model.network, x, y, len(model.stored.classes), seconds, SolverOptions(threads=threads),
+    outcome = compress(network, x, y, len(model.stored.classes), seconds, SolverOptions(threads=threads),
                        tolerance=tolerance, improve_step_limit=improve_step_limit)
     report = compression_report(outcome, kept, tolerance)
     provenance = compressed_provenance(model.stored.provenance, report)
     stored = StoredNetwork.single(outcome.network, model.stored.classes, model.stored.preprocessing, provenance)
-    report |= {"before_accuracy": accuracies(model.network, sets), "after_accuracy": accuracies(outcome.network, sets)}
+    report |= {"before_accuracy": accuracies(network, sets), "after_accuracy": accuracies(outcome.network, sets)}
     report["model_path"] = str(write_network(out, stored))
     return report

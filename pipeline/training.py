@@ -31,7 +31,7 @@ from formulations import IntegerNetwork, ParameterBounds, TrainingProblem
 from formulations.network import layered_size_bits, strip_neurons, within_budget
 from pipeline.checkpoints import BatchStore, run_key
 from pipeline.config import AUTO_ARCHITECTURE, TrainConfig
-from pipeline.data.datasets import Dataset, load_builtin, load_file, with_test_file
+from pipeline.data.datasets import Dataset, load_builtin, load_file, with_test_file, without_columns
 from pipeline.data.splits import Split, split_dataset, stratified_batches
 from pipeline.errors import DataError, IntnetError
 from pipeline.execution.base import Executor
@@ -61,9 +61,9 @@ from pipeline.solving.sparse_start import sparse_linear_network
 def load_dataset(config: TrainConfig) -> Dataset:
     """The run's data: a built-in dataset or the user's file, with the user's test file if given."""
     if config.dataset is not None:
-        dataset = load_builtin(config.dataset)
+        dataset = without_columns(load_builtin(config.dataset), config.exclude)
     elif config.data is not None:
-        dataset = load_file(config.data, config.label)
+        dataset = load_file(config.data, config.label, config.exclude)
     else:
         raise DataError("give either --dataset NAME or --data FILE --label COLUMN")
     return dataset if config.test_data is None else with_test_file(dataset, config.test_data)
@@ -350,9 +350,18 @@ class Observers:
 
 
 def check_outputs(config: TrainConfig) -> None:
-    """Fail before any work when the run could not write its results at the end."""
+    """Fail before any work when the run could not write its results at the end, or its batches'
+    checkpoints on the way."""
     check_output_file(config.out, "model.parquet")
-    check_folder_creatable(Path(config.checkpoints).absolute(), f"--checkpoints {config.checkpoints}")
+    checkpoints = Path(config.checkpoints).absolute()
+    check_folder_creatable(checkpoints, f"--checkpoints {config.checkpoints}")
+    checkpoints, out = checkpoints.resolve(), Path(config.out).resolve()
+    if checkpoints == out or out in checkpoints.parents:
+        raise DataError(f"--checkpoints {config.checkpoints} is --out {config.out} or inside it, which must be a file; "
+                        "choose another folder for the checkpoints")
+    # Only a folder that exists can hold something in the way; --hidden auto's trials store nothing.
+    if checkpoints.is_dir() and config.hidden != AUTO_ARCHITECTURE:
+        BatchStore(config.checkpoints, run_key(config)).check_writable()
 
 
 @dataclass(frozen=True)

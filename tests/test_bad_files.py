@@ -98,11 +98,38 @@ def test_damaged_pages_under_an_intact_footer_are_a_one_line_error(tmp_path, cap
         ("batches", 7, ["'batches'", "a list"]),
         ("n_train", True, ["'n_train'"]),
         ("dataset", 3, ["'dataset'", "a string"]),
+        # intnet info crashed on these two (issue 26, item 5): members is read by an ensemble's
+        # info, compressed's before and after by the text output
+        ("members", {"final": {}}, ["'members'", "a list of objects"]),
+        ("members", ["a"], ["'members'", "a list of objects"]),
+        ("members", [{"final": 0.5}], ["'members'", "{split: accuracy or null}"]),
+        ("compressed", {}, ["'compressed'", "'before' and 'after'"]),
+        ("compressed", {"before": 5, "after": 6}, ["'compressed'", "neurons, nonzeros and bits"]),
+        ("compressed", {"before": {"neurons": 1, "nonzeros": 2, "bits": 3}, "after": {}}, ["'compressed'"]),
     ],
 )
 def test_provenance_of_the_wrong_type_is_refused_naming_the_key(tmp_path, capsys, key, value, words):
     path = edit_metadata(model_file(tmp_path), "intnet.provenance", lambda provenance: provenance | {key: value})
     assert_refused(capsys, ["info", path], str(path), *words)
+
+
+def test_an_ensembles_members_of_the_wrong_shape_are_refused_naming_the_key(tmp_path, capsys):
+    from pipeline.networks.ensembles import Ensemble, EnsembleKind
+
+    preprocessor = Preprocessor.fit(raw_rows().drop_columns(["y"]))
+    rng = np.random.default_rng(0)
+    members = tuple(random_network(rng, [len(preprocessor.feature_names), 3, 2], 1) for _ in range(2))
+    stored = StoredNetwork(Ensemble(EnsembleKind.BAGGING, members, ((0, 1),) * 2, 2), ("no", "yes"),
+                           preprocessor.to_json() | {"label": "y"}, {"members": [[0.5], [0.7]]})
+    path = write_network(tmp_path / "ensemble.parquet", stored)
+    assert_refused(capsys, ["info", path, "--json"], str(path), "'members'", "a list of objects")
+
+
+def test_a_stored_data_path_that_is_no_string_is_refused_naming_the_key(tmp_path, capsys):
+    data = tmp_path / "rows.parquet"
+    pq.write_table(raw_rows(), data)
+    path = model_file(tmp_path, provenance={"config": {"data": 5, "label": "y"}})
+    assert_refused(capsys, ["evaluate", path, "--data", data], str(path), "key 'config'", "data", "5")
 
 
 def edit_column(index, **changes):
@@ -177,8 +204,10 @@ def test_a_temporary_left_by_a_killed_write_is_removed_by_the_next_one(tmp_path)
     stale.write_bytes(b"half a file")
     live = tmp_path / ".model.parquet.1.tmp"  # pid 1 always runs: another process writing
     live.write_bytes(b"being written")
+    odd = tmp_path / f".model.parquet.{no_such_pid + 1}.tmp"
+    odd.mkdir()  # a folder named as a temporary is none of intnet's: left alone, and no traceback
     model_file(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "model.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, odd.name, "model.parquet"])
 
 
 def test_an_interrupted_write_leaves_neither_file_nor_temporary(tmp_path, monkeypatch):
@@ -231,3 +260,94 @@ def test_a_text_column_with_some_numbers_is_still_categorical(tmp_path):
     data = tmp_path / "rows.csv"
     data.write_text("size,y\nsmall,no\nlarge,yes\n3,no\nsmall,yes\n")
     assert load_file(data, "y").preprocessor.feature_names == ["size=3", "size=large", "size=small"]
+
+
+# --- data files without rows (issue 26, item 4) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["improve", "--seconds", "1"], ["compress", "--seconds", "1"]],
+                         ids=["evaluate", "improve", "compress"])
+def test_a_data_file_of_a_header_alone_is_refused(tmp_path, capsys, command):
+    data = tmp_path / "header.csv"
+    data.write_text("x,c,y\n")
+    out = tmp_path / "out.parquet"
+    extra = [] if command[0] == "evaluate" else ["--out", out]
+    assert_refused(capsys, [command[0], model_file(tmp_path), "--data", data, *command[1:], *extra],
+                   "header.csv", "no data rows", written=out)
+
+
+# --- checkpoints in odd places (issue 26, item 5) -------------------------------------------------
+
+
+def heart_config(tmp_path, **changes):
+    from pipeline.config import TrainConfig
+
+    return TrainConfig(**{"dataset": "heart", "train_size": 40, "hidden": (2,), "P": 1, "time_limit": 1,
+                          "heuristic_steps": 50, "target_error": None, "out": tmp_path / "m.parquet",
+                          "checkpoints": tmp_path / "runs"} | changes)
+
+
+def refused_before_any_work(monkeypatch, config, *words):
+    """Training ``config`` is refused in one line naming ``words`` before its data is loaded, and
+    writes no network."""
+    from pipeline import training
+    from pipeline.errors import DataError
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the run began its work")
+
+    monkeypatch.setattr(training, "load_dataset", no_work)
+    with pytest.raises(DataError) as refused:
+        training.train(config)
+    message = str(refused.value)
+    assert "\n" not in message and all(word in message for word in words), message
+    assert not config.out.exists()
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_folder_where_a_checkpoint_file_goes_is_refused_before_any_work(tmp_path, monkeypatch, resume):
+    from pipeline.checkpoints import BatchStore, run_key
+
+    config = heart_config(tmp_path, resume=resume)
+    batch = BatchStore(config.checkpoints, run_key(config)).path(0, 0)
+    batch.mkdir(parents=True)
+    refused_before_any_work(monkeypatch, config, str(batch), "is a folder", "remove it")
+
+
+@pytest.mark.parametrize("where", ["run", "epoch"])
+def test_a_file_where_a_checkpoint_folder_goes_is_refused_before_any_work(tmp_path, monkeypatch, where):
+    from pipeline.checkpoints import BatchStore, run_key
+
+    config = heart_config(tmp_path)
+    store = BatchStore(config.checkpoints, run_key(config))
+    folder = store.root if where == "run" else store.path(0, 0).parent
+    folder.parent.mkdir(parents=True)
+    folder.write_text("not a folder")
+    refused_before_any_work(monkeypatch, config, str(folder), "is a file", "remove it")
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["the same path", "inside it"])
+def test_checkpoints_at_or_inside_out_are_refused_before_any_work(tmp_path, monkeypatch, inside):
+    out = tmp_path / "m.parquet"
+    config = heart_config(tmp_path, out=out, checkpoints=out / "runs" if inside else out)
+    refused_before_any_work(monkeypatch, config, "--checkpoints", "--out", str(out))
+
+
+# --- local search needs one objective that every network has (issue 26, item 2) -------------------
+
+
+@pytest.mark.parametrize("flag,trained_with", [("lexicographic", "sat_margin"), ("min_weight", "sat_margin"),
+                                               ("max_margin", "sat_margin"), (None, "min_weight")])
+def test_improve_refuses_a_model_local_search_cannot_lower(tmp_path, capsys, flag, trained_with):
+    data = tmp_path / "rows.parquet"
+    pq.write_table(raw_rows(), data)
+    path = model_file(tmp_path, provenance={"formulation": trained_with})
+    out = tmp_path / "improved.parquet"
+    chosen = [] if flag is None else ["--formulation", flag]
+    code = main([str(a) for a in ["improve", path, "--data", data, "--seconds", "2", *chosen, "--out", out]])
+    printed = capsys.readouterr()
+    assert code == 2 and printed.out == "", printed.out  # lexicographic's solver errors were printed there
+    err = printed.err.strip()
+    assert "\n" not in err and (flag or trained_with) in err, err
+    assert "one of sat_margin, correct_margin, max_correct, min_hinge" in err, err
+    assert not out.exists()

@@ -193,3 +193,71 @@ def test_load_file_errors(tmp_path, name, content, message):
 def test_missing_file_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_file(tmp_path / "nowhere.csv", label="kind")
+
+
+# --- identifier columns and --exclude (issue 26, item 7) ---------------------------------------
+
+
+def people_file(tmp_path, rows=40):
+    """``rows`` people: a name column with a different value on every row (an identifier), a
+    numeric and a categorical feature, and the label."""
+    path = tmp_path / "people.csv"
+    lines = ["name,age,city,y"] + [f"person {i},{20 + i % 30},{'north' if i % 3 else 'south'},{'yes' if i % 2 else 'no'}"
+                                   for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_text_column_with_a_different_value_on_every_row_is_refused_as_an_identifier(tmp_path):
+    with pytest.raises(DataError) as refused:
+        load_file(people_file(tmp_path), label="y")
+    message = str(refused.value)
+    assert "\n" not in message and "column 'name'" in message and "40 rows" in message
+    assert "--exclude name" in message
+
+
+def test_exclude_keeps_a_column_out_of_the_features(tmp_path):
+    dataset = load_file(people_file(tmp_path), label="y", exclude=("name",))
+    assert dataset.preprocessor.feature_names == ["age", "city=north", "city=south"]
+
+
+def test_a_few_rows_of_distinct_codes_are_no_identifier(tmp_path):
+    # a small table (a toy, a test) of distinct categories: the one-hot inputs are few
+    assert "name=person 5" in load_file(people_file(tmp_path, rows=6), label="y").preprocessor.feature_names
+
+
+@pytest.mark.parametrize(("exclude", "message"), [(("nope",), "--exclude nope: .* has no column 'nope'"),
+                                                  (("y",), "--exclude y: 'y' is the label"),
+                                                  (("name", "age", "city"), "--exclude leaves .* no feature column")])
+def test_exclude_names_columns_of_the_features(tmp_path, exclude, message):
+    with pytest.raises(DataError, match=message):
+        load_file(people_file(tmp_path), label="y", exclude=exclude)
+
+
+# --- a label of too many classes (issue 26, item 3) ----------------------------------------------
+
+
+def classes_file(tmp_path, classes: int, rows: int = 1000):
+    path = tmp_path / f"classes{classes}.csv"
+    path.write_text("a,b,label\n" + "".join(f"{i % 7},{i % 11},k{i % classes}\n" for i in range(rows)))
+    return path
+
+
+def test_a_label_of_more_classes_than_a_mip_trains_is_refused_before_the_preprocessing(tmp_path, monkeypatch):
+    from pipeline.data import datasets
+    from pipeline.data.datasets import MAX_CLASSES
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the preprocessing was fitted")
+
+    assert len(load_file(classes_file(tmp_path, MAX_CLASSES), label="label").classes) == MAX_CLASSES
+    monkeypatch.setattr(datasets.Preprocessor, "fit", no_work)
+    with pytest.raises(DataError, match=f"has 1000 classes; .* at most {MAX_CLASSES}.* 'label' is the label"):
+        load_file(classes_file(tmp_path, 1000), label="label")
+
+
+def test_arrays_of_more_classes_than_a_mip_trains_are_refused():
+    from pipeline.data.datasets import MAX_CLASSES, dataset_from_arrays
+
+    with pytest.raises(DataError, match=f"y has {MAX_CLASSES + 1} classes"):
+        dataset_from_arrays(np.zeros((MAX_CLASSES + 1, 2)), np.arange(MAX_CLASSES + 1))

@@ -1,6 +1,7 @@
 """The network file: round trip, atomic writes, and a clear error for anything off-contract."""
 
 import json
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -104,3 +105,56 @@ def test_non_parquet_and_missing_files(tmp_path):
     pq.write_table(pa.table({"a": [1]}), tmp_path / "other.parquet")
     with pytest.raises(NetworkFileError, match="is this an intnet network file"):
         read_network(tmp_path / "other.parquet")
+
+
+def durable_write_events(monkeypatch):
+    """Record each fsync (the path its descriptor names and the bytes in it then) and each rename,
+    in order: the calls a crash-safe write makes, checked since a crash test is impractical."""
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def recorded_fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"), os.fstat(fd).st_size))
+        fsync(fd)
+
+    def recorded_replace(source, target):
+        events.append(("replace", str(source), str(target)))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", recorded_fsync)
+    monkeypatch.setattr(os, "replace", recorded_replace)
+    return events
+
+
+def write_a_checkpoint(path):
+    """A batch result stored as a checkpoint of the run ``path`` names (BatchStore.save)."""
+    from pipeline.checkpoints import BatchStore
+    from pipeline.solving.batches import BatchResult
+    from pipeline.solving.solve import SolveStatus
+
+    result = BatchResult(0, 4, SolveStatus.OPTIMAL, *[0.0] * 3, 0.0, True, 1.0, 1.0, 0, 0.0, 0, *[0.0] * 6, "here",
+                         network=stored_example().network)
+    store = BatchStore(path.parent, "run")
+    store.save(0, result)
+    return store.path(0, 0)
+
+
+@pytest.mark.parametrize("writer", ["network", "predictions", "checkpoint"])
+def test_a_file_reaches_the_disk_before_its_rename_and_the_rename_after(tmp_path, monkeypatch, writer):
+    """A crash after the rename must not leave an empty file at the name (the data still in the page
+    cache while the rename reached the disk): the temporary is fsynced before it is renamed, and its
+    folder after, so that the rename itself is on disk when the write returns."""
+    from pipeline.networks.inference import write_predictions
+
+    events = durable_write_events(monkeypatch)
+    if writer == "network":
+        final = write_network(tmp_path / "m.parquet", stored_example())
+    elif writer == "predictions":
+        final = tmp_path / "p.csv"
+        write_predictions(["yes", "no"], final)
+    else:
+        final = write_a_checkpoint(tmp_path / "runs" / "x")
+    tmp = str(final.with_name(f".{final.name}.{os.getpid()}.tmp"))
+    assert [event[:2] for event in events] == [("fsync", tmp), ("replace", tmp), ("fsync", str(final.parent))]
+    assert events[0][2] == final.stat().st_size > 0  # the whole content, synced before the rename
+    assert events[1][2] == str(final)

@@ -22,7 +22,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from pipeline.data.preprocessing import CategoricalColumn, NumericColumn, Preprocessor, as_strings, sorted_categories
+from pipeline.data.preprocessing import (
+    MISSING_CATEGORY,
+    CategoricalColumn,
+    NumericColumn,
+    Preprocessor,
+    as_strings,
+    is_numeric_type,
+    sorted_categories,
+)
 from pipeline.errors import DataConversionWarning, DataError, one_line
 
 BUILTIN_DATASETS = ("heart", "adult", "mnist")
@@ -40,6 +48,14 @@ ADULT_COLUMNS = (
 )  # fmt: skip
 ADULT_NUMERIC = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
 ADULT_CLASSES = ("<=50K", ">50K")
+
+MAX_CLASSES = 100
+"""Most classes a label may have. Every class adds an output neuron, and with it a product per
+example and hidden neuron and a rival per example to each batch MIP: measured on 720 examples with
+16 hidden neurons (2 shared cores), building max_correct's model took 12 s for 10 classes and 116 s for 100 (1.15
+million products), and a 1,000-class label took 2 min 16 s and 4.4 GB before any solve (issue 26).
+So many classes usually mean the wrong column (a measurement, an identifier) named as the label."""
+TOO_MANY_CLASSES = f"a MIP trains at most {MAX_CLASSES} (each class is an output neuron in every batch MIP)"
 
 MNIST_PIXELS = 784
 MNIST_MAX_INTENSITY = 255.0
@@ -101,30 +117,42 @@ def load_builtin(name: str) -> Dataset:
     return loaders[name]()
 
 
-def load_file(path: str | Path, label: str) -> Dataset:
-    """Load a user's CSV or Parquet file whose column `label` holds the class of each row.
+def load_file(path: str | Path, label: str, exclude: Sequence[str] = ()) -> Dataset:
+    """Load a user's CSV or Parquet file whose column `label` holds the class of each row; the
+    columns `exclude` are no features (``--exclude``).
 
     The preprocessing is fitted on every row: string columns are one-hot encoded, numeric ones scaled.
     """
     path = Path(path)
     table = read_table(path)
-    if table.num_rows == 0:
-        raise DataError(f"data file '{path}' has no data rows; add rows below the header")
+    refuse_no_rows(path, table)
     if label not in table.column_names:
         raise DataError(
             f"label column '{label}' is not in data file '{path}'; its columns are {', '.join(table.column_names)}"
         )
-    features = table.drop_columns([label])
+    for name in exclude:
+        if name not in table.column_names:
+            raise DataError(f"--exclude {name}: data file '{path}' has no column '{name}'; its columns are "
+                            f"{', '.join(table.column_names)}")
+        if name == label:
+            raise DataError(f"--exclude {name}: '{name}' is the label (--label), not a feature")
+    features = table.drop_columns([label, *exclude])
+    if features.num_columns == 0 and exclude:
+        raise DataError(f"--exclude leaves data file '{path}' no feature column; keep at least one")
     if features.num_columns == 0:
         raise DataError(f"data file '{path}' has no feature columns besides the label '{label}'; add feature columns")
     if _file_kind(path) != ".parquet":
         _refuse_numbers_read_as_text(path, features)
+    _refuse_identifiers(path, features)
     labels = label_strings(label, table.column(label))
     classes = sorted_categories(set(pc.unique(labels).to_pylist()))
     if len(classes) < 2:
         raise DataError(
             f"label column '{label}' of data file '{path}' has {len(classes)} class; a classifier needs at least 2"
         )
+    if len(classes) > MAX_CLASSES:
+        raise DataError(f"label column '{label}' of data file '{path}' has {len(classes)} classes; {TOO_MANY_CLASSES}; "
+                        f"check that '{label}' is the label")
     preprocessor = Preprocessor.fit(features)
     return Dataset(
         name=path.name,
@@ -133,7 +161,7 @@ def load_file(path: str | Path, label: str) -> Dataset:
         classes=classes,
         preprocessor=preprocessor,
         label=label,
-        attributes=features,
+        attributes=table.drop_columns([label]),
     )
 
 
@@ -163,12 +191,45 @@ def read_table(path: str | Path) -> pa.Table:
     return table.rename_columns(names)
 
 
+def refuse_no_rows(path: str | Path, table: pa.Table) -> None:
+    """A labelled file must have rows: there is nothing to train on or to score."""
+    if table.num_rows == 0:
+        raise DataError(f"data file '{path}' has no data rows; add rows below the header")
+
+
 def _refuse_duplicate_columns(path: Path, names: list[str]) -> None:
     """Which of two same-named columns a name means would be arbitrary, for training and prediction
     alike, so a file with them is refused even when the model does not use that column."""
     name, count = Counter(names).most_common(1)[0] if names else ("", 0)
     if count > 1:
         raise DataError(f"data file '{path}' has {count} columns named '{name}'; rename or drop all but one")
+
+
+MIN_IDENTIFIER_ROWS = 20
+"""Fewest rows on which a one-hot column whose every value differs is refused as an identifier.
+Such a column's inputs are each 1 on a single row, which no other row matches, however many rows
+there are: they name rows, never generalise, and widen every MIP (issue 26: a 15-input file with a row
+identifier became 148 inputs). Below this many rows the inputs are few, and a small table of
+distinct codes (a toy, a test) is left alone."""
+
+
+def _refuse_identifiers(path: Path, features: pa.Table) -> None:
+    """A text column with a different value on every row (a name, an id) is refused as a feature:
+    one-hot encoding it would add one input per row (:data:`MIN_IDENTIFIER_ROWS`)."""
+    rows = features.num_rows
+    if rows < MIN_IDENTIFIER_ROWS:
+        return
+    for name in features.column_names:
+        values = features.column(name)
+        if is_numeric_type(values.type):
+            continue  # scaled: one input, whatever its values
+        texts = pc.fill_null(as_strings(name, values), MISSING_CATEGORY)
+        if pc.count_distinct(texts).as_py() == rows:
+            raise DataError(
+                f"column '{name}' of data file '{path}' has a different value on each of its {rows} rows, like an "
+                f"identifier: one-hot encoded it would be {rows} inputs, each naming one row; leave it out of the "
+                f"features with --exclude {name}"
+            )
 
 
 def _refuse_numbers_read_as_text(path: Path, features: pa.Table) -> None:
@@ -335,6 +396,8 @@ def dataset_from_arrays(x, y, name: str = "arrays", label: str = "label") -> tup
     distinct, indices = np.unique(values, return_inverse=True)
     if len(distinct) < 2:
         raise DataError(f"y has {len(distinct)} class; a classifier needs at least 2")
+    if len(distinct) > MAX_CLASSES:
+        raise DataError(f"y has {len(distinct)} classes; {TOO_MANY_CLASSES}")
     classes = tuple(str(value) for value in distinct)
     if len(set(classes)) < len(classes):
         raise DataError("two labels of y read the same as text; give labels that differ as strings")

@@ -175,7 +175,7 @@ def _is_number(text: str) -> bool:
 
 def _resolve_categorical(table: pa.Table, categorical: Sequence[str] | None) -> set[str]:
     if categorical is None:
-        return {field.name for field in table.schema if not _is_numeric_type(field.type)}
+        return {field.name for field in table.schema if not is_numeric_type(field.type)}
     unknown = [name for name in categorical if name not in table.column_names]
     if unknown:
         raise DataError(
@@ -184,7 +184,8 @@ def _resolve_categorical(table: pa.Table, categorical: Sequence[str] | None) -> 
     return set(categorical)
 
 
-def _is_numeric_type(arrow_type: pa.DataType) -> bool:
+def is_numeric_type(arrow_type: pa.DataType) -> bool:
+    """Whether a column of this type is scaled (one input); any other is one-hot encoded."""
     return any(
         check(arrow_type)
         for check in (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_decimal)

@@ -44,6 +44,19 @@ def is_number_or_null(value: Any) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
+def is_accuracies(value: Any) -> bool:
+    """An object of {split: accuracy or null}, as a run records a network's accuracies."""
+    return isinstance(value, dict) and all(is_number_or_null(a) for a in value.values())
+
+
+SIZE_KEYS = ("neurons", "nonzeros", "bits")
+"""What a compression report gives of the network before and after it (``intnet info`` shows them)."""
+
+
+def is_size(value: Any) -> bool:
+    return isinstance(value, dict) and all(is_count(value.get(key)) for key in SIZE_KEYS)
+
+
 # The provenance keys intnet reads back (info, evaluate, improve), each optional; the rest of the
 # provenance is a record for people. The configuration's content is checked where a command uses it.
 PROVENANCE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -57,16 +70,20 @@ PROVENANCE_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "size_bits_before_strip": (is_count, "a count"),
     "accuracy": (
-        lambda value: isinstance(value, dict) and all(
-            isinstance(split, dict) and all(is_number_or_null(a) for a in split.values()) for split in value.values()
-        ),
+        lambda value: isinstance(value, dict) and all(is_accuracies(split) for split in value.values()),
         "an object of {split: accuracy or null} objects",
+    ),
+    "members": (
+        lambda value: isinstance(value, list) and all(
+            isinstance(member, dict) and is_accuracies(member.get("final", {})) for member in value),
+        "a list of objects, each member's 'final' an object of {split: accuracy or null}",
     ),
     "batches": (lambda value: isinstance(value, list), "a list"),
     "improved": (lambda value: isinstance(value, list), "a list"),
     "layer_bounds": (lambda value: isinstance(value, list) and all(is_count(b) and b > 0 for b in value),
                      "a list of positive counts"),
-    "compressed": (lambda value: isinstance(value, dict), "a JSON object"),
+    "compressed": (lambda value: isinstance(value, dict) and is_size(value.get("before")) and is_size(value.get("after")),
+                   "an object whose 'before' and 'after' give the counts neurons, nonzeros and bits"),
     "constraints": (lambda value: isinstance(value, dict) and isinstance(value.get("checks", []), list)
                     and all(isinstance(check, dict) for check in value.get("checks", [])),
                     "a JSON object whose 'checks' is a list of objects"),
@@ -167,8 +184,10 @@ def check_folder_creatable(folder: Path, what: str) -> None:
 def replacing(path: str | Path) -> Iterator[BinaryIO]:
     """A binary file whose content replaces ``path`` when the block ends without an exception, so a
     reader never sees half a file. The content goes to ``.<name>.<pid>.tmp`` beside ``path``,
-    created with the umask's permissions like any other file; it is removed on any exception, and
-    one left by a process that was killed (its pid no longer running) is removed by the next write."""
+    created with the umask's permissions like any other file, and is synced to disk before it is
+    renamed (and the folder after), so a crash cannot leave an empty file at ``path``. It is removed
+    on any exception, and one left by a process that was killed (its pid no longer running) is
+    removed by the next write."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
@@ -179,10 +198,24 @@ def replacing(path: str | Path) -> Iterator[BinaryIO]:
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
+            # On disk before the rename: a file system may commit the rename first (ext4's delayed
+            # allocation does), so a crash just after it would leave an empty file at the name.
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """The folder's entries on disk (the rename into it), so a written file is there after a crash."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _temporary(path: Path, pid: int | str) -> Path:
@@ -193,7 +226,9 @@ def _remove_stale_temporaries(path: Path) -> None:
     prefix = f".{path.name}."
     for leftover in path.parent.iterdir():
         pid = leftover.name.removeprefix(prefix).removesuffix(".tmp")
-        if leftover.name == _temporary(path, pid).name and pid.isdigit() and not _running(int(pid)):
+        # A folder of that name is no temporary of ours (unlink would fail on it): left alone.
+        if (leftover.name == _temporary(path, pid).name and pid.isdigit() and not leftover.is_dir()
+                and not _running(int(pid))):
             leftover.unlink(missing_ok=True)
 
 

@@ -114,12 +114,51 @@ class NeighbourhoodKind(StrEnum):
 
 @dataclass(frozen=True)
 class Neighbourhood:
+    """What a step frees, by its kind and place; its masks (``free_weights``, ``free_biases``: True
+    where a parameter is free) are made when a step asks for them. Held for the whole pool they
+    cost the network's parameters in bytes per neighbourhood, two per hidden neuron: a crafted
+    21-400000-2 file made improve allocate past 23 GB before its first step."""
+
     name: str
     kind: NeighbourhoodKind
-    free_weights: tuple[np.ndarray, ...]
-    free_biases: tuple[np.ndarray, ...]
+    sizes: tuple[int, ...]
+    """The network's architecture, inputs first."""
     place: tuple[int, int] | None = None
-    """(layer, index) of the hidden neuron a neuron, neuron+out or drop step frees or switches off."""
+    """(layer, index) of the hidden neuron a neuron, neuron+out or drop step frees or switches off;
+    (0, input) of an output column's input."""
+
+    @property
+    def free_weights(self) -> tuple[np.ndarray, ...]:
+        return self.masks()[0]
+
+    @property
+    def free_biases(self) -> tuple[np.ndarray, ...]:
+        return self.masks()[1]
+
+    def masks(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """Per layer, True where the step frees a weight, and where it frees a bias."""
+        shapes = [(o, i) for i, o in zip(self.sizes[:-1], self.sizes[1:])]
+        w = [np.zeros(shape, dtype=bool) for shape in shapes]
+        b = [np.zeros(shape[0], dtype=bool) for shape in shapes]
+        if self.kind == NeighbourhoodKind.OUTPUT:
+            w[-1][:] = True
+            b[-1][:] = True
+            return tuple(w), tuple(b)
+        layer, j = self.place
+        if self.kind == NeighbourhoodKind.OUTPUT_COLUMN:  # (0, input): no hidden layer
+            w[-1][:, j] = True
+            b[-1][:] = True
+            return tuple(w), tuple(b)
+        if self.kind == NeighbourhoodKind.DROP:
+            w[layer + 1][:] = True
+            w[layer + 1][:, j] = False  # stays 0: the neuron is off
+            b[layer + 1][:] = True
+        else:
+            w[layer][j, :] = True
+            b[layer][j] = True
+            if self.kind == NeighbourhoodKind.NEURON_OUT:
+                w[layer + 1][:, j] = True
+        return tuple(w), tuple(b)
 
 
 @dataclass(frozen=True)
@@ -174,48 +213,14 @@ def neighbourhoods(sizes: list[int], drops: bool = False) -> list[Neighbourhood]
     """Every hidden neuron (alone, and with its outgoing weights) and the output layer; with
     ``drops``, every hidden neuron's drop step too. Without a hidden layer, also each input's
     column of the output layer with the biases (a coordinate of the linear model)."""
-    shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
-
-    def masks(kind, mark, place=None) -> Neighbourhood:
-        weights = [np.zeros(s, dtype=bool) for s in shapes]
-        biases = [np.zeros(s[0], dtype=bool) for s in shapes]
-        mark(weights, biases)
-        name = kind if place is None else f"{kind} {place[0]}:{place[1]}"
-        return Neighbourhood(name, kind, tuple(weights), tuple(biases), place)
-
-    result = []
-    for layer in range(len(shapes) - 1):
-        for j in range(shapes[layer][0]):
-            def neuron(w, b, layer=layer, j=j):
-                w[layer][j, :] = True
-                b[layer][j] = True
-
-            def neuron_out(w, b, layer=layer, j=j):
-                neuron(w, b)
-                w[layer + 1][:, j] = True
-
-            def drop(w, b, layer=layer, j=j):
-                w[layer + 1][:] = True
-                w[layer + 1][:, j] = False  # stays 0: the neuron is off
-                b[layer + 1][:] = True
-
-            place = (layer, j)
-            result += [masks(NeighbourhoodKind.NEURON, neuron, place), masks(NeighbourhoodKind.NEURON_OUT, neuron_out, place)]
-            if drops:
-                result.append(masks(NeighbourhoodKind.DROP, drop, place))
-
-    def output(w, b):
-        w[-1][:] = True
-        b[-1][:] = True
-
-    result.append(masks(NeighbourhoodKind.OUTPUT, output))
-    if len(shapes) == 1:
-        for i in range(shapes[0][1]):
-            def column(w, b, i=i):
-                w[0][:, i] = True
-                b[0][:] = True
-
-            result.append(masks(NeighbourhoodKind.OUTPUT_COLUMN, column, (0, i)))
+    architecture = tuple(sizes)
+    kinds = [NeighbourhoodKind.NEURON, NeighbourhoodKind.NEURON_OUT] + ([NeighbourhoodKind.DROP] if drops else [])
+    result = [Neighbourhood(f"{kind} {layer}:{j}", kind, architecture, (layer, j))
+              for layer, width in enumerate(sizes[1:-1]) for j in range(width) for kind in kinds]
+    result.append(Neighbourhood(NeighbourhoodKind.OUTPUT, NeighbourhoodKind.OUTPUT, architecture))
+    if len(sizes) == 2:
+        result += [Neighbourhood(f"{NeighbourhoodKind.OUTPUT_COLUMN} {i}", NeighbourhoodKind.OUTPUT_COLUMN,
+                                 architecture, (0, i)) for i in range(sizes[0])]
     return result
 
 
@@ -318,7 +323,7 @@ def improve(
             if not areas:
                 continue
             chunk_began = clock()
-            step_options = replace(sub_options, time_limit=min(step_limit, time_left()))
+            step_options = replace(sub_options, time_limit=max(0.0, min(step_limit, time_left())))
             if solve_many is None:
                 solved = [solve_neighbourhood(formulation, problem, current, objective, area, step_options)
                           for area in areas]
@@ -598,8 +603,13 @@ def solve_neuron_out(
     outgoing = [v for v in outgoing if formulation.admits(with_outgoing(v), problem)]
     if not outgoing or costs(outgoing[0]) is None:
         return solve_around(formulation, problem, current, area, options)
-    bounds = [float(np.minimum(*costs(v)).sum()) for v in outgoing]
-    # Scoring every v is this step's building.
+    # Scoring every v is this step's building: two passes over the data each, from the neuron's
+    # layer on, up to MAX_OUTGOING_VALUES times; the step's time limit bounds it too.
+    bounds = []
+    for v in outgoing:
+        if time.perf_counter() - began >= options.time_limit:
+            return StepResult(current, objective, SolveStatus.TIME_LIMIT, time.perf_counter() - began)
+        bounds.append(float(np.minimum(*costs(v)).sum()))
     best = StepResult(current, objective, SolveStatus.OPTIMAL, time.perf_counter() - began)
     overhead = best.overhead_seconds
     for index in np.argsort(bounds, kind="stable"):

@@ -174,10 +174,11 @@ class _Limit:
 
     def left(self) -> float | None:
         """Seconds the solver may take, asked just before it starts; None when building and
-        set-up used the whole limit."""
-        if self.counted_from is None:
-            return self.seconds
-        left = self.seconds - (time.perf_counter() - self.counted_from)
+        set-up used the whole limit, or the limit was none to begin with (a search whose clock ran
+        out between its check and the step: HiGHS's configuration raises on a negative limit)."""
+        left = self.seconds
+        if self.counted_from is not None:
+            left -= time.perf_counter() - self.counted_from
         return left if left > 0 else None
 
 
