@@ -707,3 +707,20 @@ def test_three_million_inputs_fit_the_stack(cc, tmp_path):
     header = export_c(StoredNetwork.single(network, ("a", "b"), preprocessing, {})).text
     indices, _ = c_predictions(cc, header, x_int, tmp_path)
     np.testing.assert_array_equal(indices, expected)
+
+
+def test_a_scoring_system_trained_by_the_cli_compiles_and_agrees_with_predict_on_every_test_row(cc, tmp_path, capsys):
+    """No hidden layer, within a budget, the whole pipeline: the header compiled with the strict
+    flags predicts the class `intnet predict` does on every row of Heart (its test rows included)."""
+    model = tmp_path / "scores.parquet"
+    assert main(["train", "--dataset", "heart", "--hidden", "0", "--max-nonzero", "6", "--P", "15", "--time-limit", "5",
+                 "--out", str(model), "--checkpoints", str(tmp_path / "runs"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sizes"] == [21, 2] and report["nonzero_parameters"] <= 6
+    dataset = training.load_dataset(TrainConfig(dataset="heart"))
+    raw = raw_rows("heart", tmp_path, dataset)
+    predicted = cli_predictions(model, raw, tmp_path)
+    header = tmp_path / "scores.h"
+    assert main(["export", str(model), "--format", "c", "--out", str(header)]) == 0
+    _, labels = c_predictions(cc, header.read_text(), contract_inputs(model, pa_csv.read_csv(raw)), tmp_path / "c")
+    assert labels == predicted and len(predicted) >= 303  # every row, and rows outside the training range

@@ -17,6 +17,7 @@ from pipeline.solving.solve import (
     BUILT_PAST_LIMIT,
     NO_FEASIBLE_NETWORK_IN_TIME,
     NO_NETWORK_FITS,
+    NO_TIME_LEFT,
     SolverOptions,
     solve_mip,
 )
@@ -192,13 +193,15 @@ def test_hard_models_say_when_no_network_fits():
 
 
 def test_hard_models_say_when_time_ran_out_without_a_network():
+    """A limit spent before the solver starts (a search's clock run out): the solver does not run,
+    and the start, which does not fit, stands with an infinite objective."""
     _, problem = planted_problem(30, 6, (6,), 3, 60)
     start = problem.zero_network()
     for name in HARD:
         options = SolverOptions(time_limit=0.0, target_error=None, limit_counts_building=False)
         outcome = solve_mip(FORMULATIONS[name](), problem, start, options)
-        assert outcome.status == "no_solution"
-        assert outcome.message.endswith(NO_FEASIBLE_NETWORK_IN_TIME)
+        assert outcome.status == "time_limit"
+        assert outcome.message.endswith(NO_TIME_LEFT)
         assert outcome.network.equals(start) and math.isinf(outcome.objective)
 
 

@@ -182,3 +182,49 @@ def test_the_certificate_s_numbers_are_the_definitions():
     wilson = share_with_interval(8, 10)
     assert wilson["value"] == 0.8 and wilson["low"] == pytest.approx(0.4902, abs=1e-3)
     assert wilson["high"] == pytest.approx(0.9433, abs=1e-3)
+
+
+@pytest.mark.subprocess  # the CLI's run starts its watchdog
+def test_the_issue_s_command_holds_its_gap_on_the_file_s_own_predictions_and_info_proves_monotonicity(tmp_path, capsys):
+    import json
+
+    from flows.cli import main
+    from pipeline.config import TrainConfig
+    from pipeline.networks.inference import load_model
+    from pipeline.solving.guarantees import attribute_values
+    from pipeline.training import load_dataset, split_data
+
+    out = tmp_path / "fair.parquet"
+    assert main(["train", "--dataset", "adult", "--train-size", "800", "--hidden", "0", "--max-nonzero", "10",
+                 "--exclude", "sex", "--fair", "sex:dp:0.02", "--monotone", "education-num:+", "--P", "15",
+                 "--time-limit", "5", "--out", str(out), "--checkpoints", str(tmp_path / "runs"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["nonzero_parameters"] <= 10
+    # Recomputed here from the file alone: the stored network's predictions on the run's training rows.
+    config = TrainConfig(dataset="adult", train_size=800, exclude=["sex"])
+    dataset = load_dataset(config)
+    split = split_data(config, dataset)
+    network = load_model(out).network
+    sex = attribute_values(dataset, split, "sex")["train"]
+    positive = network.predict(split.train_x) == 1
+    rates = [positive[sex == group].mean() for group in np.unique(sex)]
+    assert max(rates) - min(rates) <= 0.02 + 1e-12
+    assert main(["info", str(out), "--json"]) == 0
+    checks = json.loads(capsys.readouterr().out)["constraints"]["checks"]
+    monotone = next(c for c in checks if c["constraint"] == "monotone")
+    assert monotone["holds"] and monotone["column"] == "education-num"
+    assert monotone_orientations(network, Monotone(monotone["input"], True)) is not None
+    fair = next(c for c in checks if c["constraint"] == "fair")
+    assert fair["holds"] and fair["train"]["gap"] == pytest.approx(max(rates) - min(rates))
+
+
+@pytest.mark.subprocess  # the CLI's run starts its watchdog
+def test_an_impossible_request_exits_non_zero_with_one_line_and_writes_nothing(tmp_path, capsys):
+    from flows.cli import main
+
+    out = tmp_path / "never.parquet"
+    code = main(["train", "--dataset", "heart", "--hidden", "0", "--max-nonzero", "1", "--min-recall", "0:1.0",
+                 "--min-recall", "1:1.0", "--time-limit", "20", "--out", str(out), "--checkpoints", str(tmp_path / "runs")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and "constraints cannot be met" in error[0]
+    assert not out.exists()

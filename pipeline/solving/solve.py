@@ -33,6 +33,7 @@ NO_NETWORK_FITS = (
 NO_FEASIBLE_NETWORK_IN_TIME = "time limit reached without a feasible network"
 NO_NETWORK_SATISFIES = "no network with this architecture, P and size budget satisfies the counting constraints"
 NO_NETWORK_RETURNED = "the solver returned no network; the start stands"
+NO_TIME_LEFT = "no time was left for the solver, so it did not run; the start stands"
 START_DOES_NOT_FIT = ("the start network does not fit every training example (or breaks a counting constraint), so "
                       "the solve started without one")
 
@@ -300,7 +301,7 @@ def _solve_one(
     if result.objective is None:
         network, objective = start, start_objective
         if result is _NOT_SOLVED:
-            messages.append(BUILT_PAST_LIMIT)
+            messages.append(BUILT_PAST_LIMIT if options.limit_counts_building else NO_TIME_LEFT)
         elif status == SolveStatus.INFEASIBLE:
             if not formulation.hard and not problem.rows:
                 raise RuntimeError(f"{formulation.name}: the solver calls the model infeasible, yet every network fits it")
