@@ -50,7 +50,7 @@ def test_one_batch_of_local_search_solves_its_neighbourhoods_on_the_actors(ray_s
         executor.close()
     in_process = InProcessExecutor()
     in_process.open(context)
-    assert [found for _, found, *_ in on_actors] == [found for _, found, *_ in in_process.map(neighbourhood_step, steps)]
+    assert [step.objective for step in on_actors] == [step.objective for step in in_process.map(neighbourhood_step, steps)]
     assert result.status == "local_search" and result.error is None
     assert result.objective <= result.start_objective and result.improving_steps > 0
 
