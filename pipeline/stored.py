@@ -19,6 +19,7 @@ from pipeline.errors import DataError, NetworkFileError, brief
 from pipeline.networks.inference import LoadedModel, accuracies, check_inputs
 from pipeline.networks.storage import StoredNetwork, write_network
 from pipeline.solving.batches import BatchOptions
+from pipeline.solving.blas import with_capped_blas
 from pipeline.solving.compress import CompressionOptions, compress, compressed_provenance, compression_report
 from pipeline.solving.improve import SearchOptions, improve
 from pipeline.solving.solve import SolverOptions
@@ -118,6 +119,7 @@ def evaluate(
             "splits": accuracies(model.ensemble, sets)}
 
 
+@with_capped_blas  # local search's passes over the examples, as in training
 def improve_stored(
     model: LoadedModel, seconds: float, out: str | Path, *, dataset: str | None = None,
     data: str | Path | None = None, label: str | None = None, formulation: str | None = None,
@@ -162,6 +164,7 @@ def improve_stored(
     return report
 
 
+@with_capped_blas
 def compress_stored(
     model: LoadedModel, seconds: float, out: str | Path, *, dataset: str | None = None,
     data: str | Path | None = None, label: str | None = None, keep: str = CompressionOptions.keep,

@@ -49,6 +49,7 @@ from pipeline.reporting import (
     summarize,
 )
 from pipeline.solving.batches import BatchOptions, BatchResult, BatchTask, EpochStart, RunContext
+from pipeline.solving.blas import capped_blas
 from pipeline.solving.compress import KeptSplit, compress, compression_report
 from pipeline.solving.guarantees import Guarantees, repair_start, resolve
 from pipeline.solving.heuristic import SteSettings, train_ste, train_ste_within
@@ -450,9 +451,12 @@ def train(
     checkpoint per solved batch (else nothing is written). Returns the summary with timings; the
     summary's ``model`` is the model stored. With ``--hidden auto``, one such run per architecture
     tried, the one kept chosen on validation (:func:`choose_architecture`)."""
-    if config.hidden == AUTO_ARCHITECTURE:
-        return choose_architecture(config, data, run_step=run_step, observer=observer, persist=persist)
-    return train_network(config, data, run_step=run_step, observer=observer, persist=persist)
+    # The run's numpy work in this process (the start, local search's and compression's passes,
+    # every accuracy) on one BLAS thread (pipeline/solving/blas.py); Ray's workers get theirs from Ray.
+    with capped_blas():
+        if config.hidden == AUTO_ARCHITECTURE:
+            return choose_architecture(config, data, run_step=run_step, observer=observer, persist=persist)
+        return train_network(config, data, run_step=run_step, observer=observer, persist=persist)
 
 
 ARCHITECTURE_TIE = 0.002

@@ -32,6 +32,7 @@ import numpy as np
 
 from formulations.network import IntegerNetwork, nonzero_parameters, within_budget
 from formulations.problem import output_scale
+from pipeline.solving.blas import with_capped_blas
 
 MARGIN = 0.5
 """The hinge margin on the normalized output scale, as in the paper's sat-margin and min-hinge models."""
@@ -100,6 +101,7 @@ def squared_hinge_loss(network: IntegerNetwork, x: np.ndarray, y: np.ndarray, n_
     return float(np.sum(shortfall**2))
 
 
+@with_capped_blas
 def train_ste(
     x: np.ndarray,
     y: np.ndarray,
@@ -311,6 +313,7 @@ def _checked_examples(
     return x, labels.astype(np.int64)
 
 
+@with_capped_blas
 def train_ste_within(
     x: np.ndarray,
     y: np.ndarray,

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from formulations.network import INPUT_SCALE, IntegerNetwork
+from pipeline.solving.blas import with_capped_blas
 
 RIDGE = 1e-7
 """λ / N. Only keeps separable supports finite: a ridge of 10⁻⁴·N shrank Adult's capital-gain weight
@@ -103,6 +104,7 @@ CD_CHECKS = 3
 # ---------------------------------------------------------------------------------------------- API
 
 
+@with_capped_blas
 def sparse_linear_network(
     x: np.ndarray,
     y: np.ndarray,
