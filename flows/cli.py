@@ -266,14 +266,12 @@ def train_config(args: argparse.Namespace):
 def validated_config(fields: dict):
     from pydantic import ValidationError
 
-    from pipeline.config import TrainConfig
+    from pipeline.config import TrainConfig, first_problem
 
     try:
         return TrainConfig(**fields)
     except ValidationError as error:
-        problem = error.errors()[0]
-        field = problem["loc"][0] if problem["loc"] else None
-        message = problem["msg"].removeprefix("Value error, ")
+        field, message = first_problem(error)
         if field is None:
             raise UsageError(message) from None
         raise UsageError(f"{flag_of(str(field))}: {message} (got {fields.get(field)!r})") from None

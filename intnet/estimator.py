@@ -7,16 +7,18 @@ fitted attributes ending in ``_``), kept by duck typing: scikit-learn itself is 
 from __future__ import annotations
 
 import inspect
+import re
 from contextlib import nullcontext
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from flows.run_scope import private_run
 from pipeline import reporting, training
-from pipeline.config import TrainConfig
+from pipeline.config import TrainConfig, first_problem
 from pipeline.data.datasets import dataset_from_arrays, feature_table, without_columns
 from pipeline.networks.ensembles import Ensemble
 
@@ -31,6 +33,12 @@ DEFAULTS = {name: (lambda default: default.value if isinstance(default, Enum) el
     TrainConfig.model_fields[name].default) for name in PARAMETERS}
 """Each parameter's default as the run's configuration declares it; an enumeration's as its plain
 value, one of the types scikit-learn allows a default to be."""
+
+
+def parameter_of(flag: str) -> str:
+    """The parameter a CLI flag (without its dashes) sets, or the flag as it is when none does."""
+    name = flag.replace("-", "_")
+    return name if name in PARAMETERS else f"--{flag}"
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -88,8 +96,12 @@ class IntegerNetworkClassifier:
         given = {k: v for k, v in self.get_params().items() if v != DEFAULTS[k]}
         try:
             return TrainConfig(**given, test_size=0)
-        except ValueError as error:  # pydantic's ValidationError is a ValueError
-            raise ValueError(f"IntegerNetworkClassifier: {error}") from None
+        except ValidationError as error:
+            field, message = first_problem(error)
+            # The config's messages name the CLI's flags; here the same options are parameters.
+            message = re.sub(r"--([a-z][a-z-]*)", lambda flag: parameter_of(flag.group(1)), message)
+            where = f"parameter {field}={given.get(field)!r}: " if field in PARAMETERS else ""
+            raise ValueError(f"IntegerNetworkClassifier: {where}{message}") from None
 
     def fit(self, X, y) -> IntegerNetworkClassifier:
         config = self.config()

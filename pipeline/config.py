@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from formulations.constraints import Fairness
 from formulations.models import FORMULATIONS, StagedFormulation
 from pipeline.data.datasets import BUILTIN_DATASETS
+from pipeline.errors import one_line
 from pipeline.execution.executors import AUTO, EXECUTORS
 from pipeline.networks.ensembles import ONE_VS_ONE
 from pipeline.networks.storage import MAX_P
@@ -79,6 +80,15 @@ AUTO_ARCHITECTURE = "auto"
 """``--hidden auto``: the architecture chosen on validation (:func:`pipeline.training.train`)."""
 
 HIDDEN_FORMAT = "must be a comma list of positive integers (16 or 16,16), 0 for no hidden layer, or auto"
+
+
+def first_problem(error) -> tuple[str | None, str]:
+    """What a pydantic ``ValidationError`` of :class:`TrainConfig` says, as a front end reports it
+    in one line: the field it is about (None for a rule across fields) and its message, without
+    pydantic's type code and documentation URL."""
+    problem = error.errors()[0]
+    field = str(problem["loc"][0]) if problem["loc"] else None
+    return field, one_line(problem["msg"].removeprefix("Value error, "))
 
 
 def choices(registry) -> type:
@@ -423,6 +433,19 @@ class TrainConfig(BaseModel):
         if self.neuron_penalty == "lex" and self.improve > 0:
             raise ValueError("--improve accepts a step only if it lowers one objective; with it use "
                              "--neuron-penalty ALPHA, not lex")
+
+    def weighting_problem(self) -> str | None:
+        """Why this run cannot weight its training examples (sample and class weights), or None
+        when every MIP objective and the start it computes count a row as many times as its weight."""
+        if not FORMULATIONS[self.formulation].weighted_examples:
+            able = ", ".join(name for name, model in FORMULATIONS.items() if model.weighted_examples)
+            return (f"--formulation {self.formulation} cannot weight its examples (its objective is no sum over "
+                    f"them); use one of {able}")
+        if self.neuron_penalty is not None:
+            return "--neuron-penalty's models count neurons beside an unweighted loss; leave it out to weight examples"
+        if self.compress > 0:
+            return "--compress keeps a count of correctly classified examples, unweighted; leave it out to weight examples"
+        return None
 
     @property
     def dataset_name(self) -> str:

@@ -90,16 +90,17 @@ def start_network(config: TrainConfig, split: Split, n_classes: int, member: Mem
         return IntegerNetwork.zeros([split.train_x.shape[1], *config.hidden, outputs], config.P)
     mine = np.isin(split.val_y, member.classes)
     x, y = split.train_x[member.indices], member_labels(split.train_y[member.indices], member.classes)
+    weights = None if split.train_weights is None else split.train_weights[member.indices]
     x_val, y_val = split.val_x[mine], member_labels(split.val_y[mine], member.classes)
     settings = SteSettings(steps=config.heuristic_steps)
     if not config.hidden:
         return sparse_linear_network(x, y, outputs, config.P, config.max_nonzero, x_val=x_val, y_val=y_val,
-                                     seed=member.seed)
+                                     seed=member.seed, sample_weight=weights)
     if config.max_nonzero is not None:
         return train_ste_within(x, y, outputs, config.hidden, config.P, config.max_nonzero, seed=member.seed,
-                                settings=settings, x_val=x_val, y_val=y_val)
+                                settings=settings, x_val=x_val, y_val=y_val, sample_weight=weights)
     return train_ste(x, y, outputs, config.hidden, config.P, seed=member.seed, settings=settings,
-                     x_val=x_val, y_val=y_val)
+                     x_val=x_val, y_val=y_val, sample_weight=weights)
 
 
 def whole_training_set(config: TrainConfig, split: Split, n_classes: int) -> Member:
@@ -148,6 +149,7 @@ def run_context(config: TrainConfig, split: Split, n_classes: int, members: list
         guarantees=guarantees or Guarantees(),
         batch=config.options(BatchOptions), solver=config.options(SolverOptions), search=config.options(SearchOptions),
         member_classes=tuple(partial) if any(len(c) != n_classes for c in partial) else (),
+        train_weights=split.train_weights,
     )
 
 
@@ -394,6 +396,8 @@ def prepare(
     ``timings`` gets the seconds of ``data`` and ``start_network``."""
     began = time.perf_counter()
     dataset = data if data is not None else run_step("load data", load_dataset, config, retry_safe=True)
+    if dataset.weights is not None and (problem := config.weighting_problem()) is not None:
+        raise DataError(f"weighted examples: {problem}")
     split = run_step("split", split_data, config, dataset, retry_safe=True)
     n_classes = len(dataset.classes)
     members = make_members(config.ensemble, split.train_y, n_classes, config.seed)
@@ -414,7 +418,8 @@ def whole_training_problem(config: TrainConfig, split: Split, n_classes: int, gu
     boxes and counting rows: what the start is repaired on and every kept network must hold."""
     sizes = [split.train_x.shape[1], *config.hidden, n_classes]
     return TrainingProblem(split.train_x, split.train_y, n_classes, config.hidden, config.P,
-                           guarantees.bounds(ParameterBounds.box(sizes, config.P)), max_nonzero=config.max_nonzero,
+                           guarantees.bounds(ParameterBounds.box(sizes, config.P)), weights=split.train_weights,
+                           max_nonzero=config.max_nonzero,
                            rows=guarantees.rows(split.train_y, np.arange(len(split.train_y))))
 
 
@@ -431,7 +436,7 @@ def repaired_start(config: TrainConfig, split: Split, start: IntegerNetwork, gua
         boxed = replace(problem, bounds=held.bounds(problem.bounds))
         fitting = sparse_linear_network(split.train_x, split.train_y, start.sizes[-1], config.P, config.max_nonzero,
                                         x_val=split.val_x, y_val=split.val_y, seed=config.seed,
-                                        admits=lambda network: formulation.admits(network, boxed))
+                                        sample_weight=split.train_weights, admits=lambda network: formulation.admits(network, boxed))
         if fitting is not None:
             start = fitting  # the all-zero network when no other candidate held them
     return repair_start(start, guarantees, problem, formulation, config.options(SolverOptions))

@@ -82,6 +82,18 @@ class Dataset:
     groups of a fairness constraint (``--fair``) and the columns a monotonicity constraint names."""
     test_attributes: pa.Table | None = None
     """The same for the rows of ``test_x``."""
+    weights: np.ndarray | None = None
+    """How much each row of ``x`` counts in training (the estimator's ``sample_weight`` times its
+    ``class_weight``; positive): every MIP objective and the gradient start count a row that many
+    times. None: one each."""
+
+
+def without_rows(dataset: Dataset) -> Dataset:
+    """``dataset``'s classes, label and preprocessing (what raw rows and a network file need)
+    without its rows: what a fitted estimator keeps, so that it does not carry its training set
+    (pickled, a 1 KB network carried 846 KB of it, issue 26)."""
+    return replace(dataset, x=np.empty((0, dataset.x.shape[1]), dataset.x.dtype), y=np.empty(0, dataset.y.dtype),
+                   test_x=None, test_y=None, attributes=None, test_attributes=None, weights=None)
 
 
 def without_columns(dataset: Dataset, exclude: Sequence[str]) -> Dataset:

@@ -33,6 +33,8 @@ class Split:
     the dataset's own test set where it has one (``test_attributes``)."""
     val_rows: np.ndarray | None = None
     test_rows: np.ndarray | None = None
+    train_weights: np.ndarray | None = None
+    """How much each training example counts (the dataset's ``weights``; None: one each)."""
 
 
 def split_dataset(
@@ -84,6 +86,7 @@ def split_dataset(
         train_rows=train,
         val_rows=validation,
         test_rows=test_rows,
+        train_weights=None if ds.weights is None else ds.weights[train],
     )
 
 

@@ -113,6 +113,8 @@ class RunContext:
     member_classes: tuple[tuple[int, ...], ...] = ()
     """The classes each ensemble member separates (its output o stands for class ``[m][o]``);
     empty: every member has every class as an output."""
+    train_weights: np.ndarray | None = None
+    """How much each training example counts in every batch's objective (None: one each)."""
 
     def member_classes_of(self, member: int) -> tuple[int, ...]:
         return self.member_classes[member] if self.member_classes else tuple(range(self.n_classes))
@@ -217,8 +219,9 @@ def batch_problem(
     dead = ~np.any(x != 0, axis=0)
     bounds = bounds.fix_inputs(dead, DEAD_INPUT_VALUES[context.batch.dead_inputs](epoch.start))
     y = member_labels(context.train_y[indices], classes)
-    problem = TrainingProblem(x, y, len(classes), context.hidden, context.P, bounds, max_nonzero=context.max_nonzero,
-                              rows=context.guarantees.rows(y, indices))
+    weights = None if context.train_weights is None else context.train_weights[indices]
+    problem = TrainingProblem(x, y, len(classes), context.hidden, context.P, bounds, weights=weights,
+                              max_nonzero=context.max_nonzero, rows=context.guarantees.rows(y, indices))
     return problem, int(dead.sum())
 
 

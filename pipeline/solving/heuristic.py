@@ -113,6 +113,7 @@ def train_ste(
     x_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
     keep: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> IntegerNetwork:
     """Train a network [n_inputs, *hidden, n_classes] with parameters in [-P, P] by STE.
 
@@ -128,6 +129,10 @@ def train_ste(
 
     ``keep`` (per layer, boolean masks of the weights' and the biases' shapes) holds every parameter
     outside the masks at 0: a pruned network retrained (the gradient baseline of compression).
+
+    ``sample_weight`` (positive, one per training example) weights each example's loss and, without
+    validation data, its share of the training accuracy that picks the network: an example of
+    weight 2 counts as two copies of it, as in the MIP objectives.
     """
     x, y = _checked_examples(x, y, n_classes, "training ")
     if len(y) == 0:
@@ -144,6 +149,7 @@ def train_ste(
         raise ValueError(f"every hidden layer needs at least one neuron, got {tuple(hidden)}")
     P = int(P)
     sizes = [x.shape[1], *(int(width) for width in hidden), n_classes]
+    example_weights = _checked_weights(sample_weight, len(y))
 
     latent = _initial_parameters(sizes, P, np.random.default_rng(seed))
     _layer_views(latent, sizes)[0][0][:, np.all(x == 0, axis=0)] = 0.0
@@ -171,12 +177,14 @@ def train_ste(
         layer_inputs, pre_activations = _forward(rounded_layers, x)
         output = pre_activations[-1]
         shortfall = np.maximum(0.0, MARGIN - targets * (output_factor * output))
+        if example_weights is not None:
+            shortfall *= np.sqrt(example_weights)[:, None]  # the squared hinge of each example times its weight
         loss = float(np.vdot(shortfall, shortfall))
 
         out_of_time = settings.time_limit is not None and time.perf_counter() - start >= settings.time_limit
         last = step == settings.steps or loss == 0.0 or out_of_time
         if x_val is None:
-            accuracy = _accuracy(output, y)
+            accuracy = _accuracy(output, y, example_weights)
         elif step % VALIDATION_INTERVAL == 0 or last:
             accuracy = _accuracy(_forward(rounded_layers, x_val)[1][-1], y_val)
         else:
@@ -187,6 +195,8 @@ def train_ste(
             break
 
         d_pre_activation = (-2.0 * output_factor) * targets * shortfall
+        if example_weights is not None:
+            d_pre_activation *= np.sqrt(example_weights)[:, None]  # with the √w in shortfall: w times the example's gradient
         for layer in range(len(rounded_layers) - 1, -1, -1):
             d_weights, d_biases = gradient_layers[layer]
             np.matmul(d_pre_activation.T, layer_inputs[layer], out=d_weights)
@@ -280,10 +290,23 @@ def _layer_views(flat: np.ndarray, sizes: list[int]) -> list[tuple[np.ndarray, n
     return views
 
 
-def _accuracy(output: np.ndarray, y: np.ndarray) -> float:
-    """Share of examples whose largest output is their class; np.argmax breaks ties to the lowest index,
-    as IntegerNetwork.predict does."""
-    return np.count_nonzero(np.argmax(output, axis=1) == y) / len(y)
+def _accuracy(output: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Share of examples (of their total weight) whose largest output is their class; np.argmax
+    breaks ties to the lowest index, as IntegerNetwork.predict does."""
+    correct = np.argmax(output, axis=1) == y
+    if weights is None:
+        return np.count_nonzero(correct) / len(y)
+    return float(weights[correct].sum() / weights.sum())
+
+
+def _checked_weights(sample_weight, n: int) -> np.ndarray | None:
+    """``sample_weight`` as float64, normalised to mean 1 (the Adam steps keep their size), or None."""
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.shape != (n,) or not np.all(np.isfinite(weights)) or not np.all(weights > 0):
+        raise ValueError(f"sample_weight must be one positive finite number per training example ({n})")
+    return weights / weights.mean()
 
 
 def _signed_one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -325,14 +348,17 @@ def train_ste_within(
     settings: SteSettings = SteSettings(),
     x_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> IntegerNetwork:
     """:func:`train_ste` within a size budget: a network trained without one, its ``max_nonzero``
     largest |θ| kept (:func:`~formulations.network.within_budget`), then trained again from the
     start with every other parameter held at 0 (magnitude pruning and retraining, the gradient
     baseline of compression too). The retrained network has at most those parameters non-zero."""
-    dense = train_ste(x, y, n_classes, hidden, P, seed=seed, settings=settings, x_val=x_val, y_val=y_val)
+    dense = train_ste(x, y, n_classes, hidden, P, seed=seed, settings=settings, x_val=x_val, y_val=y_val,
+                      sample_weight=sample_weight)
     if nonzero_parameters(dense) <= max_nonzero:
         return dense
     pruned = within_budget(dense, max_nonzero)
     keep = [(w != 0, b != 0) for w, b in zip(pruned.weights, pruned.biases)]
-    return train_ste(x, y, n_classes, hidden, P, seed=seed, settings=settings, x_val=x_val, y_val=y_val, keep=keep)
+    return train_ste(x, y, n_classes, hidden, P, seed=seed, settings=settings, x_val=x_val, y_val=y_val, keep=keep,
+                     sample_weight=sample_weight)

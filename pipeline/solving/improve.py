@@ -632,7 +632,7 @@ def solve_neuron_out(
 def output_problem(problem: TrainingProblem, network: IntegerNetwork) -> tuple[TrainingProblem, IntegerNetwork]:
     """The output layer of ``network`` as a one-layer problem: its inputs are what the layer reads
     (the last hidden layer's ±1 signs; the data without a hidden layer), every set of examples with
-    the same inputs and label one row weighted by their number, its box the output layer's in
+    the same inputs and label one row weighted by their total weight (their number, each counting once), its box the output layer's in
     ``problem.bounds``, its Ω the network's, its size budget what the hidden layers leave; and the
     output layer as that problem's network.
     Measured on all 26,049 Adult training examples behind 16 hidden neurons (max_correct, P = 3):
@@ -641,8 +641,9 @@ def output_problem(problem: TrainingProblem, network: IntegerNetwork) -> tuple[T
     inputs = neuron_inputs(network, problem.x, len(problem.hidden))
     # Examples merge only where every counting row counts them alike (the same group and class).
     signature = [row.coefficients for row in problem.rows]
-    rows, members, counts = np.unique(np.column_stack([inputs, problem.y, *signature]), axis=0, return_inverse=True,
-                                      return_counts=True)
+    rows, members = np.unique(np.column_stack([inputs, problem.y, *signature]), axis=0, return_inverse=True)
+    # A merged row stands for its examples' total weight (their number when each counts once).
+    counts = np.bincount(members.reshape(-1), weights=problem.example_weights, minlength=len(rows))
     rows = rows[:, : inputs.shape[1] + 1]
     bounds = problem.bounds
     box = ParameterBounds(

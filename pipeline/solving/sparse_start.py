@@ -117,12 +117,14 @@ def sparse_linear_network(
     seed: int = 0,
     time_limit: float | None = None,
     admits: Callable[[IntegerNetwork], bool] | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> IntegerNetwork | None:
     """The sparse integer scoring system of the module docstring: a network with no hidden layer
     (``weights[0]`` of shape (n_classes, inputs)), parameters integers in [−P, P], at most
     ``max_nonzero`` of them (weights and biases) non-zero, chosen by validation accuracy. With
     ``admits``, only among the candidates it accepts (a run's guarantees on its training split);
-    None when it accepts none, the all-zero network included."""
+    None when it accepts none, the all-zero network included. ``sample_weight`` (positive, one per
+    example of ``x``) weights each example's logistic loss, as the MIP objectives weight its count."""
     n_classes = _positive_int(n_classes, "n_classes", minimum=2)
     P = _positive_int(P, "P", minimum=1)
     if max_nonzero is not None:
@@ -131,6 +133,9 @@ def sparse_linear_network(
     if time_limit is not None and (isinstance(time_limit, bool) or not np.isfinite(time_limit) or time_limit <= 0):
         raise ValueError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
     x, y = _examples(x, y, n_classes, "x", "y")
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if weights is not None and (weights.shape != y.shape or not np.all(np.isfinite(weights)) or not np.all(weights > 0)):
+        raise ValueError(f"sample_weight must be one positive finite number per example of x ({len(y)})")
     if (x_val is None) != (y_val is None):
         raise ValueError("give both x_val and y_val, or neither")
     if x_val is not None:
@@ -144,9 +149,11 @@ def sparse_linear_network(
     if max_nonzero == 0 or len(y) == 0:
         return zero if admits is None or admits(zero) else None
     if x_val is None or len(y_val) == 0:
-        x, y, x_val, y_val = _holdout(x, y, seed)
+        trains, validates = _holdout(y, seed)
+        x, y, x_val, y_val = x[trains], y[trains], x[validates], y[validates]
+        weights = None if weights is None else weights[trains]
 
-    problem = _Problem(x, y, n_classes)
+    problem = _Problem(x, y, n_classes, weights)
     judge = _Judge(problem, x_val, y_val)
     limit = max_nonzero if max_nonzero is not None else problem.rows * problem.columns
     best = judge.candidate(np.zeros((problem.rows, problem.columns), np.int64), P)
@@ -175,10 +182,13 @@ def sparse_linear_network(
 
 class _Problem:
     """Training data as the search sees it: x̃ = (x, 1) column-major, one score row for two classes
-    (class 0's score is 0) or one per class, targets T (rows × N)."""
+    (class 0's score is 0) or one per class, targets T (rows × N), and each example's weight ``w``
+    (mean 1; all 1 without weights): every loss, gradient and Hessian is a sum over examples of
+    their terms times their weights."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, n_classes: int) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray | None = None) -> None:
         n, d = x.shape
+        self.w = np.ones(n) if weights is None else weights / weights.mean()
         self.n, self.columns = n, d + 1
         self.binary = n_classes == 2
         self.rows = 1 if self.binary else n_classes
@@ -205,7 +215,7 @@ class _Problem:
         return E / E.sum(axis=1, keepdims=True)
 
     def objective(self, Z: np.ndarray, W: np.ndarray) -> float:
-        return float(self.row_losses(Z).sum()) + self.ridge * float(np.vdot(W, W))
+        return float(self.row_losses(Z) @ self.w) + self.ridge * float(np.vdot(W, W))
 
 
 @dataclass
@@ -258,8 +268,8 @@ def _expansions(problem: _Problem, parent: _Model, step: int) -> list[frozenset[
     """The supports of ``parent``'s children: ``step`` entries added, chosen by their one-step
     Newton gain with the parent's support refitted (the Schur complement of its Hessian)."""
     p = problem.probabilities(parent.Z)
-    G = (problem.X.T @ (p - problem.T)).T + 2 * problem.ridge * parent.W
-    D = p * (1 - p)
+    G = (problem.X.T @ ((p - problem.T) * problem.w[:, None])).T + 2 * problem.ridge * parent.W
+    D = p * (1 - p) * problem.w[:, None]
     H = (problem.X2.T @ D).T + 2 * problem.ridge
     for row, columns in _by_row(problem, parent.entries).items():
         weighted = problem.X[:, columns] * D[:, row, None]
@@ -326,15 +336,16 @@ def _fit(problem: _Problem, entries: list[int], W: np.ndarray, Z: np.ndarray, bo
             probabilities = problem.probabilities(Z)
             Pb = probabilities[:, rows[block]]
             w = W[rows[block], columns[block]]
-            g = np.einsum("ij,ij->j", Xb, Pb - problem.T[:, rows[block]]) + 2 * problem.ridge * w
+            g = np.einsum("ij,ij->j", Xb, (Pb - problem.T[:, rows[block]]) * problem.w[:, None]) + 2 * problem.ridge * w
             limit = limit_all[block]
             held = ((w <= -limit) & (g > 0)) | ((w >= limit) & (g < 0))
             free = np.flatnonzero(~held)
             if not len(free):
                 continue
             XP = Xb[:, free] * Pb[:, free]
-            # Softmax Hessian: Σ_i x_ia x_ib (p_ia [row a = row b] − p_ia p_ib), + 2λ on the diagonal.
-            H = (XP.T @ Xb[:, free]) * same_row[np.ix_(block[free], block[free])] - XP.T @ XP
+            weighted = XP * problem.w[:, None]
+            # Softmax Hessian: Σ_i w_i x_ia x_ib (p_ia [row a = row b] − p_ia p_ib), + 2λ on the diagonal.
+            H = (weighted.T @ Xb[:, free]) * same_row[np.ix_(block[free], block[free])] - weighted.T @ XP
             H[np.diag_indices_from(H)] += 2 * problem.ridge
             direction = np.zeros(len(block))
             direction[free] = -np.linalg.lstsq(H, g[free], rcond=None)[0]
@@ -402,8 +413,8 @@ def _integer_descent(problem: _Problem, entries: list[int], values: np.ndarray, 
             z, t = Z[:, row], problem.T[:, row]
             U = problem.X[:, columns] / m
             p = 0.5 * (1.0 + np.tanh(0.5 * (z - a)))
-            g = U.T @ (p - t)
-            h = (U * U).T @ (p * (1 - p))
+            g = U.T @ ((p - t) * problem.w)
+            h = (U * U).T @ (p * (1 - p) * problem.w)
             w = V[row, columns]
             estimate = np.concatenate([-g + 0.5 * h, g + 0.5 * h])  # δ = −1 then +1
             estimate[np.concatenate([w - 1 < -limit, w + 1 > limit])] = np.inf
@@ -413,9 +424,9 @@ def _integer_descent(problem: _Problem, entries: list[int], values: np.ndarray, 
                     break
                 delta, position = (-1.0, choice) if choice < len(columns) else (1.0, choice - len(columns))
                 if before is None:
-                    before = float(np.logaddexp(a, z).sum() - t @ z)
+                    before = float((np.logaddexp(a, z) - t * z) @ problem.w)
                 z_new = z + delta * U[:, position]
-                if float(np.logaddexp(a, z_new).sum() - t @ z_new) < before - 1e-9:
+                if float((np.logaddexp(a, z_new) - t * z_new) @ problem.w) < before - 1e-9:
                     V[row, columns[position]] += delta
                     Z[:, row] = z_new
                     moved = True
@@ -483,8 +494,9 @@ def _past(deadline: float | None) -> bool:
     return deadline is not None and time.perf_counter() >= deadline
 
 
-def _holdout(x: np.ndarray, y: np.ndarray, seed: int):
-    """A stratified share HOLDOUT of the rows (at least one per class that has two) as validation."""
+def _holdout(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows train and which validate: a stratified share HOLDOUT of the rows (at least one per
+    class that has two) validates, the rest train; every row does both when none could be held out."""
     rng = np.random.default_rng(seed)
     held = np.zeros(len(y), dtype=bool)
     for label in np.unique(y):
@@ -492,8 +504,9 @@ def _holdout(x: np.ndarray, y: np.ndarray, seed: int):
         count = int(round(HOLDOUT * len(members))) if len(members) > 1 else 0
         held[members[:count]] = True
     if not held.any() or held.all():
-        return x, y, x, y
-    return x[~held], y[~held], x[held], y[held]
+        every = np.ones(len(y), dtype=bool)
+        return every, every
+    return ~held, held
 
 
 def _positive_int(value, name: str, minimum: int) -> int:
