@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import re
 from contextlib import nullcontext
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from pydantic import ValidationError
 from flows.run_scope import private_run
 from pipeline import reporting, training
 from pipeline.config import TrainConfig, first_problem
-from pipeline.data.datasets import dataset_from_arrays, feature_table, without_columns
+from pipeline.data.datasets import dataset_from_arrays, feature_table, without_columns, without_rows
+from pipeline.networks.calibration import scores
 from pipeline.networks.ensembles import Ensemble
 
 NOT_ESTIMATOR_OPTIONS = ("dataset", "data", "label", "test_data", "test_size", "train_size", "per_class", "out",
@@ -35,10 +37,32 @@ DEFAULTS = {name: (lambda default: default.value if isinstance(default, Enum) el
 value, one of the types scikit-learn allows a default to be."""
 
 
-def parameter_of(flag: str) -> str:
-    """The parameter a CLI flag (without its dashes) sets, or the flag as it is when none does."""
-    name = flag.replace("-", "_")
-    return name if name in PARAMETERS else f"--{flag}"
+def in_parameters(message: str) -> str:
+    """A message of the run's configuration, which names the CLI's flags, naming the estimator's
+    parameters instead (the same options); a flag that sets no parameter stays as it is."""
+    def parameter(flag: re.Match) -> str:
+        name = flag.group(1).replace("-", "_")
+        return name if name in PARAMETERS else flag.group(0)
+
+    return re.sub(r"--([a-z][a-z-]*)", parameter, message)
+
+
+def weighted_rows(X, y, sample_weight):
+    """``X`` and ``y`` without the rows of weight 0, and the others' weights: one non-negative finite
+    number per row, not all 0 (scikit-learn's reading: weight 0 is as if the row were not given)."""
+    table = feature_table(X)
+    weights = np.asarray(sample_weight, dtype=np.float64) if not np.isscalar(sample_weight) else \
+        np.full(table.num_rows, float(sample_weight))
+    if weights.shape != (table.num_rows,):
+        raise ValueError(f"IntegerNetworkClassifier: parameter sample_weight: one weight per row of X ({table.num_rows}), "
+                         f"got shape {weights.shape}")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not np.any(weights > 0):
+        raise ValueError("IntegerNetworkClassifier: parameter sample_weight: weights must be finite, >= 0 and not all 0")
+    kept = weights > 0
+    labels = np.asarray(y)
+    if len(labels) != table.num_rows:
+        return table, labels, weights  # the labels' own check says what is wrong
+    return table.filter(kept), labels[kept], weights[kept]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -51,10 +75,24 @@ class IntegerNetworkClassifier:
     each): formulation, P, hidden, batch_size, epochs, time_limit, improve, workers, seed, ...
 
     ``ensemble=K`` (bagging) or ``ensemble="ovo"`` (one-vs-one) trains networks that vote.
+    ``hidden`` is a tuple of widths or an int (``hidden=4`` is ``(4,)``), 0 for no hidden layer, or
+    ``"auto"``. ``class_weight`` (a dict label → weight, or ``"balanced"``) and ``fit``'s
+    ``sample_weight`` make an example count that many times in every MIP objective and in the start;
+    the formulations whose objective is no sum over examples (min_weight, max_margin, lexicographic),
+    ``neuron_penalty`` and ``compress`` refuse weights. A bad parameter is a one-line ValueError naming it.
+
+    **What fit spends**: the start network (``heuristic_steps`` gradient steps, not counted in the
+    limits), then per epoch every batch at most ``time_limit + improve`` seconds (building its MIP
+    included), ``workers`` batches at a time: with the defaults (one batch, one epoch) at most
+    ``time_limit + improve`` seconds beyond the start, plus ``compress``, plus evaluating the
+    networks; ``hidden="auto"`` is one such run per architecture it tries. A start that already
+    meets ``target_error`` is not solved at all (``target_error=None`` solves to the limit).
 
     After ``fit``: ``network_`` (the integer network, or the ensemble), ``classes_``, ``n_features_in_``,
     ``feature_names_in_`` (for a table or DataFrame), ``summary_`` (the run's summary, as
-    ``intnet train --json`` reports it)."""
+    ``intnet train --json`` reports it; it keeps the preprocessing, not the training rows, so a
+    pickled model is the size of its network), ``calibration_`` (how ``predict_proba`` reads the
+    scores)."""
 
     def __init__(self, **params: Any) -> None:
         unknown = set(params) - set(PARAMETERS)
@@ -98,23 +136,30 @@ class IntegerNetworkClassifier:
             return TrainConfig(**given, test_size=0)
         except ValidationError as error:
             field, message = first_problem(error)
-            # The config's messages name the CLI's flags; here the same options are parameters.
-            message = re.sub(r"--([a-z][a-z-]*)", lambda flag: parameter_of(flag.group(1)), message)
+            message = in_parameters(message)
             where = f"parameter {field}={given.get(field)!r}: " if field in PARAMETERS else ""
             raise ValueError(f"IntegerNetworkClassifier: {where}{message}") from None
 
-    def fit(self, X, y) -> IntegerNetworkClassifier:
+    def fit(self, X, y, sample_weight=None) -> IntegerNetworkClassifier:
+        """Train on ``X`` and ``y`` (a validation share held out); ``sample_weight``: how much each
+        row counts (non-negative; rows of weight 0 are left out, as if not given)."""
         config = self.config()
+        if sample_weight is not None:
+            if (problem := config.weighting_problem()) is not None:
+                raise ValueError(f"IntegerNetworkClassifier: parameter sample_weight: {in_parameters(problem)}")
+            X, y, sample_weight = weighted_rows(X, y, sample_weight)
         dataset, classes = dataset_from_arrays(X, y)
-        dataset = without_columns(dataset, config.exclude)
+        dataset = replace(without_columns(dataset, config.exclude), weights=sample_weight)
         # A run on Ray gets the CLI's run scope: Ray makes its session folder world-writable (0777,
         # measured) in the temporary folder, and a killed process left it there with two Ray agents
         # that lived up to 2 minutes. In the scope, the folder is inside a private one (0700) that a
         # watchdog removes, killing what the run started, however the process ends.
         with private_run() if config.use_ray else nullcontext():
             summary = training.train(config, data=dataset, persist=False)
+        summary.dataset = without_rows(summary.dataset)
         self.summary_ = summary
         self.network_ = summary.network
+        self.calibration_ = summary.calibration
         self.classes_ = classes
         self.n_features_in_ = len(dataset.preprocessor.columns)
         columns = [column.name for column in dataset.preprocessor.columns]
@@ -145,6 +190,16 @@ class IntegerNetworkClassifier:
         inputs = self._inputs(X)
         scores = self.network_.votes(inputs) if isinstance(self.network_, Ensemble) else self.network_.output(inputs)
         return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Each class's probability (rows × classes, in the order of ``classes_``; rows sum to 1): a
+        softmax of the integer scores with one temperature fitted on the validation split
+        (``calibration_``, stored in the network file, so ``intnet.load(path).predict_proba`` gives
+        the same). Its argmax is ``predict``: equal scores get equal probabilities, the lowest class
+        index first, as ``predict`` breaks ties."""
+        inputs = self._inputs(X)
+        model = self.network_ if isinstance(self.network_, Ensemble) else Ensemble.single(self.network_)
+        return self.calibration_.probabilities(scores(model, inputs))
 
     def predict(self, X) -> np.ndarray:
         inputs = self._inputs(X)

@@ -79,6 +79,8 @@ def unsearchable(name: str) -> str:
 AUTO_ARCHITECTURE = "auto"
 """``--hidden auto``: the architecture chosen on validation (:func:`pipeline.training.train`)."""
 
+CLASS_WEIGHT_FORMAT = "must be balanced or CLASS:W pairs with W a positive number (e.g. yes:3,no:1)"
+
 HIDDEN_FORMAT = "must be a comma list of positive integers (16 or 16,16), 0 for no hidden layer, or auto"
 
 
@@ -225,6 +227,10 @@ class TrainConfig(BaseModel):
         (), description="a column kept out of the features, such as a row identifier (repeat for more); predict then ignores it, "
         "and it may still define --fair groups",
         json_schema_extra={"metavar": "COLUMN", "repeat": True})
+    class_weight: dict[str, float] | Literal["balanced"] | None = Field(
+        None, description="how much an example of each class counts in every MIP objective and the start: CLASS:W "
+        "pairs (a comma list; classes not named count 1) or balanced (n / (classes · the class's count)); default: "
+        "1 each", json_schema_extra={"metavar": "CLASS:W,...|balanced"})
     monotone: tuple[str, ...] = Field(
         (), description="the positive class's score (z_1 - z_0; with more classes every z_c - z_0) never falls (+) or "
         "never rises (-) as that numeric column grows, for every input, proven from the weights (repeat for more)",
@@ -327,6 +333,26 @@ class TrainConfig(BaseModel):
             raise ValueError(f"an ensemble needs at least 2 members (got {value}); leave it out for one network")
         return value
 
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _parse_class_weight(cls, value):
+        # The CLI's CLASS:W,CLASS:W, or the estimator's dict, whose keys may be the labels' own type.
+        if isinstance(value, str) and value.strip() != "balanced":
+            pairs = [part.rpartition(":") for part in value.split(",") if part.strip()]
+            if not pairs or any(not label.strip() or not weight.strip() for label, _, weight in pairs):
+                raise ValueError(CLASS_WEIGHT_FORMAT)
+            value = {label.strip(): weight.strip() for label, _, weight in pairs}
+        if isinstance(value, dict):
+            return {str(label): weight for label, weight in value.items()}
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("class_weight")
+    @classmethod
+    def _check_class_weight(cls, value):
+        if isinstance(value, dict) and not all(math.isfinite(weight) and weight > 0 for weight in value.values()):
+            raise ValueError(CLASS_WEIGHT_FORMAT)
+        return value
+
     @field_validator("target_error", mode="before")
     @classmethod
     def _parse_target_error(cls, value):
@@ -397,6 +423,8 @@ class TrainConfig(BaseModel):
             raise ValueError(f"--improve: {unsearchable(self.formulation)}")
         if self.neuron_penalty is not None:
             self._check_neuron_optimisation()
+        if self.class_weight is not None and (problem := self.weighting_problem()) is not None:
+            raise ValueError(f"--class-weight: {problem}")
         if self.compress > 0 and self.ensemble is not None:
             raise ValueError("--compress works on one network; leave out --ensemble, or compress none")
         if self.compress == 0 and (self.keep != type(self).model_fields["keep"].default or self.tolerance != 0):

@@ -17,6 +17,7 @@ from formulations import IntegerNetwork
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import Dataset
 from pipeline.data.splits import Split
+from pipeline.networks.calibration import Calibration
 from pipeline.networks.ensembles import Ensemble, EnsembleKind, member_labels
 from pipeline.networks.storage import StoredNetwork, write_network
 from pipeline.solving.batches import BatchResult
@@ -192,6 +193,8 @@ class TrainSummary:
     (``checks``, :meth:`pipeline.solving.guarantees.Guarantees.certificate`)."""
     architectures: list[ArchitectureTrial] = field(default_factory=list)
     """With ``--hidden auto``, every architecture trained, in order (empty otherwise)."""
+    calibration: Calibration | None = None
+    """How the final model's scores become probabilities, fitted on validation (stored in the file)."""
     compression: dict | None = None
     """``--compress``'s report (:meth:`pipeline.solving.compress.CompressOutcome.report`), None without."""
 
@@ -319,5 +322,6 @@ def save_network(config: TrainConfig, dataset: Dataset, model: Ensemble, summary
     stored = StoredNetwork(
         ensemble=model, classes=dataset.classes,
         preprocessing=dataset.preprocessor.to_json() | {"label": dataset.label}, provenance=provenance,
+        calibration=summary.calibration,
     )
     return write_network(config.out, stored)

@@ -16,6 +16,8 @@ from formulations.models import FORMULATIONS
 from pipeline.config import SEARCHABLE, TrainConfig, architecture_problem, unsearchable
 from pipeline.data.datasets import class_indices, label_strings, load_builtin, read_table, refuse_no_rows
 from pipeline.errors import DataError, NetworkFileError, brief
+from pipeline.networks.calibration import Calibration, fit_calibration
+from pipeline.networks.ensembles import Ensemble
 from pipeline.networks.inference import LoadedModel, accuracies, check_inputs
 from pipeline.networks.storage import StoredNetwork, write_network
 from pipeline.solving.batches import BatchOptions
@@ -119,6 +121,14 @@ def evaluate(
             "splits": accuracies(model.ensemble, sets)}
 
 
+def recalibrated(network: IntegerNetwork, sets: Sets) -> Calibration | None:
+    """A changed network's calibration, fitted again on the run's rebuilt validation split; None
+    without one (other data: the file then gives no probabilities rather than the old network's)."""
+    if "validation" not in sets:
+        return None
+    return fit_calibration(Ensemble.single(network), *sets["validation"])
+
+
 @with_capped_blas  # local search's passes over the examples, as in training
 def improve_stored(
     model: LoadedModel, seconds: float, out: str | Path, *, dataset: str | None = None,
@@ -159,7 +169,8 @@ def improve_stored(
         "after": accuracies(outcome.network, sets),
     }
     provenance = model.stored.provenance | {"improved": model.stored.provenance.get("improved", []) + [report]}
-    stored = StoredNetwork.single(outcome.network, model.stored.classes, model.stored.preprocessing, provenance)
+    stored = StoredNetwork.single(outcome.network, model.stored.classes, model.stored.preprocessing, provenance,
+                                  recalibrated(outcome.network, sets))
     report["model_path"] = str(write_network(out, stored))
     return report
 
@@ -185,7 +196,8 @@ def compress_stored(
                        tolerance=tolerance, improve_step_limit=improve_step_limit)
     report = compression_report(outcome, kept, tolerance)
     provenance = compressed_provenance(model.stored.provenance, report)
-    stored = StoredNetwork.single(outcome.network, model.stored.classes, model.stored.preprocessing, provenance)
+    stored = StoredNetwork.single(outcome.network, model.stored.classes, model.stored.preprocessing, provenance,
+                                  recalibrated(outcome.network, sets))
     report |= {"before_accuracy": accuracies(network, sets), "after_accuracy": accuracies(outcome.network, sets)}
     report["model_path"] = str(write_network(out, stored))
     return report

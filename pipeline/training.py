@@ -36,6 +36,7 @@ from pipeline.data.splits import Split, split_dataset, stratified_batches
 from pipeline.errors import DataError, IntnetError
 from pipeline.execution.base import Executor
 from pipeline.execution.executors import make_executor
+from pipeline.networks.calibration import Calibration, fit_calibration
 from pipeline.networks.ensembles import Ensemble, EnsembleKind, Member, ensemble_kind, make_members, member_labels
 from pipeline.networks.storage import check_folder_creatable, check_output_file
 from pipeline.reporting import (
@@ -68,6 +69,25 @@ def load_dataset(config: TrainConfig) -> Dataset:
     else:
         raise DataError("give either --dataset NAME or --data FILE --label COLUMN")
     return dataset if config.test_data is None else with_test_file(dataset, config.test_data)
+
+
+def weighted(config: TrainConfig, dataset: Dataset) -> Dataset:
+    """``dataset`` with each row's weight its own (the estimator's ``sample_weight``) times its
+    class's ``--class-weight`` (``balanced``: n / (classes · the class's count), scikit-learn's rule)."""
+    if config.class_weight is None:
+        return dataset
+    classes = dataset.classes
+    if config.class_weight == "balanced":
+        counts = np.bincount(dataset.y, minlength=len(classes))
+        per_class = len(dataset.y) / (len(classes) * np.maximum(counts, 1))
+    else:
+        unknown = sorted(set(config.class_weight) - set(classes))
+        if unknown:
+            raise DataError(f"--class-weight names {', '.join(map(repr, unknown))}, not a class of the data "
+                            f"({', '.join(classes)})")
+        per_class = np.array([config.class_weight.get(name, 1.0) for name in classes])
+    weights = per_class[dataset.y] * (1.0 if dataset.weights is None else dataset.weights)
+    return replace(dataset, weights=weights)
 
 
 def split_data(config: TrainConfig, dataset: Dataset) -> Split:
@@ -247,6 +267,14 @@ def choose_final(
     return merged, "merged"
 
 
+def calibrated(model: Ensemble, split: Split) -> Calibration:
+    """How ``model``'s scores become probabilities, fitted on the validation split (on the training
+    split when there is none)."""
+    if len(split.val_y):
+        return fit_calibration(model, split.val_x, split.val_y)
+    return fit_calibration(model, split.train_x, split.train_y, fitted_on="train")
+
+
 def stored_network(config: TrainConfig, network: IntegerNetwork) -> IntegerNetwork:
     """The network to store: with neuron optimisation its switched-off neurons stripped (the same
     function with smaller layers, :func:`~formulations.network.strip_neurons`), else as it is."""
@@ -396,6 +424,7 @@ def prepare(
     ``timings`` gets the seconds of ``data`` and ``start_network``."""
     began = time.perf_counter()
     dataset = data if data is not None else run_step("load data", load_dataset, config, retry_safe=True)
+    dataset = weighted(config, dataset)
     if dataset.weights is not None and (problem := config.weighting_problem()) is not None:
         raise DataError(f"weighted examples: {problem}")
     split = run_step("split", split_data, config, dataset, retry_safe=True)
@@ -632,6 +661,7 @@ def train_network(
     if compression is not None:
         summary.compression = compression
         summary.size_bits = layered_size_bits(finals[0], compression["layer_bounds"])
+    summary.calibration = calibrated(summary.model, split)
     if context.guarantees.any:
         summary.constraints = {"repair": run.repair,
                                "checks": context.guarantees.certificate(finals[0], split, run.groups)}

@@ -18,6 +18,7 @@ from formulations.network import bits_for, layered_size_bits, nonzero_parameters
 from pipeline.data.datasets import feature_table, read_table
 from pipeline.data.preprocessing import Preprocessor
 from pipeline.errors import DataError, NetworkFileError, brief
+from pipeline.networks.calibration import scores
 from pipeline.networks.ensembles import Ensemble, EnsembleKind
 from pipeline.networks.storage import StoredNetwork, read_network, replacing
 
@@ -47,6 +48,16 @@ class LoadedModel:
         x = self.preprocessor.transform(feature_table(rows, [c.name for c in self.preprocessor.columns]))
         check_inputs(self, x, "the rows")
         return np.array(self.stored.classes, dtype=object)[self.ensemble.predict(x)]
+
+    def predict_proba(self, rows) -> np.ndarray:
+        """Each class's probability for raw rows (rows × classes, in the order of ``stored.classes``),
+        from the file's calibration (:mod:`pipeline.networks.calibration`); its argmax is ``predict``."""
+        if self.stored.calibration is None:
+            raise DataError(f"{self.path} has no calibration (written before intnet stored one, or changed with no "
+                            "validation split to fit one on); train it again for probabilities")
+        x = self.preprocessor.transform(feature_table(rows, [c.name for c in self.preprocessor.columns]))
+        check_inputs(self, x, "the rows")
+        return self.stored.calibration.probabilities(scores(self.ensemble, x))
 
 
 def load_model(path: str | Path) -> LoadedModel:

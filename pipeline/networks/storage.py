@@ -17,6 +17,7 @@ import numpy as np
 from formulations import IntegerNetwork
 from formulations.network import layer_bounds
 from pipeline.errors import DataError, NetworkFileError, brief, one_line
+from pipeline.networks.calibration import Calibration
 from pipeline.networks.ensembles import Ensemble, EnsembleKind
 
 FORMAT_VERSION = 2
@@ -99,10 +100,14 @@ class StoredNetwork:
     classes: tuple[str, ...]
     preprocessing: dict[str, Any]
     provenance: dict[str, Any]
+    calibration: Calibration | None = None
+    """How its scores become class probabilities (``intnet.calibration``; None in files written
+    before it, and after a change to the network with no validation split to refit it on)."""
 
     @classmethod
-    def single(cls, network: IntegerNetwork, classes, preprocessing, provenance) -> StoredNetwork:
-        return cls(Ensemble.single(network), tuple(classes), preprocessing, provenance)
+    def single(cls, network: IntegerNetwork, classes, preprocessing, provenance,
+               calibration: Calibration | None = None) -> StoredNetwork:
+        return cls(Ensemble.single(network), tuple(classes), preprocessing, provenance, calibration)
 
     @property
     def network(self) -> IntegerNetwork:
@@ -274,6 +279,8 @@ def write_network(path: str | Path, stored: StoredNetwork) -> Path:
         "intnet.preprocessing": stored.preprocessing,
         "intnet.provenance": stored.provenance,
     }
+    if stored.calibration is not None:
+        metadata["intnet.calibration"] = stored.calibration.as_json()
     return write_atomically(table.replace_schema_metadata({k: json.dumps(v) for k, v in metadata.items()}), path)
 
 
@@ -288,7 +295,8 @@ def read_network(path: str | Path) -> StoredNetwork:
     classes = tuple(metadata["intnet.classes"])
     ensemble = _ensemble(path, metadata.get("intnet.ensemble"), networks, len(classes))
     _check_layer_bounds(path, metadata["intnet.provenance"], ensemble)
-    return StoredNetwork(ensemble, classes, metadata["intnet.preprocessing"], metadata["intnet.provenance"])
+    return StoredNetwork(ensemble, classes, metadata["intnet.preprocessing"], metadata["intnet.provenance"],
+                         metadata.get("intnet.calibration"))
 
 
 def _ensemble(path: Path, description: Any, networks: list[IntegerNetwork], n_classes: int) -> Ensemble:
@@ -452,6 +460,13 @@ def _read_metadata(path: Path, raw: dict[bytes, bytes]) -> dict[str, Any]:
         raise NetworkFileError(f"{path}: intnet.classes must be a list of strings")
     if not isinstance(metadata["intnet.preprocessing"], dict) or not isinstance(metadata["intnet.provenance"], dict):
         raise NetworkFileError(f"{path}: intnet.preprocessing and intnet.provenance must be JSON objects")
+    if (value := raw.get(b"intnet.calibration")) is not None:  # optional: files before it have none
+        try:
+            metadata["intnet.calibration"] = Calibration.from_json(json.loads(value.decode("utf-8")))
+        except (ValueError, RecursionError):
+            raise NetworkFileError(f"{path}: metadata key 'intnet.calibration' is not UTF-8 JSON") from None
+        except NetworkFileError as error:
+            raise NetworkFileError(f"{path}: {error}") from None
     for key, value in metadata["intnet.provenance"].items():
         is_valid, expected = PROVENANCE_KEYS.get(key, (None, ""))
         if is_valid is not None and not is_valid(value):
