@@ -112,15 +112,17 @@ def start_network(config: TrainConfig, split: Split, n_classes: int, member: Mem
     x, y = split.train_x[member.indices], member_labels(split.train_y[member.indices], member.classes)
     weights = None if split.train_weights is None else split.train_weights[member.indices]
     x_val, y_val = split.val_x[mine], member_labels(split.val_y[mine], member.classes)
+    val_weights = None if split.val_weights is None else split.val_weights[mine]
     settings = SteSettings(steps=config.heuristic_steps)
     if not config.hidden:
         return sparse_linear_network(x, y, outputs, config.P, config.max_nonzero, x_val=x_val, y_val=y_val,
-                                     seed=member.seed, sample_weight=weights)
+                                     seed=member.seed, sample_weight=weights, validation_weight=val_weights)
     if config.max_nonzero is not None:
         return train_ste_within(x, y, outputs, config.hidden, config.P, config.max_nonzero, seed=member.seed,
-                                settings=settings, x_val=x_val, y_val=y_val, sample_weight=weights)
+                                settings=settings, x_val=x_val, y_val=y_val, sample_weight=weights,
+                                validation_weight=val_weights)
     return train_ste(x, y, outputs, config.hidden, config.P, seed=member.seed, settings=settings,
-                     x_val=x_val, y_val=y_val, sample_weight=weights)
+                     x_val=x_val, y_val=y_val, sample_weight=weights, validation_weight=val_weights)
 
 
 def whole_training_set(config: TrainConfig, split: Split, n_classes: int) -> Member:
@@ -169,7 +171,7 @@ def run_context(config: TrainConfig, split: Split, n_classes: int, members: list
         guarantees=guarantees or Guarantees(),
         batch=config.options(BatchOptions), solver=config.options(SolverOptions), search=config.options(SearchOptions),
         member_classes=tuple(partial) if any(len(c) != n_classes for c in partial) else (),
-        train_weights=split.train_weights,
+        train_weights=split.train_weights, val_weights=split.val_weights,
     )
 
 
@@ -257,12 +259,12 @@ def failures(context: RunContext, network: IntegerNetwork, split: Split) -> list
 
 
 def choose_final(
-    merged: IntegerNetwork, start: IntegerNetwork, val_x: np.ndarray, val_y: np.ndarray
+    merged: IntegerNetwork, start: IntegerNetwork, validation: Callable[[IntegerNetwork], float]
 ) -> tuple[IntegerNetwork, str]:
     """The merged network, unless it is worse than the start on validation accuracy (the same rule
     a batch's solution passes before it replaces its start). The source says ``start`` whenever the
     network kept is the start itself, so a user sees at a glance whether the MIP changed anything."""
-    if merged.equals(start) or merged.accuracy(val_x, val_y) < start.accuracy(val_x, val_y):
+    if merged.equals(start) or validation(merged) < validation(start):
         return start, "start"
     return merged, "merged"
 
@@ -465,7 +467,8 @@ def repaired_start(config: TrainConfig, split: Split, start: IntegerNetwork, gua
         boxed = replace(problem, bounds=held.bounds(problem.bounds))
         fitting = sparse_linear_network(split.train_x, split.train_y, start.sizes[-1], config.P, config.max_nonzero,
                                         x_val=split.val_x, y_val=split.val_y, seed=config.seed,
-                                        sample_weight=split.train_weights, admits=lambda network: formulation.admits(network, boxed))
+                                        sample_weight=split.train_weights, validation_weight=split.val_weights,
+                                        admits=lambda network: formulation.admits(network, boxed))
         if fitting is not None:
             start = fitting  # the all-zero network when no other candidate held them
     return repair_start(start, guarantees, problem, formulation, config.options(SolverOptions))
@@ -633,12 +636,14 @@ def train_network(
     t = lap("solve", t)
     kept, finals, member_records = [], [], []
     for m, member in enumerate(members):
-        val_x, val_y = context.member_validation(m)
         # A merged network that breaks a guarantee on the whole training split is not kept (each batch
         # held it on its own examples only); the start holds them all (repaired).
         holding = [network if not failures(context, network, split) else run.starts[m] for network in history[m]]
-        best = best_epoch([network.accuracy(val_x, val_y) for network in holding])
-        final, source = choose_final(holding[best], run.starts[m], val_x, val_y)
+        def validation(network: IntegerNetwork, m: int = m) -> float:
+            return context.validation_accuracy(m, network)
+
+        best = best_epoch([validation(network) for network in holding])
+        final, source = choose_final(holding[best], run.starts[m], validation)
         final = stored_network(config, final)
         kept.append(holding[best])
         finals.append(final)

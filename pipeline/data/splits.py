@@ -35,6 +35,8 @@ class Split:
     test_rows: np.ndarray | None = None
     train_weights: np.ndarray | None = None
     """How much each training example counts (the dataset's ``weights``; None: one each)."""
+    val_weights: np.ndarray | None = None
+    """The same for the validation examples, where validation judges a network."""
 
 
 def split_dataset(
@@ -87,6 +89,7 @@ def split_dataset(
         val_rows=validation,
         test_rows=test_rows,
         train_weights=None if ds.weights is None else ds.weights[train],
+        val_weights=None if ds.weights is None else ds.weights[validation],
     )
 
 

@@ -115,6 +115,8 @@ class RunContext:
     empty: every member has every class as an output."""
     train_weights: np.ndarray | None = None
     """How much each training example counts in every batch's objective (None: one each)."""
+    val_weights: np.ndarray | None = None
+    """How much each validation example counts where validation judges a network (None: one each)."""
 
     def member_classes_of(self, member: int) -> tuple[int, ...]:
         return self.member_classes[member] if self.member_classes else tuple(range(self.n_classes))
@@ -126,6 +128,18 @@ class RunContext:
             return self.val_x, self.val_y
         mine = np.isin(self.val_y, classes)
         return self.val_x[mine], member_labels(self.val_y[mine], classes)
+
+    def validation_accuracy(self, member: int, network: IntegerNetwork) -> float:
+        """``network``'s accuracy on ``member``'s validation examples, each counted by its weight:
+        with weighted examples validation judges by the weighted count the MIPs minimise, so that a
+        class-weighted network is not turned down for the unweighted one."""
+        x, y = self.member_validation(member)
+        if self.val_weights is None or not len(y):
+            return network.accuracy(x, y)
+        weights = self.val_weights
+        if len(self.member_classes_of(member)) != self.n_classes:
+            weights = weights[np.isin(self.val_y, self.member_classes_of(member))]
+        return float(weights[network.predict(x) == y].sum() / weights.sum())
 
 
 @dataclass(frozen=True)
@@ -237,9 +251,8 @@ def solve_batch(
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
         problem, fixed = batch_problem(context, epoch, task.indices, task.member)
-        val_x, val_y = context.member_validation(task.member)
         start = problem.bounds.clip(epoch.start)
-        start_val = start.accuracy(val_x, val_y)
+        start_val = context.validation_accuracy(task.member, start)
         formulation = context.batch.training_model()
         if context.solver.time_limit > 0:
             outcome = solve_mip(formulation, problem, start, context.solver)
@@ -254,7 +267,7 @@ def solve_batch(
         return failed_batch(task, started, worker, f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")
     network = outcome.network if polished is None else polished.network
     objective = outcome.objective if polished is None else polished.objective
-    solved_val = network.accuracy(val_x, val_y)
+    solved_val = context.validation_accuracy(task.member, network)
     accepted = ACCEPT_RULES[context.batch.accept](Verdict(start_val, solved_val, outcome.start_objective, objective))
     return BatchResult(
         batch_id=task.batch_id, size=len(task.indices), status=outcome.status, objective=objective,

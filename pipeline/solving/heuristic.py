@@ -114,6 +114,7 @@ def train_ste(
     y_val: np.ndarray | None = None,
     keep: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
     sample_weight: np.ndarray | None = None,
+    validation_weight: np.ndarray | None = None,
 ) -> IntegerNetwork:
     """Train a network [n_inputs, *hidden, n_classes] with parameters in [-P, P] by STE.
 
@@ -132,7 +133,8 @@ def train_ste(
 
     ``sample_weight`` (positive, one per training example) weights each example's loss and, without
     validation data, its share of the training accuracy that picks the network: an example of
-    weight 2 counts as two copies of it, as in the MIP objectives.
+    weight 2 counts as two copies of it, as in the MIP objectives. ``validation_weight`` does the
+    same for the validation accuracy that picks it.
     """
     x, y = _checked_examples(x, y, n_classes, "training ")
     if len(y) == 0:
@@ -150,6 +152,7 @@ def train_ste(
     P = int(P)
     sizes = [x.shape[1], *(int(width) for width in hidden), n_classes]
     example_weights = _checked_weights(sample_weight, len(y))
+    validation_weights = None if x_val is None else _checked_weights(validation_weight, len(y_val))
 
     latent = _initial_parameters(sizes, P, np.random.default_rng(seed))
     _layer_views(latent, sizes)[0][0][:, np.all(x == 0, axis=0)] = 0.0
@@ -186,7 +189,7 @@ def train_ste(
         if x_val is None:
             accuracy = _accuracy(output, y, example_weights)
         elif step % VALIDATION_INTERVAL == 0 or last:
-            accuracy = _accuracy(_forward(rounded_layers, x_val)[1][-1], y_val)
+            accuracy = _accuracy(_forward(rounded_layers, x_val)[1][-1], y_val, validation_weights)
         else:
             accuracy = None
         if accuracy is not None and (accuracy, -loss) > best_score:
@@ -349,16 +352,17 @@ def train_ste_within(
     x_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
     sample_weight: np.ndarray | None = None,
+    validation_weight: np.ndarray | None = None,
 ) -> IntegerNetwork:
     """:func:`train_ste` within a size budget: a network trained without one, its ``max_nonzero``
     largest |θ| kept (:func:`~formulations.network.within_budget`), then trained again from the
     start with every other parameter held at 0 (magnitude pruning and retraining, the gradient
     baseline of compression too). The retrained network has at most those parameters non-zero."""
     dense = train_ste(x, y, n_classes, hidden, P, seed=seed, settings=settings, x_val=x_val, y_val=y_val,
-                      sample_weight=sample_weight)
+                      sample_weight=sample_weight, validation_weight=validation_weight)
     if nonzero_parameters(dense) <= max_nonzero:
         return dense
     pruned = within_budget(dense, max_nonzero)
     keep = [(w != 0, b != 0) for w, b in zip(pruned.weights, pruned.biases)]
     return train_ste(x, y, n_classes, hidden, P, seed=seed, settings=settings, x_val=x_val, y_val=y_val, keep=keep,
-                     sample_weight=sample_weight)
+                     sample_weight=sample_weight, validation_weight=validation_weight)

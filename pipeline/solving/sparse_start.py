@@ -118,13 +118,15 @@ def sparse_linear_network(
     time_limit: float | None = None,
     admits: Callable[[IntegerNetwork], bool] | None = None,
     sample_weight: np.ndarray | None = None,
+    validation_weight: np.ndarray | None = None,
 ) -> IntegerNetwork | None:
     """The sparse integer scoring system of the module docstring: a network with no hidden layer
     (``weights[0]`` of shape (n_classes, inputs)), parameters integers in [−P, P], at most
     ``max_nonzero`` of them (weights and biases) non-zero, chosen by validation accuracy. With
     ``admits``, only among the candidates it accepts (a run's guarantees on its training split);
     None when it accepts none, the all-zero network included. ``sample_weight`` (positive, one per
-    example of ``x``) weights each example's logistic loss, as the MIP objectives weight its count."""
+    example of ``x``) weights each example's logistic loss, as the MIP objectives weight its count;
+    ``validation_weight`` each validation example's share of the correct count that picks the model."""
     n_classes = _positive_int(n_classes, "n_classes", minimum=2)
     P = _positive_int(P, "P", minimum=1)
     if max_nonzero is not None:
@@ -133,15 +135,14 @@ def sparse_linear_network(
     if time_limit is not None and (isinstance(time_limit, bool) or not np.isfinite(time_limit) or time_limit <= 0):
         raise ValueError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
     x, y = _examples(x, y, n_classes, "x", "y")
-    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    if weights is not None and (weights.shape != y.shape or not np.all(np.isfinite(weights)) or not np.all(weights > 0)):
-        raise ValueError(f"sample_weight must be one positive finite number per example of x ({len(y)})")
+    weights = _weights(sample_weight, len(y), "sample_weight", "x")
     if (x_val is None) != (y_val is None):
         raise ValueError("give both x_val and y_val, or neither")
     if x_val is not None:
         x_val, y_val = _examples(x_val, y_val, n_classes, "x_val", "y_val")
         if x_val.shape[1] != x.shape[1]:
             raise ValueError(f"x_val has {x_val.shape[1]} inputs, x has {x.shape[1]}")
+    validation_weights = None if x_val is None else _weights(validation_weight, len(y_val), "validation_weight", "x_val")
     deadline = None if time_limit is None else time.perf_counter() + time_limit
 
     n_inputs = x.shape[1]
@@ -151,10 +152,10 @@ def sparse_linear_network(
     if x_val is None or len(y_val) == 0:
         trains, validates = _holdout(y, seed)
         x, y, x_val, y_val = x[trains], y[trains], x[validates], y[validates]
-        weights = None if weights is None else weights[trains]
+        weights, validation_weights = (None, None) if weights is None else (weights[trains], weights[validates])
 
     problem = _Problem(x, y, n_classes, weights)
-    judge = _Judge(problem, x_val, y_val)
+    judge = _Judge(problem, x_val, y_val, validation_weights)
     limit = max_nonzero if max_nonzero is not None else problem.rows * problem.columns
     best = judge.candidate(np.zeros((problem.rows, problem.columns), np.int64), P)
     if admits is not None and not admits(zero):
@@ -443,24 +444,30 @@ def _integer_descent(problem: _Problem, entries: list[int], values: np.ndarray, 
 class _Candidate:
     V: np.ndarray
     cost: int
-    validation: int
+    validation: float
     key: tuple
 
 
 class _Judge:
-    """Scores integer candidates exactly, on the integer scale x·10⁴ as IntegerNetwork does."""
+    """Scores integer candidates exactly, on the integer scale x·10⁴ as IntegerNetwork does; with
+    weights, a correct example counts its weight."""
 
-    def __init__(self, problem: _Problem, x_val: np.ndarray, y_val: np.ndarray) -> None:
+    def __init__(self, problem: _Problem, x_val: np.ndarray, y_val: np.ndarray,
+                 validation_weights: np.ndarray | None = None) -> None:
         self.problem = problem
-        self.sets = [(_integer_inputs(x_val), y_val), (_integer_inputs(problem.X[:, :-1]), problem.y)]
+        training_weights = None if validation_weights is None else problem.w
+        self.sets = [(_integer_inputs(x_val), y_val, validation_weights),
+                     (_integer_inputs(problem.X[:, :-1]), problem.y, training_weights)]
         self.seen: set[bytes] = set()
 
-    def correct(self, V: np.ndarray, which: int) -> int:
-        inputs, labels = self.sets[which]
+    def correct(self, V: np.ndarray, which: int) -> float:
+        inputs, labels, weights = self.sets[which]
         used = np.flatnonzero(np.any(V != 0, axis=0))
         scores = inputs[:, used] @ V[:, used].T.astype(np.float64)
         predicted = (scores[:, 0] > 0).astype(np.int64) if self.problem.binary else np.argmax(scores, axis=1)
-        return int(np.count_nonzero(predicted == labels))
+        if weights is None:
+            return int(np.count_nonzero(predicted == labels))
+        return float(weights[predicted == labels].sum())
 
     def candidate(self, V: np.ndarray, P: int) -> _Candidate:
         cost = int(np.count_nonzero(V) + np.count_nonzero(np.abs(V) > P))
@@ -507,6 +514,15 @@ def _holdout(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         every = np.ones(len(y), dtype=bool)
         return every, every
     return ~held, held
+
+
+def _weights(values, n: int, name: str, examples: str) -> np.ndarray | None:
+    if values is None:
+        return None
+    weights = np.asarray(values, dtype=np.float64)
+    if weights.shape != (n,) or not np.all(np.isfinite(weights)) or not np.all(weights > 0):
+        raise ValueError(f"{name} must be one positive finite number per example of {examples} ({n})")
+    return weights
 
 
 def _positive_int(value, name: str, minimum: int) -> int:
