@@ -56,8 +56,11 @@ def weighted_rows(X, y, sample_weight):
     if weights.shape != (table.num_rows,):
         raise ValueError(f"IntegerNetworkClassifier: parameter sample_weight: one weight per row of X ({table.num_rows}), "
                          f"got shape {weights.shape}")
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not np.any(weights > 0):
-        raise ValueError("IntegerNetworkClassifier: parameter sample_weight: weights must be finite, >= 0 and not all 0")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("IntegerNetworkClassifier: parameter sample_weight: weights must be finite and >= 0")
+    if not np.any(weights > 0):
+        raise ValueError("IntegerNetworkClassifier: parameter sample_weight: every weight is zero; at least one must "
+                         "be positive")
     kept = weights > 0
     labels = np.asarray(y)
     if len(labels) != table.num_rows:
