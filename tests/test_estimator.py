@@ -28,6 +28,7 @@ from intnet import IntegerNetworkClassifier, load
 from pipeline import training
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import dataset_from_arrays
+from pipeline.errors import DataError
 
 FAST = dict(P=1, hidden=(3,), time_limit=1, heuristic_steps=50, target_error=1.0)
 """For scikit-learn's checks: dozens of fits, on data where accuracy is not what is checked (every
@@ -157,6 +158,18 @@ def test_the_temperature_minimises_the_smoothed_validation_loss():
     beta = model.calibration_.inverse_temperature
     assert all(loss(beta) <= loss(other) + 1e-9 for other in np.linspace(0, 14, 1401))
 
+
+
+def test_a_file_without_a_calibration_says_so_in_one_line(tmp_path):
+    x, y = blobs(1)
+    path = IntegerNetworkClassifier(**TRAINED).fit(x, y).save(tmp_path / "blobs.parquet")
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata(
+        {k: v for k, v in table.schema.metadata.items() if k != b"intnet.calibration"}), path)  # as older files
+    model = load(path)
+    assert len(model.predict(x)) == len(y)
+    with pytest.raises(DataError, match="has no calibration .*train it again"):
+        model.predict_proba(x)
 
 @pytest.mark.parametrize("params, needle", [
     (dict(P=0), "parameter P=0"), (dict(hidden=-1), "parameter hidden=-1"), (dict(hidden="4x"), "parameter hidden='4x'"),

@@ -10,6 +10,7 @@ import pytest
 
 from formulations import IntegerNetwork
 from pipeline.errors import NetworkFileError
+from pipeline.networks.calibration import Calibration
 from pipeline.networks.storage import StoredNetwork, read_network, write_network
 
 
@@ -40,6 +41,17 @@ def test_round_trip_is_exact(tmp_path):
     assert json.loads(table.schema.metadata[b"intnet.ensemble"]) == {"kind": "single", "members": 1}
     assert table.column("member").to_pylist() == [0, 0]  # a single network is member 0
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_the_calibration_round_trips_and_is_optional(tmp_path):
+    calibration = Calibration(0.75, "validation", 30, 0.4)
+    stored = stored_example()
+    with_it = write_network(tmp_path / "with.parquet", StoredNetwork(
+        stored.ensemble, stored.classes, stored.preprocessing, stored.provenance, calibration))
+    assert read_network(with_it).calibration == calibration
+    without = write_network(tmp_path / "without.parquet", stored)  # as files written before it
+    assert read_network(without).calibration is None
+    assert b"intnet.calibration" not in pq.read_table(without).schema.metadata
 
 
 def test_a_failed_write_leaves_nothing(tmp_path):
@@ -73,6 +85,10 @@ def rewrite(tmp_path, table, **metadata_changes):
         ({"intnet_classes": '["a"]'}, "member 0 has 2 outputs for 1 classes"),
         ({"intnet_classes": "not json"}, "not UTF-8 JSON"),
         ({"intnet_provenance": None}, "'intnet.provenance' is missing"),
+        ({"intnet_calibration": '{"method": "isotonic"}'}, "intnet.calibration must be an object with method"),
+        ({"intnet_calibration": '{"method": "softmax_temperature", "inverse_temperature": -1}'},
+         "inverse_temperature must be a number in"),
+        ({"intnet_calibration": "{"}, "'intnet.calibration' is not UTF-8 JSON"),
     ],
 )
 def test_metadata_errors_are_named(tmp_path, change, message):
