@@ -152,6 +152,7 @@ def test_an_ensemble_trained_from_the_cli_votes_as_the_contract_says(tmp_path, c
 
 def test_the_estimator_trains_an_ensemble_whose_start_is_the_gradient_ensemble_of_the_same_resamples():
     from pipeline import training
+    from pipeline.data.datasets import dataset_from_arrays
 
     rng = np.random.default_rng(3)
     y = np.arange(150) % 3
@@ -162,7 +163,7 @@ def test_the_estimator_trains_an_ensemble_whose_start_is_the_gradient_ensemble_o
     assert votes.shape == (150, 3) and np.all(votes.sum(axis=1) == 3)
     summary = model.summary_
     # Rebuilt independently: the members' gradient starts, voting, score what the run reports as its start.
-    run = training.prepare(model.config(), data=summary.dataset)
+    run = training.prepare(model.config(), data=dataset_from_arrays(x, y)[0])  # the model keeps no training rows
     gradient = Ensemble(EnsembleKind.BAGGING, tuple(run.starts), tuple(m.classes for m in run.members), 3)
     assert summary.start.train == gradient.accuracy(run.split.train_x, run.split.train_y)
     assert summary.start.validation == gradient.accuracy(run.split.val_x, run.split.val_y)
