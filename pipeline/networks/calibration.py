@@ -6,8 +6,8 @@ The scores are the output layer's integer pre-activations (an ensemble's: its vo
 is monotone in them, so the most probable class is the one ``predict`` gives, ties included (equal
 scores get equal probabilities, and argmax takes the lowest index, as ``predict``); β only says how
 sure a score difference makes the network, which training never asked the network to say. β
-minimises the mean cross-entropy on the validation split against Platt's smoothed targets (docs/
-method.md §17): an example of a class with n validation examples has target (n + 1) / (n + 2) on
+minimises the mean cross-entropy on the validation split against Platt's smoothed targets
+(docs/method.md §17): an example of a class with n validation examples has target (n + 1) / (n + 2) on
 its class and the rest spread evenly over the others, so a validation split the network classifies
 perfectly (common: 30 rows of easy data) gives 0.94 rather than 1 - 10⁻²⁴ for 15 rows a class. The
 loss is convex in β, so bisection on its derivative finds it. β = 0 (every class equally likely) is
