@@ -4,8 +4,8 @@ user would reach for instead, on intnet's own splits.
 For each dataset and seed, on the same split and the same features (the group columns left out with
 ``--exclude``, so that no model reads them as inputs):
 
-* **intnet**, a scoring system (``--hidden 0 --max-nonzero 10``): unconstrained; monotone in the
-  case's columns; and fair (``--fair COLUMN:KIND:EPS``) for every group column, kind (dp, eo) and EPS.
+* **intnet**, a scoring system (``--hidden 0 --max-nonzero 10``; ``--hidden W``: one hidden layer of
+  W): unconstrained; monotone in the case's columns; and fair (``--fair COLUMN:KIND:EPS``) for every group column, kind (dp, eo) and EPS.
   Every gap is recomputed here from the integer network's predictions and checked against the
   run's certificate;
 * **fairlearn's ExponentiatedGradient** around logistic regression, given the same kind and EPS
@@ -31,6 +31,7 @@ Writes docs/results/constraints.{json,md,png} after every intnet run (``--quick`
     python benchmarks/constraints.py                      # Adult and Heart, 3 seeds (about 45 min on 2 cores)
     python benchmarks/constraints.py --time-limit 5 --improve 20
     python benchmarks/constraints.py --quick              # Heart, one seed, one bound
+    python benchmarks/constraints.py --hidden 4 --max-nonzero 0 --kinds dp,eo --epsilons 0.02   # one hidden layer
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ def float_rivals(split, groups: dict, kinds, monotone, pairs: tuple, seed: int) 
 
 
 def run_seed(case_name: str, case: dict, seed: int, args, plan: dict, results: dict, save) -> None:
-    base = {**case["config"], "hidden": (), "max_nonzero": args.max_nonzero, "exclude": case["groups"],
+    base = {**case["config"], "hidden": (args.hidden,) if args.hidden else (), "max_nonzero": args.max_nonzero or None, "exclude": case["groups"],
             "time_limit": args.time_limit, "improve": args.improve, "seed": seed}
     config = TrainConfig(**base)
     dataset = training.load_dataset(config)
@@ -359,7 +360,9 @@ def markdown(results: dict) -> str:
     settings = results["settings"]
     lines = ["# Guarantees: fair and monotone scoring systems against fairlearn and HistGradientBoosting", "",
              machine_line(), "",
-             f"intnet: `--hidden 0 --max-nonzero {settings['max_nonzero']} --time-limit {settings['time_limit']:g} "
+             f"intnet: `--hidden {settings.get('hidden', 0)} "
+             + (f"--max-nonzero {settings['max_nonzero']} " if settings["max_nonzero"] else "")
+             + f"--time-limit {settings['time_limit']:g} "
              f"--improve {settings['improve']:g}` (max_correct), the group columns left out of the features "
              f"(`--exclude`); every rival reads the same features. Seeds {', '.join(map(str, settings['seeds']))}; "
              f"Adult: N = 800 training rows, the official test rows; Heart: intnet's default split (218 training, "
@@ -455,17 +458,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Heart, one seed, dp at 0.05, 10^5 pairs")
     parser.add_argument("--time-limit", type=float, default=5.0, help="intnet's --time-limit per run")
     parser.add_argument("--improve", type=float, default=20.0, help="intnet's --improve per run")
-    parser.add_argument("--max-nonzero", type=int, default=10)
+    parser.add_argument("--hidden", type=int, default=0, help="intnet's hidden width (0: a scoring system); "
+                        "writes constraints-hiddenW.* for W > 0")
+    parser.add_argument("--max-nonzero", type=int, default=10, help="intnet's --max-nonzero (0: no budget)")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma list of fairness kinds")
+    parser.add_argument("--epsilons", default=",".join(map(str, EPSILONS)), help="comma list of bounds")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma list of seeds")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "results")
     args = parser.parse_args()
     if args.quick:
         plan = dict(QUICK)
         args.time_limit, args.improve = min(args.time_limit, 2.0), min(args.improve, 5.0)
     else:
-        plan = {"cases": {name: CASES[name] for name in args.cases.split(",")}, "epsilons": EPSILONS, "kinds": KINDS,
-                "seeds": SEEDS, "pairs": PAIRS}
-    name = "constraints-quick" if args.quick else "constraints"
-    results = {"settings": {"max_nonzero": args.max_nonzero, "time_limit": args.time_limit, "improve": args.improve,
+        plan = {"cases": {name: CASES[name] for name in args.cases.split(",")},
+                "epsilons": tuple(float(e) for e in args.epsilons.split(",")), "kinds": tuple(args.kinds.split(",")),
+                "seeds": tuple(int(seed) for seed in args.seeds.split(",")), "pairs": PAIRS}
+    name = ("constraints-quick" if args.quick else "constraints") + (f"-hidden{args.hidden}" if args.hidden else "")
+    results = {"settings": {"hidden": args.hidden, "max_nonzero": args.max_nonzero, "time_limit": args.time_limit,
+                            "improve": args.improve,
                             "epsilons": list(plan["epsilons"]), "kinds": list(plan["kinds"]), "seeds": list(plan["seeds"]),
                             "pairs": plan["pairs"]},
                "datasets": list(plan["cases"]), "monotone": {d: list(c["monotone"]) for d, c in plan["cases"].items()},
