@@ -39,6 +39,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -290,6 +291,42 @@ def auto_verdicts(results: list[dict]) -> list[dict]:
     return verdicts
 
 
+def issue_targets(results: list[dict]) -> list[str]:
+    """The issue's accuracy targets, each stated as met or not from the rows measured."""
+    lines = []
+    rows = {(case["case"], row["setting"]): [] for case in results for run in case["runs"] for row in run["intnet"]}
+    for case in results:
+        for run in case["runs"]:
+            for row in run["intnet"]:
+                rows[(case["case"], row["setting"])].append(row)
+    for (case, setting, floor, seconds) in (("adult-800", "K ≤ 6", 0.839, None), ("adult-all", "K ≤ 15", 0.848, 240)):
+        measured = rows.get((case, setting))
+        if not measured:
+            continue
+        met = all(r["test"] >= floor and (seconds is None or r["seconds"] <= seconds) for r in measured)
+        lines.append(f"* {case}, no hidden layer, {setting}: ≥ {100 * floor:.1f} % test"
+                     + (f" in ≤ {seconds} s" if seconds else "") + " on every seed: "
+                     + ", ".join(f"{pct(r['test'])} % in {r['seconds']:.0f} s" for r in measured)
+                     + f" — {'met' if met else '**not met**'}.")
+    # intnet's frontier: at each size one of its models reaches, its model best on validation within
+    # that size (as each rival family's), against the best rival there; means over seeds.
+    behind = []
+    for case in results:
+        gaps: dict[int, list[float]] = {}
+        for run in case["runs"]:
+            ours = [model_from_row(row) for row in run["intnet"]]
+            for size in sorted({model.nonzero for model in ours}):
+                rival = best_rival(run["rivals"], size)
+                if rival is not None:
+                    gaps.setdefault(size, []).append(rivals.best_within(ours, size).test - rival["test"])
+        behind += [f"{case['case']} at {size} non-zero ({100 * mean(g):+.2f} pts)"
+                   for size, g in sorted(gaps.items()) if mean(g) < -0.003]
+    lines.append("* intnet's frontier (its model best on validation within each size it reaches) at or above "
+                 "the best rival of that size, within 0.3 points: "
+                 + ("met at every size." if not behind else "**not met** at " + "; ".join(behind) + "."))
+    return lines
+
+
 def markdown(results: list[dict], limits: dict) -> str:
     lines = [
         "# Accuracy against size: intnet and the tiny models deployed instead", "", machine_line(), "",
@@ -312,6 +349,7 @@ def markdown(results: list[dict], limits: dict) -> str:
         "small gradient networks; not the dense float reference). Multi-seed cases: means over seeds. Load: "
         "the 1-minute load average of the shared 2-core machine.", "",
     ]
+    lines += ["## Issue 23's targets", "", *issue_targets(results), ""]
     verdicts = auto_verdicts(results)
     if verdicts:
         lines += ["## `--hidden auto` against the 16-neuron network", "",
@@ -348,7 +386,8 @@ def markdown(results: list[dict], limits: dict) -> str:
                          f"| {mean(r['load'] for r in rows):.1f} |")
         lines += ["", "Rivals: each family's model best on validation within K non-zero parameters, test % "
                   "(its non-zeros); seconds: the family's whole fit, summed over its models.", ""]
-        sizes = sorted({row["nonzero"] for run in runs for row in run["intnet"]})
+        # One column per intnet model (its mean size over seeds), each seed's rivals picked within it.
+        sizes = sorted({round(mean(r["nonzero"] for r in rows)) for rows in intnet_groups(case).values()})
         lines += ["| family | " + " | ".join(f"K ≤ {k}" for k in sizes) + " | seconds |",
                   "|---|" + "---|" * (len(sizes) + 1)]
         for family in RIVAL_FAMILIES:
@@ -438,6 +477,7 @@ def main() -> None:
     parser.add_argument("--improve", type=float, help=f"seconds of each intnet run's local search (default {IMPROVE:g})")
     parser.add_argument("--compress", type=float, help=f"seconds of compression (default {COMPRESS:g})")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "results")
+    parser.add_argument("--redraw", action="store_true", help="rewrite the Markdown and the plot from --out's JSON, running nothing")
     args = parser.parse_args()
     cases = QUICK if args.quick else {name: CASES[name] for name in args.cases.split(",")}
     defaults = (QUICK_TIME_LIMIT, QUICK_IMPROVE, QUICK_COMPRESS) if args.quick else (TIME_LIMIT, IMPROVE, COMPRESS)
@@ -445,12 +485,18 @@ def main() -> None:
               zip(("time_limit", "improve", "compress"), (args.time_limit, args.improve, args.compress), defaults)}
     name = "frontier-quick" if args.quick else "frontier"
     results: list[dict] = []
+    if args.redraw:
+        stored = json.loads((args.out / f"{name}.json").read_text())
+        results, limits = stored["cases"], stored["limits"]
 
     def record() -> None:
         write_results(args.out, name, {"limits": limits, "P": P, "cases": results, "auto_target": auto_verdicts(results)},
                       markdown(results, limits))
         plot(results, args.out / f"{name}.png")
 
+    if args.redraw:
+        record()
+        return
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         for case_name, case in cases.items():
