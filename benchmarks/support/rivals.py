@@ -237,10 +237,10 @@ def float_logistic(split) -> RivalModel:
     )
 
 
-def best_within(models: list[RivalModel], budget: int) -> RivalModel | None:
-    """The model best on validation among those with at most ``budget`` non-zero parameters (ties:
-    fewer non-zeros, then listed first): how a user picks a rival for a size."""
-    fitting = [model for model in models if model.nonzero <= budget]
+def best_within(models: list[RivalModel], budget: int, size: str = "nonzero") -> RivalModel | None:
+    """The model best on validation among those with at most ``budget`` non-zero parameters (or,
+    with ``size="bits"``, bits; ties: smaller, then listed first): how a user picks a rival for a size."""
+    fitting = [model for model in models if getattr(model, size) <= budget]
     if not fitting:
         return None
-    return max(fitting, key=lambda model: (model.validation, -model.nonzero))
+    return max(fitting, key=lambda model: (model.validation, -getattr(model, size)))
