@@ -133,7 +133,7 @@ def mip_points(method: str, start: IntegerNetwork, split, n_classes: int, tolera
     for share in tolerances:
         tolerance = int(round(share * len(split.train_y)))
         outcome = compress(start, split.train_x, split.train_y, n_classes, seconds, SolverOptions(threads=threads),
-                           tolerance=tolerance, step_time_limit=step_limit)
+                           tolerance=tolerance, improve_step_limit=step_limit)
         report = outcome.report()
         rows.append(point(method, f"tolerance {share:.0%}", outcome.network, split, outcome.seconds,
                           tolerance=tolerance, steps=report["steps"], accepted=report["accepted_steps"],
