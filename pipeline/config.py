@@ -201,6 +201,11 @@ class TrainConfig(BaseModel):
                       json_schema_extra={"metavar": "S"})
     heuristic_steps: int = Field(2000, ge=0, description="straight-through-estimator steps for the start network (0: start from all zeros)",
                                  json_schema_extra={"metavar": "STEPS"})
+    start_seconds: float = Field(
+        300, gt=0, allow_inf_nan=False, json_schema_extra={"metavar": "SECONDS"},
+        description="seconds for the sparse start of a network without a hidden layer (its search keeps the best "
+        "scoring system found so far); without a size budget on many inputs it would run long (MNIST, 200 examples: "
+        "over 25 minutes)")
     accept: choices(ACCEPT_RULES) = Field(
         BatchOptions.accept, description="a solved network replaces its start if it is not worse on validation accuracy, or on the objective"
     )

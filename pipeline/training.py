@@ -116,7 +116,7 @@ def start_network(config: TrainConfig, split: Split, n_classes: int, member: Mem
     settings = SteSettings(steps=config.heuristic_steps)
     if not config.hidden:
         return sparse_linear_network(x, y, outputs, config.P, config.max_nonzero, x_val=x_val, y_val=y_val,
-                                     seed=member.seed, sample_weight=weights, validation_weight=val_weights)
+                                     seed=member.seed, time_limit=config.start_seconds, sample_weight=weights, validation_weight=val_weights)
     if config.max_nonzero is not None:
         return train_ste_within(x, y, outputs, config.hidden, config.P, config.max_nonzero, seed=member.seed,
                                 settings=settings, x_val=x_val, y_val=y_val, sample_weight=weights,
@@ -467,7 +467,7 @@ def repaired_start(config: TrainConfig, split: Split, start: IntegerNetwork, gua
         boxed = replace(problem, bounds=held.bounds(problem.bounds))
         fitting = sparse_linear_network(split.train_x, split.train_y, start.sizes[-1], config.P, config.max_nonzero,
                                         x_val=split.val_x, y_val=split.val_y, seed=config.seed,
-                                        sample_weight=split.train_weights, validation_weight=split.val_weights,
+                                        time_limit=config.start_seconds, sample_weight=split.train_weights, validation_weight=split.val_weights,
                                         admits=lambda network: formulation.admits(network, boxed))
         if fitting is not None:
             start = fitting  # the all-zero network when no other candidate held them

@@ -388,7 +388,8 @@ def contract_inputs(model: Path, raw: pa.Table) -> np.ndarray:
 @pytest.mark.parametrize("name,P,hidden", [("heart", 1, "16"), ("adult", 15, "16,16"), ("mnist", 1, "16"),
                                            ("heart", 15, "0"), ("mnist", 3, "0")])
 def test_trained_network_exports_agree_with_intnet_predict(cc, tmp_path, capsys, name, P, hidden):
-    config = TrainConfig(dataset=name, train_size=200, P=P, hidden=hidden, heuristic_steps=200, seed=0)
+    config = TrainConfig(dataset=name, train_size=200, P=P, hidden=hidden, heuristic_steps=200, seed=0,
+                         start_seconds=5)
     dataset = training.load_dataset(config)
     split = training.split_data(config, dataset)
     network = training.start_network(config, split, len(dataset.classes))
