@@ -36,7 +36,7 @@ from pipeline.execution.base import neighbourhood_solver
 from pipeline.execution.executors import InProcessExecutor
 from pipeline.solving.batches import BatchTask, EpochStart, batch_problem
 from pipeline.solving.improve import improve
-from pipeline.solving.solve import SolverOptions
+from pipeline.solving.solve import SolverOptions, SolveStatus
 
 FULL_GRID = [f"{f}:{P}:{rule}:{actors}" for f, P, rule, actors in itertools.product(
     ("max_correct", "correct_margin", "sat_margin"), (3, 15), ("plain", "validation"), (1, 2))]
@@ -45,7 +45,7 @@ QUICK_GRID = ["max_correct:3:plain:1", "max_correct:3:plain:2"]
 
 def run_cell(prepared: training.Prepared, formulation_name: str, rule: str, actors: int, seconds: float) -> dict:
     split, start = prepared.split, prepared.start
-    context = replace(prepared.context, formulation=formulation_name)
+    context = replace(prepared.context, batch=replace(prepared.context.batch, formulation=formulation_name))
     epoch, task = EpochStart(start), BatchTask(0, np.arange(len(split.train_y)))
     problem, _ = batch_problem(context, epoch, task.indices)
     formulation = training_model(formulation_name)
@@ -74,14 +74,14 @@ def run_cell(prepared: training.Prepared, formulation_name: str, rule: str, acto
     finally:
         executor.close()
     wall = time.perf_counter() - began
-    solved = [s for s in outcome.steps if s.status != "unchanged"]
+    solved = [s for s in outcome.steps if s.status != SolveStatus.UNCHANGED]
     shares = [s.overhead_seconds / s.seconds for s in solved if s.seconds > 0]
     by_kind = {kind: statistics.median([s.overhead_seconds / s.seconds for s in solved if s.kind == kind])
                for kind in {s.kind for s in solved}}
     return {
         "formulation": formulation_name, "P": problem.P, "rule": rule, "actors": actors, "seconds": wall,
         "N": len(split.train_y), "steps": len(outcome.steps), "improving_steps": outcome.improving_steps,
-        "step_limit_end": outcome.step_time_limit, "ended": str(outcome.ended),
+        "step_limit_end": outcome.step_limit_end, "ended": str(outcome.ended),
         "improving_steps_per_minute": 60 * outcome.improving_steps / wall,
         "overhead_share_median": statistics.median(shares) if shares else None,
         "overhead_share_max": max(shares) if shares else None,
