@@ -14,10 +14,10 @@ def trial(hidden, validation, nonzero):
     return ArchitectureTrial(tuple(hidden), validation, None, nonzero, 3 * nonzero, 1.0)
 
 
-def tried_in_order(validations: dict) -> list:
+def tried_in_order(validations: dict, n_classes: int = 2) -> list:
     """The architectures the search asks for, each scored as ``validations`` says."""
     tried = []
-    while (hidden := architecture_candidates(tried)) is not None:
+    while (hidden := architecture_candidates(tried, n_classes)) is not None:
         tried.append(trial(hidden, validations[hidden], 10 * (1 + sum(hidden))))
     return [t.hidden for t in tried]
 
@@ -31,6 +31,15 @@ def test_no_hidden_layer_first_then_widths_until_two_in_a_row_do_not_pay():
 def test_every_width_while_they_keep_paying_then_a_second_layer():
     validations = {(): 0.70, (1,): 0.72, (2,): 0.74, (4,): 0.76, (8,): 0.78, (16,): 0.80, (16, 16): 0.79}
     assert tried_in_order(validations) == [(), (1,), (2,), (4,), (8,), (16,), (16, 16)]
+
+
+def test_widths_whose_sign_patterns_are_fewer_than_the_classes_are_not_tried():
+    # digits-like: 10 classes, 2^3 = 8 patterns < 10, so 4 neurons come first; 4 and 8 not paying
+    # stop the search before 16 only once they were tried.
+    validations = {(): 0.94, (4,): 0.75, (8,): 0.90, (16,): 0.95, (16, 16): 0.93}
+    assert tried_in_order(validations, n_classes=10) == [(), (4,), (8,)]
+    assert tried_in_order(validations | {(8,): 0.945}, n_classes=10) == [(), (4,), (8,), (16,), (16, 16)]
+    assert tried_in_order({(): 0.5, (2,): 0.6, (4,): 0.7, (8,): 0.7, (16,): 0.7, (4, 4): 0.7}, n_classes=3)[:2] == [(), (2,)]
 
 
 def test_no_second_layer_when_no_hidden_layer_or_one_neuron_is_best():
