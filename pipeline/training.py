@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from formulations import IntegerNetwork, ParameterBounds, TrainingProblem
+from formulations.models import Formulation
 from formulations.network import layered_size_bits, strip_neurons, within_budget
 from pipeline.checkpoints import BatchStore, run_key
 from pipeline.config import AUTO_ARCHITECTURE, TrainConfig
@@ -52,7 +53,7 @@ from pipeline.reporting import (
 from pipeline.solving.batches import BatchOptions, BatchResult, BatchTask, EpochStart, RunContext
 from pipeline.solving.blas import capped_blas
 from pipeline.solving.compress import KeptSplit, compress, compression_report
-from pipeline.solving.guarantees import Guarantees, repair_start, resolve
+from pipeline.solving.guarantees import Guarantees, balancing_weights, repair_start, resolve
 from pipeline.solving.heuristic import SteSettings, train_ste, train_ste_within
 from pipeline.solving.improve import SearchOptions
 from pipeline.solving.merge import BATCH_STARTS, MERGE_RULES, epoch_bounds, keep_voted_neurons
@@ -461,17 +462,43 @@ def repaired_start(config: TrainConfig, split: Split, start: IntegerNetwork, gua
     formulation = config.options(BatchOptions).training_model()
     problem = whole_training_problem(config, split, start.sizes[-1], guarantees)
     if not config.hidden and config.heuristic_steps > 0:
-        # A scoring system of the sparse start's that holds the guarantees already, if it has one:
-        # its candidates differ in support and scale, and some trade accuracy for a smaller gap.
-        held = guarantees.with_orientations(start)
-        boxed = replace(problem, bounds=held.bounds(problem.bounds))
+        start = sparse_start_within(config, split, start, guarantees, problem, formulation)
+    return repair_start(start, guarantees, problem, formulation, config.options(SolverOptions))
+
+
+BALANCING_STRENGTHS = (0.0, 1.0, 2.0, 4.0)
+"""The strengths of :func:`pipeline.solving.guarantees.balancing_weights` the sparse start is fitted
+at under fairness constraints (0: the plain loss), the best on validation of those holding the
+constraints kept. Measured, Adult N = 800, 10 non-zeros, seeds 0-2, 5 s MIP + 20 s local search:
+sex:dp:0.02 tested 77.7/77.1/80.8 % with the plain loss alone and 80.9/80.6/80.8 % with these
+(strengths 1-2 won on validation; 4 never did); race:dp:0.01 and sex:eo:0.02 moved by 0 to +0.6."""
+
+
+def sparse_start_within(config: TrainConfig, split: Split, start: IntegerNetwork, guarantees: Guarantees,
+                        problem: TrainingProblem, formulation: Formulation) -> IntegerNetwork:
+    """The scoring system of the sparse start's search that holds the guarantees already, if it
+    has one, else ``start``: its candidates differ in support and scale, and some trade accuracy
+    for a smaller gap. Under fairness constraints the search also runs on the training examples
+    reweighted towards labels independent of the groups (:data:`BALANCING_STRENGTHS`), whose
+    candidates rely less on inputs that stand in for a group."""
+    held = guarantees.with_orientations(start)
+    boxed = replace(problem, bounds=held.bounds(problem.bounds))
+    strengths = BALANCING_STRENGTHS if guarantees.fairness else BALANCING_STRENGTHS[:1]
+    base = np.ones(len(split.train_y)) if split.train_weights is None else split.train_weights
+    best, best_correct = None, -1.0
+    for strength in strengths:
+        weights = split.train_weights if strength == 0 else base * balancing_weights(guarantees, split.train_y, strength)
         fitting = sparse_linear_network(split.train_x, split.train_y, start.sizes[-1], config.P, config.max_nonzero,
                                         x_val=split.val_x, y_val=split.val_y, seed=config.seed,
-                                        time_limit=config.start_seconds, sample_weight=split.train_weights, validation_weight=split.val_weights,
+                                        time_limit=config.start_seconds, sample_weight=weights,
+                                        validation_weight=split.val_weights,
                                         admits=lambda network: formulation.admits(network, boxed))
-        if fitting is not None:
-            start = fitting  # the all-zero network when no other candidate held them
-    return repair_start(start, guarantees, problem, formulation, config.options(SolverOptions))
+        if fitting is None:
+            continue
+        correct = float(np.average(fitting.predict(split.val_x) == split.val_y, weights=split.val_weights)) if len(split.val_y) else 0.0
+        if correct > best_correct:  # a tie keeps the weaker reweighting
+            best, best_correct = fitting, correct
+    return start if best is None else best  # the all-zero network when no other candidate held them
 
 
 def train(

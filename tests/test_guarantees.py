@@ -23,7 +23,7 @@ from formulations.constraints import (
 )
 from formulations.models import FORMULATIONS
 from formulations.neuron_choice import NeuronChoice, neuron_problem, sign_costs
-from pipeline.solving.guarantees import largest_gap, share_with_interval
+from pipeline.solving.guarantees import FairnessSpec, Guarantees, balancing_weights, largest_gap, share_with_interval
 from pipeline.solving.improve import improve, neighbourhoods, output_problem, solve_neighbourhood
 from pipeline.solving.solve import solve_mip
 
@@ -182,6 +182,25 @@ def test_the_certificate_s_numbers_are_the_definitions():
     wilson = share_with_interval(8, 10)
     assert wilson["value"] == 0.8 and wilson["low"] == pytest.approx(0.4902, abs=1e-3)
     assert wilson["high"] == pytest.approx(0.9433, abs=1e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_balancing_weights_make_the_labels_independent_of_the_groups_at_strength_one(seed):
+    rng = np.random.default_rng(seed)
+    groups = rng.choice(np.array(["a", "b", "c"], dtype=object), 300, p=[0.6, 0.3, 0.1])
+    y = (rng.random(300) < np.where(groups == "a", 0.4, 0.1)).astype(np.int64)
+    guarantees = Guarantees(fairness=(FairnessSpec("g", Fairness.DEMOGRAPHIC_PARITY, 0.02),), train_groups=(groups,))
+    assert np.array_equal(balancing_weights(guarantees, y, 0.0), np.ones(300))
+
+    def positive_share(weights):
+        return {g: weights[(groups == g) & (y == 1)].sum() / weights[groups == g].sum() for g in ("a", "b", "c")}
+
+    balanced = positive_share(balancing_weights(guarantees, y, 1.0))
+    for share in balanced.values():
+        assert share == pytest.approx(y.mean())
+    # stronger than independence: the group with fewer positives now has more of them than "a"
+    over = positive_share(balancing_weights(guarantees, y, 2.0))
+    assert over["b"] > over["a"] and positive_share(np.ones(300))["b"] < positive_share(np.ones(300))["a"]
 
 
 @pytest.mark.subprocess  # the CLI's run starts its watchdog

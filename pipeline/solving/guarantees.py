@@ -36,6 +36,22 @@ from pipeline.errors import DataError, IntnetError
 from pipeline.solving.improve import improve
 from pipeline.solving.solve import SolverOptions, SolveStatus, solve_mip
 
+
+def balancing_weights(guarantees: Guarantees, y: np.ndarray, strength: float) -> np.ndarray:
+    """One weight per training example that makes the labels less dependent on each fairness
+    constraint's groups: (P(y) / P(y | g))^strength, multiplied over the constraints. At strength 1
+    the weighted labels are independent of the groups (reweighing, Kamiran and Calders); a loss
+    fitted on them has less to gain from inputs that stand in for the group."""
+    weights = np.ones(len(y))
+    for groups in guarantees.train_groups:
+        for g in np.unique(groups):
+            mine = groups == g
+            for label in np.unique(y[mine]):
+                cell = mine & (y == label)
+                weights[cell] *= (np.mean(y == label) / np.mean(y[mine] == label)) ** strength
+    return weights
+
+
 Z_95 = 1.959963984540054
 """The standard normal's 97.5 % quantile: two-sided 95 % intervals."""
 
