@@ -16,7 +16,7 @@ from formulations.models import FORMULATIONS
 from pipeline.config import SEARCHABLE, TrainConfig, architecture_problem, unsearchable
 from pipeline.data.datasets import class_indices, label_strings, load_builtin, read_table, refuse_no_rows
 from pipeline.errors import DataError, NetworkFileError, brief
-from pipeline.networks.calibration import Calibration, fit_calibration
+from pipeline.networks.calibration import Calibration, fit_calibration_on_splits
 from pipeline.networks.ensembles import Ensemble
 from pipeline.networks.inference import LoadedModel, accuracies, check_inputs
 from pipeline.networks.storage import StoredNetwork, write_network
@@ -121,12 +121,22 @@ def evaluate(
             "splits": accuracies(model.ensemble, sets)}
 
 
+def refuse_class_weights(model: LoadedModel, command: str) -> None:
+    """``intnet improve`` and ``compress`` count every example once: on a model trained with
+    ``--class-weight`` they would undo the weighting without saying so."""
+    config = model.stored.provenance.get("config")
+    if isinstance(config, dict) and config.get("class_weight") is not None:
+        raise DataError(f"{model.path} was trained with --class-weight; intnet {command} counts every example "
+                        f"once and would undo it: give intnet train --class-weight with --{command} instead")
+
+
 def recalibrated(network: IntegerNetwork, sets: Sets) -> Calibration | None:
-    """A changed network's calibration, fitted again on the run's rebuilt validation split; None
-    without one (other data: the file then gives no probabilities rather than the old network's)."""
+    """A changed network's calibration, fitted again on the run's rebuilt validation split (its
+    training split when validation has no rows, as training does); None without them (other data:
+    the file then gives no probabilities rather than the old network's)."""
     if "validation" not in sets:
         return None
-    return fit_calibration(Ensemble.single(network), *sets["validation"])
+    return fit_calibration_on_splits(Ensemble.single(network), sets["validation"], sets["train"])
 
 
 @with_capped_blas  # local search's passes over the examples, as in training
@@ -147,6 +157,7 @@ def improve_stored(
     if name not in SEARCHABLE:
         given = "--formulation" if formulation else "the model's formulation (give another with --formulation)"
         raise DataError(f"{given} {name}: {unsearchable(name)}")
+    refuse_class_weights(model, "improve")
     network = searchable_network(model)
     sets = labelled_data(model, dataset, data, label)
     x, y = sets.get("train", sets.get("all"))
@@ -185,6 +196,7 @@ def compress_stored(
     """Compress ``model`` keeping its correct count on the kept set: the rebuilt training (or
     validation) split of the data it was trained on, else every row given; write it to ``out`` and
     return the report with accuracies before and after."""
+    refuse_class_weights(model, "compress")
     network = searchable_network(model)
     sets = labelled_data(model, dataset, data, label)
     if keep not in sets and "all" not in sets:

@@ -37,7 +37,7 @@ from pipeline.data.splits import Split, split_dataset, stratified_batches
 from pipeline.errors import DataError, IntnetError
 from pipeline.execution.base import Executor
 from pipeline.execution.executors import make_executor
-from pipeline.networks.calibration import Calibration, fit_calibration
+from pipeline.networks.calibration import Calibration, fit_calibration_on_splits
 from pipeline.networks.ensembles import Ensemble, EnsembleKind, Member, ensemble_kind, make_members, member_labels
 from pipeline.networks.storage import check_folder_creatable, check_output_file
 from pipeline.reporting import (
@@ -72,23 +72,28 @@ def load_dataset(config: TrainConfig) -> Dataset:
     return dataset if config.test_data is None else with_test_file(dataset, config.test_data)
 
 
-def weighted(config: TrainConfig, dataset: Dataset) -> Dataset:
-    """``dataset`` with each row's weight its own (the estimator's ``sample_weight``) times its
-    class's ``--class-weight`` (``balanced``: n / (classes · the class's count), scikit-learn's rule)."""
+def class_weighted(config: TrainConfig, split: Split, classes: tuple[str, ...]) -> Split:
+    """``split`` with each example's weight its own (the estimator's ``sample_weight``) times its
+    class's ``--class-weight`` (``balanced``: n / (classes · the class's count), scikit-learn's rule,
+    counted on the training split: the rows a run trains on, not the test rows or those that
+    ``--train-size`` and ``--per-class`` leave out)."""
     if config.class_weight is None:
-        return dataset
-    classes = dataset.classes
+        return split
     if config.class_weight == "balanced":
-        counts = np.bincount(dataset.y, minlength=len(classes))
-        per_class = len(dataset.y) / (len(classes) * np.maximum(counts, 1))
+        counts = np.bincount(split.train_y, minlength=len(classes))
+        per_class = len(split.train_y) / (len(classes) * np.maximum(counts, 1))
     else:
         unknown = sorted(set(config.class_weight) - set(classes))
         if unknown:
             raise DataError(f"--class-weight names {', '.join(map(repr, unknown))}, not a class of the data "
                             f"({', '.join(classes)})")
         per_class = np.array([config.class_weight.get(name, 1.0) for name in classes])
-    weights = per_class[dataset.y] * (1.0 if dataset.weights is None else dataset.weights)
-    return replace(dataset, weights=weights)
+
+    def times(y: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+        return per_class[y] * (1.0 if weights is None else weights)
+
+    return replace(split, train_weights=times(split.train_y, split.train_weights),
+                   val_weights=times(split.val_y, split.val_weights))
 
 
 def split_data(config: TrainConfig, dataset: Dataset) -> Split:
@@ -273,9 +278,7 @@ def choose_final(
 def calibrated(model: Ensemble, split: Split) -> Calibration:
     """How ``model``'s scores become probabilities, fitted on the validation split (on the training
     split when there is none)."""
-    if len(split.val_y):
-        return fit_calibration(model, split.val_x, split.val_y)
-    return fit_calibration(model, split.train_x, split.train_y, fitted_on="train")
+    return fit_calibration_on_splits(model, (split.val_x, split.val_y), (split.train_x, split.train_y))
 
 
 def stored_network(config: TrainConfig, network: IntegerNetwork) -> IntegerNetwork:
@@ -427,10 +430,11 @@ def prepare(
     ``timings`` gets the seconds of ``data`` and ``start_network``."""
     began = time.perf_counter()
     dataset = data if data is not None else run_step("load data", load_dataset, config, retry_safe=True)
-    dataset = weighted(config, dataset)
-    if dataset.weights is not None and (problem := config.weighting_problem()) is not None:
+    weighting = dataset.weights is not None or config.class_weight is not None
+    if weighting and (problem := config.weighting_problem()) is not None:
         raise DataError(f"weighted examples: {problem}")
     split = run_step("split", split_data, config, dataset, retry_safe=True)
+    split = class_weighted(config, split, dataset.classes)
     n_classes = len(dataset.classes)
     members = make_members(config.ensemble, split.train_y, n_classes, config.seed)
     guarantees, groups = resolve(config.monotone, config.fair, config.min_recall, dataset, split)
@@ -486,11 +490,15 @@ def sparse_start_within(config: TrainConfig, split: Split, start: IntegerNetwork
     strengths = BALANCING_STRENGTHS if guarantees.fairness else BALANCING_STRENGTHS[:1]
     base = np.ones(len(split.train_y)) if split.train_weights is None else split.train_weights
     best, best_correct = None, -1.0
-    for strength in strengths:
+    deadline = time.perf_counter() + config.start_seconds  # --start-seconds for all of them together
+    for done, strength in enumerate(strengths):
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            break
         weights = split.train_weights if strength == 0 else base * balancing_weights(guarantees, split.train_y, strength)
         fitting = sparse_linear_network(split.train_x, split.train_y, start.sizes[-1], config.P, config.max_nonzero,
                                         x_val=split.val_x, y_val=split.val_y, seed=config.seed,
-                                        time_limit=config.start_seconds, sample_weight=weights,
+                                        time_limit=left / (len(strengths) - done), sample_weight=weights,
                                         validation_weight=split.val_weights,
                                         admits=lambda network: formulation.admits(network, boxed))
         if fitting is None:

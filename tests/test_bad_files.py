@@ -351,3 +351,16 @@ def test_improve_refuses_a_model_local_search_cannot_lower(tmp_path, capsys, fla
     assert "\n" not in err and (flag or trained_with) in err, err
     assert "one of sat_margin, correct_margin, max_correct, min_hinge" in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["improve", "compress"])
+def test_improve_and_compress_refuse_a_model_trained_with_class_weights(tmp_path, capsys, command):
+    # They count every example once: on such a model they would undo the weighting unannounced.
+    data = tmp_path / "rows.parquet"
+    pq.write_table(raw_rows(), data)
+    path = model_file(tmp_path, provenance={"formulation": "max_correct", "config": {"class_weight": "balanced"}})
+    out = tmp_path / "changed.parquet"
+    code = main([str(a) for a in [command, path, "--data", data, "--seconds", "2", "--out", out]])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "--class-weight" in err and f"--{command}" in err, err
+    assert not out.exists()

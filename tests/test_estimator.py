@@ -206,6 +206,35 @@ def conflicting(scale=5):
     return np.repeat(points, scale, axis=0), np.repeat([0] * 40 + [1] * 20 + [1] * 40 + [0] * 40, scale)
 
 
+def test_balanced_class_weights_count_the_training_split_only():
+    # 30 of class 0 and 10 of class 1 overall, 5 of each per class: the rows trained on are balanced.
+    x = np.arange(40, dtype=float)[:, None]
+    y = np.array([0] * 30 + [1] * 10)
+    dataset, _ = dataset_from_arrays(x, y)
+    config = TrainConfig(per_class=5, class_weight="balanced", validation_size=10, test_size=0)
+    split = training.class_weighted(config, training.split_data(config, dataset), dataset.classes)
+    assert np.array_equal(split.train_weights, np.ones(10))
+    assert len(split.val_weights) == len(split.val_y) > 0 and np.all(split.val_weights == 1.0)
+    whole = TrainConfig(class_weight="balanced", validation_size=4, test_size=0)
+    split = training.class_weighted(whole, training.split_data(whole, dataset), dataset.classes)
+    n, ones = len(split.train_y), int(split.train_y.sum())
+    assert 0 < ones < n - ones  # unbalanced here, so the weights differ
+    assert np.allclose(split.train_weights, np.where(split.train_y == 1, n / (2 * ones), n / (2 * (n - ones))))
+
+
+def test_a_calibration_without_validation_rows_is_fitted_on_the_training_rows():
+    from formulations.network import IntegerNetwork
+    from pipeline.networks.calibration import fit_calibration_on_splits
+    from pipeline.networks.ensembles import Ensemble
+
+    network = IntegerNetwork((np.array([[0], [2]]),), (np.array([0, -1]),), 3)
+    x = np.array([[0], [10000], [10000], [0], [10000]], dtype=np.int64)
+    y = np.array([0, 1, 1, 0, 0])
+    empty = (x[:0], y[:0])
+    calibration = fit_calibration_on_splits(Ensemble.single(network), empty, (x, y))
+    assert calibration.fitted_on == "train" and calibration.inverse_temperature > 0
+
+
 @pytest.mark.parametrize("hidden", [2, 0])
 @pytest.mark.parametrize("weighting", ["class_weight", "sample_weight"])
 def test_weights_decide_where_labels_conflict(hidden, weighting):
@@ -245,7 +274,7 @@ def test_every_weighting_mip_minimises_the_weighted_count(formulation):
     config = TrainConfig(formulation=formulation, P=1, hidden=(2,), time_limit=3, target_error=None,
                          accept="objective", class_weight={"1": 3.0}, test_size=0)
     summary = training.train(config, data=dataset, persist=False)
-    split = training.split_data(config, training.weighted(config, dataset))
+    split = training.class_weighted(config, training.split_data(config, dataset), dataset.classes)
     assert np.array_equal(split.train_weights, np.where(split.train_y == 1, 3.0, 1.0))
     (batch,) = summary.batches
     network = batch.network
@@ -272,7 +301,6 @@ def test_time_limit_and_improve_bound_what_fit_spends():
     model = IntegerNetworkClassifier(P=1, hidden=3, time_limit=2, improve=1, target_error=None).fit(x, y)
     spent = time.perf_counter() - began
     assert spent <= model.summary_.timings["start_network"] + 2 + 1 + 2, (spent, model.summary_.timings)
-    assert "time_limit + improve" in IntegerNetworkClassifier.__doc__
 
 SCRIPT = textwrap.dedent("""
     import json, os, sys

@@ -152,7 +152,7 @@ def test_parameters_outside_keep_stay_zero():
 def test_the_gradient_start_and_the_sparse_start_run_on_one_blas_thread(monkeypatch):
     """numpy's BLAS is capped inside both starts (pipeline/solving/blas.py) and restored after: with
     its default threads a busy machine made the start 14 times slower (docs/results/blas_threads.md)."""
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     from pipeline.solving import heuristic, sparse_start
 
@@ -164,11 +164,13 @@ def test_the_gradient_start_and_the_sparse_start_run_on_one_blas_thread(monkeypa
     monkeypatch.setattr(heuristic, "_forward", lambda *args: (seen.append(blas_threads()), forward(*args))[1])
     monkeypatch.setattr(sparse_start._Problem, "objective",
                         lambda self, *args: (seen.append(blas_threads()), objective(self, *args))[1])
-    before = blas_threads()
     rng = np.random.default_rng(0)
     x = rng.random((60, 4))
     y = (x[:, 0] > 0.5).astype(np.int64)
-    heuristic.train_ste(x, y, 2, (3,), 1, settings=heuristic.SteSettings(steps=5))
-    sparse_start.sparse_linear_network(x, y, 2, 3, 2)
+    with threadpool_limits(2, user_api="blas"):  # two to cap, even where BLAS defaults to one
+        before = blas_threads()
+        assert before == {2}, before
+        heuristic.train_ste(x, y, 2, (3,), 1, settings=heuristic.SteSettings(steps=5))
+        sparse_start.sparse_linear_network(x, y, 2, 3, 2)
+        assert blas_threads() == before
     assert seen and all(threads == {1} for threads in seen), seen
-    assert blas_threads() == before

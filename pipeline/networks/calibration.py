@@ -111,3 +111,12 @@ def fit_calibration(model: Ensemble, x: np.ndarray, y: np.ndarray, fitted_on: st
             low, high = (middle, high) if slope(middle) < 0 else (low, middle)
         beta = (low + high) / 2
     return Calibration(beta, fitted_on, len(y), mean_log_loss(s, y, beta))
+
+
+def fit_calibration_on_splits(model: Ensemble, validation: tuple[np.ndarray, np.ndarray],
+                              train: tuple[np.ndarray, np.ndarray]) -> Calibration:
+    """:func:`fit_calibration` on the validation split, on the training split when validation has
+    no rows (training with ``--validation-size 0``, and its split rebuilt by improve and compress)."""
+    if len(validation[1]):
+        return fit_calibration(model, *validation)
+    return fit_calibration(model, *train, fitted_on="train")
