@@ -641,6 +641,9 @@ def run_info(args: argparse.Namespace) -> int:
     else:
         width = max(map(len, description))
         for key, value in description.items():
+            if key == "calibration" and value is not None:
+                value = (f"softmax(β · scores), β = {value['inverse_temperature']:.4g}, fitted on {value['rows']} "
+                         f"{value['fitted_on']} rows (log loss {value['log_loss']:.4g})")
             if key == "compressed" and value is not None:
                 value = ", ".join(f"{name} {value['before'][name]} -> {value['after'][name]}" for name in value["before"])
             if key == "constraints" and value is not None:

@@ -126,6 +126,10 @@ def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefec
     assert main(["info", str(model), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["architecture"] == "21-6-2" and info["size_bits"] == (21 * 6 + 6 + 6 * 2 + 2) * 3
+    from pipeline.networks.storage import read_network
+
+    assert info["calibration"] == read_network(model).calibration.as_json()
+    assert info["calibration"]["fitted_on"] == "validation" and info["calibration"]["rows"] == summary["n_validation"]
 
     polished = tmp_path / "polished.parquet"
     assert main(["improve", str(model), "--dataset", "heart", "--seconds", "5", "--out", str(polished), "--json"]) == 0
@@ -133,8 +137,6 @@ def test_train_on_ray_actors_then_predict_evaluate_info(tmp_path, capsys, prefec
     assert report["objective"] <= report["start_objective"] and report["steps"] >= 1
     assert report["ended"] in ("time limit", "local optimum", "objective 0") and report["step_limit_end"] >= 2
     assert report["before"]["train"]["accuracy"] == pytest.approx(summary["train_accuracy"])
-    from pipeline.networks.storage import read_network
-
     assert read_network(polished).provenance["improved"][0]["objective"] == report["objective"]
 
 

@@ -119,7 +119,8 @@ def describe(model: LoadedModel) -> dict[str, Any]:
     the size of the architecture trained. A file written without neuron optimisation has both the same.
     ``size_bits`` counts each layer's parameters in the bits of the range the file records for it
     (``layer_bounds``, written by compression; else [−P, P], ``bits_per_parameter`` each); ``compressed`` the
-    neurons, non-zero parameters and bits before and after compression (None without). For an
+    neurons, non-zero parameters and bits before and after compression (None without);
+    ``calibration`` the file's ``intnet.calibration`` (None without: no probabilities). For an
     ensemble, the first member's architecture and the ensemble's members, sizes and tied votes."""
     ensemble = model.ensemble
     network = ensemble.networks[0]
@@ -160,6 +161,7 @@ def describe(model: LoadedModel) -> dict[str, Any]:
         "batches": len(provenance.get("batches", [])),
         "compressed": compression_summary(provenance.get("compressed")),
         "constraints": provenance.get("constraints"),
+        "calibration": None if model.stored.calibration is None else model.stored.calibration.as_json(),
     }
 
 
