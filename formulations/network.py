@@ -106,10 +106,11 @@ class IntegerNetwork:
         """Class indices; np.argmax returns the first maximum, so the lowest index wins ties."""
         return np.argmax(self.output(x), axis=1)
 
-    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+    def accuracy(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
+        """The share of the examples (of their total ``weights``, if given) it classifies right."""
         if len(y) == 0:
             return float("nan")
-        return float(np.mean(self.predict(x) == np.asarray(y)))
+        return float(np.average(self.predict(x) == np.asarray(y), weights=weights))
 
     def equals(self, other: IntegerNetwork) -> bool:
         return (

@@ -12,6 +12,17 @@ from formulations.constraints import CountRow
 from formulations.network import IntegerNetwork, nonzero_parameters
 
 
+def checked_weights(values, n: int, name: str) -> np.ndarray | None:
+    """``values`` as one positive finite float per example (``n`` of them), or None when not given:
+    the starts' ``sample_weight`` and ``validation_weight``."""
+    if values is None:
+        return None
+    weights = np.asarray(values, dtype=np.float64)
+    if weights.shape != (n,) or not np.all(np.isfinite(weights)) or not np.all(weights > 0):
+        raise ValueError(f"{name} must be one positive finite number per example ({n})")
+    return weights
+
+
 def output_scale(x: np.ndarray, hidden: Sequence[int], P: int) -> float:
     """Ω, the scale of the output layer: margins and losses are read on ẑ = 2 z / Ω.
 

@@ -86,8 +86,8 @@ class IntegerNetworkClassifier:
 
     **What fit spends**: the start network (``heuristic_steps`` gradient steps; with no hidden layer
     the sparse search, at most ``start_seconds``, its reweighted searches under ``fair`` included;
-    not counted in the limits), then per epoch every batch at most ``time_limit + improve`` seconds (building its MIP
-    included), ``workers`` batches at a time: with the defaults (one batch, one epoch) at most
+    not counted in the limits), then per epoch every batch at most ``time_limit + improve`` seconds
+    (building its MIP included), ``workers`` batches at a time: with the defaults (one batch, one epoch) at most
     ``time_limit + improve`` seconds beyond the start, plus ``compress``, plus evaluating the
     networks; ``hidden="auto"`` is one such run per architecture it tries. A start that already
     meets ``target_error`` is not solved at all (``target_error=None`` solves to the limit).

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -122,7 +123,8 @@ def start_network(config: TrainConfig, split: Split, n_classes: int, member: Mem
     settings = SteSettings(steps=config.heuristic_steps)
     if not config.hidden:
         return sparse_linear_network(x, y, outputs, config.P, config.max_nonzero, x_val=x_val, y_val=y_val,
-                                     seed=member.seed, time_limit=config.start_seconds, sample_weight=weights, validation_weight=val_weights)
+                                     seed=member.seed, time_limit=config.start_seconds, sample_weight=weights,
+                                     validation_weight=val_weights)
     if config.max_nonzero is not None:
         return train_ste_within(x, y, outputs, config.hidden, config.P, config.max_nonzero, seed=member.seed,
                                 settings=settings, x_val=x_val, y_val=y_val, sample_weight=weights,
@@ -503,7 +505,7 @@ def sparse_start_within(config: TrainConfig, split: Split, start: IntegerNetwork
                                         admits=lambda network: formulation.admits(network, boxed))
         if fitting is None:
             continue
-        correct = float(np.average(fitting.predict(split.val_x) == split.val_y, weights=split.val_weights)) if len(split.val_y) else 0.0
+        correct = fitting.accuracy(split.val_x, split.val_y, split.val_weights) if len(split.val_y) else 0.0
         if correct > best_correct:  # a tie keeps the weaker reweighting
             best, best_correct = fitting, correct
     return start if best is None else best  # the all-zero network when no other candidate held them
@@ -677,9 +679,7 @@ def train_network(
         # A merged network that breaks a guarantee on the whole training split is not kept (each batch
         # held it on its own examples only); the start holds them all (repaired).
         holding = [network if not failures(context, network, split) else run.starts[m] for network in history[m]]
-        def validation(network: IntegerNetwork, m: int = m) -> float:
-            return context.validation_accuracy(m, network)
-
+        validation = partial(context.validation_accuracy, m)
         best = best_epoch([validation(network) for network in holding])
         final, source = choose_final(holding[best], run.starts[m], validation)
         final = stored_network(config, final)

@@ -134,12 +134,10 @@ class RunContext:
         with weighted examples validation judges by the weighted count the MIPs minimise, so that a
         class-weighted network is not turned down for the unweighted one."""
         x, y = self.member_validation(member)
-        if self.val_weights is None or not len(y):
-            return network.accuracy(x, y)
         weights = self.val_weights
-        if len(self.member_classes_of(member)) != self.n_classes:
+        if weights is not None and len(self.member_classes_of(member)) != self.n_classes:
             weights = weights[np.isin(self.val_y, self.member_classes_of(member))]
-        return float(weights[network.predict(x) == y].sum() / weights.sum())
+        return network.accuracy(x, y, weights)
 
 
 @dataclass(frozen=True)

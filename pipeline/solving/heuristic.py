@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from formulations.network import IntegerNetwork, nonzero_parameters, within_budget
-from formulations.problem import output_scale
+from formulations.problem import checked_weights, output_scale
 from pipeline.solving.blas import with_capped_blas
 
 MARGIN = 0.5
@@ -151,8 +151,8 @@ def train_ste(
         raise ValueError(f"every hidden layer needs at least one neuron, got {tuple(hidden)}")
     P = int(P)
     sizes = [x.shape[1], *(int(width) for width in hidden), n_classes]
-    example_weights = _checked_weights(sample_weight, len(y))
-    validation_weights = None if x_val is None else _checked_weights(validation_weight, len(y_val))
+    example_weights = _checked_weights(sample_weight, len(y), "sample_weight")
+    validation_weights = None if x_val is None else _checked_weights(validation_weight, len(y_val), "validation_weight")
 
     latent = _initial_parameters(sizes, P, np.random.default_rng(seed))
     _layer_views(latent, sizes)[0][0][:, np.all(x == 0, axis=0)] = 0.0
@@ -302,14 +302,10 @@ def _accuracy(output: np.ndarray, y: np.ndarray, weights: np.ndarray | None = No
     return float(weights[correct].sum() / weights.sum())
 
 
-def _checked_weights(sample_weight, n: int) -> np.ndarray | None:
-    """``sample_weight`` as float64, normalised to mean 1 (the Adam steps keep their size), or None."""
-    if sample_weight is None:
-        return None
-    weights = np.asarray(sample_weight, dtype=np.float64)
-    if weights.shape != (n,) or not np.all(np.isfinite(weights)) or not np.all(weights > 0):
-        raise ValueError(f"sample_weight must be one positive finite number per training example ({n})")
-    return weights / weights.mean()
+def _checked_weights(values, n: int, name: str) -> np.ndarray | None:
+    """``values`` checked, normalised to mean 1 (the Adam steps keep their size), or None."""
+    weights = checked_weights(values, n, name)
+    return None if weights is None else weights / weights.mean()
 
 
 def _signed_one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from formulations.network import INPUT_SCALE, IntegerNetwork
+from formulations.problem import checked_weights
 from pipeline.solving.blas import with_capped_blas
 
 RIDGE = 1e-7
@@ -135,14 +136,14 @@ def sparse_linear_network(
     if time_limit is not None and (isinstance(time_limit, bool) or not np.isfinite(time_limit) or time_limit <= 0):
         raise ValueError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
     x, y = _examples(x, y, n_classes, "x", "y")
-    weights = _weights(sample_weight, len(y), "sample_weight", "x")
+    weights = checked_weights(sample_weight, len(y), "sample_weight")
     if (x_val is None) != (y_val is None):
         raise ValueError("give both x_val and y_val, or neither")
     if x_val is not None:
         x_val, y_val = _examples(x_val, y_val, n_classes, "x_val", "y_val")
         if x_val.shape[1] != x.shape[1]:
             raise ValueError(f"x_val has {x_val.shape[1]} inputs, x has {x.shape[1]}")
-    validation_weights = None if x_val is None else _weights(validation_weight, len(y_val), "validation_weight", "x_val")
+    validation_weights = None if x_val is None else checked_weights(validation_weight, len(y_val), "validation_weight")
     deadline = None if time_limit is None else time.perf_counter() + time_limit
 
     n_inputs = x.shape[1]
@@ -514,15 +515,6 @@ def _holdout(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         every = np.ones(len(y), dtype=bool)
         return every, every
     return ~held, held
-
-
-def _weights(values, n: int, name: str, examples: str) -> np.ndarray | None:
-    if values is None:
-        return None
-    weights = np.asarray(values, dtype=np.float64)
-    if weights.shape != (n,) or not np.all(np.isfinite(weights)) or not np.all(weights > 0):
-        raise ValueError(f"{name} must be one positive finite number per example of {examples} ({n})")
-    return weights
 
 
 def _positive_int(value, name: str, minimum: int) -> int:
