@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -303,17 +304,40 @@ def signals_end_run(message: Callable[[str], str]) -> Iterator[Callable]:
     # solves in this process, Pyomo points descriptor 2 at a pipe of its own (measured: the line
     # written there was lost). sys.stderr may be no file at all (a caller capturing it).
     stderr = os.dup(2)
+    first = threading.Lock()
 
     def ended(signum, frame):
+        first.acquire()  # never released: the first caller ends the process, a second waits for it
         os.write(stderr, message(ENDING_SIGNALS[signum]).encode() + b"\n")
         os._exit(128 + signum)
 
+    # Python runs a handler on the main thread, between two bytecodes, and Ray's wait for a batch
+    # looks for one once a second: measured, the line came 0.05-0.9 s after a SIGTERM to the run's
+    # process group, which ends Ray's processes at once, and in 1 run of 6 the driver's Ray printed
+    # lines of its own before it. Python's C-level handler also writes the signal's number to the
+    # wakeup descriptor at once; a thread waiting on it runs the handler within milliseconds.
+    woken, wakeup = os.pipe()
+    os.set_blocking(wakeup, False)
+    previous_wakeup = signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
+
+    def wait_for_signal():
+        while numbers := os.read(woken, 64):  # b"" once the write end is closed
+            for signum in numbers:
+                if signum in ENDING_SIGNALS:
+                    ended(signum, None)
+
+    waiter = threading.Thread(target=wait_for_signal, name="intnet-signals", daemon=True)
+    waiter.start()
     previous = {signum: signal.signal(signum, ended) for signum in ENDING_SIGNALS}
     try:
         yield ended
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        signal.set_wakeup_fd(previous_wakeup)
+        os.close(wakeup)
+        waiter.join()
+        os.close(woken)
         os.close(stderr)
 
 
