@@ -1,4 +1,5 @@
-"""The Ray executor's process settings, checked on real Ray workers."""
+"""The Ray executor on real Ray workers: their process settings, local search on the actors, and
+the example weights the actors count."""
 
 import os
 
@@ -77,3 +78,36 @@ def test_a_process_runs_one_ray_run_after_another():
     done = subprocess.run([sys.executable, "-c", TWO_RUNS], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [line for line in done.stdout.splitlines() if line.startswith("run")] == ["run 0 2", "run 1 2"]
+
+
+def test_batches_solved_on_ray_actors_count_the_class_weights(ray_session):
+    """Two batches on two actors, class 1 weighing 3: each batch's objective (max_correct, solved to
+    optimality) is the weighted count of the batch's rows that its integer network gets wrong,
+    recomputed here, and differs from the unweighted run's: the weights reached the actors."""
+    import numpy as np
+
+    from pipeline import training
+    from pipeline.config import TrainConfig
+    from pipeline.data.datasets import dataset_from_arrays
+
+    # A contested point where 40 rows say class 0 and 20 say class 1, beside two clear ones.
+    x = np.array([[0.9, 0.1]] * 60 + [[0.9, 0.9]] * 40 + [[0.1, 0.1]] * 40)
+    y = np.array([0] * 40 + [1] * 20 + [1] * 40 + [0] * 40)
+    dataset, _ = dataset_from_arrays(x, y)
+    objectives = {}
+    for class_weight in ({"1": 3.0}, None):
+        config = TrainConfig(formulation="max_correct", P=1, hidden=(2,), time_limit=60, target_error=None,
+                             accept="objective", class_weight=class_weight, test_size=0, batch_size=60, epochs=1,
+                             workers=2, executor="ray")
+        summary = training.train(config, data=dataset, persist=False)
+        split = training.class_weighted(config, training.split_data(config, dataset), dataset.classes)
+        tasks = {task.batch_id: task.indices for task in training.make_tasks(config, split)}
+        weights = np.ones(len(split.train_y)) if split.train_weights is None else split.train_weights
+        assert len(summary.batches) == len(tasks) == 2 and len({batch.worker for batch in summary.batches}) == 2
+        for batch in summary.batches:
+            assert batch.status == "optimal" and batch.node, batch
+            rows = tasks[batch.batch_id]
+            wrong = np.argmax(batch.network.output(split.train_x[rows]), axis=1) != split.train_y[rows]
+            assert batch.objective == wrong @ weights[rows]
+        objectives[class_weight is None] = sorted(batch.objective for batch in summary.batches)
+    assert objectives[False] != objectives[True], objectives
