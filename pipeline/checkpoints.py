@@ -145,9 +145,8 @@ class BatchStore:
         if not problem.bounds.contains(network):
             raise NetworkFileError(f"{path}: the network leaves the bounds of this batch's epoch")
         start = problem.bounds.clip(epoch.start)
-        val_x, val_y = context.member_validation(task.member)
-        accuracy = network.accuracy(val_x, val_y)
-        start_accuracy = start.accuracy(val_x, val_y)
+        accuracy = context.validation_accuracy(task.member, network)
+        start_accuracy = context.validation_accuracy(task.member, start)
         if not network.equals(start):
             if not values["accepted"]:
                 raise NetworkFileError(f"{path}: a batch that kept its start stores another network")

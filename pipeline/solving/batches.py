@@ -121,22 +121,21 @@ class RunContext:
     def member_classes_of(self, member: int) -> tuple[int, ...]:
         return self.member_classes[member] if self.member_classes else tuple(range(self.n_classes))
 
-    def member_validation(self, member: int) -> tuple[np.ndarray, np.ndarray]:
-        """The validation examples that judge ``member``: those of its classes, labelled by its outputs."""
+    def member_validation(self, member: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The validation examples that judge ``member``: those of its classes, labelled by its
+        outputs, with their weights (None: each counts once)."""
         classes = self.member_classes_of(member)
         if len(classes) == self.n_classes:
-            return self.val_x, self.val_y
+            return self.val_x, self.val_y, self.val_weights
         mine = np.isin(self.val_y, classes)
-        return self.val_x[mine], member_labels(self.val_y[mine], classes)
+        weights = None if self.val_weights is None else self.val_weights[mine]
+        return self.val_x[mine], member_labels(self.val_y[mine], classes), weights
 
     def validation_accuracy(self, member: int, network: IntegerNetwork) -> float:
         """``network``'s accuracy on ``member``'s validation examples, each counted by its weight:
         with weighted examples validation judges by the weighted count the MIPs minimise, so that a
         class-weighted network is not turned down for the unweighted one."""
-        x, y = self.member_validation(member)
-        weights = self.val_weights
-        if weights is not None and len(self.member_classes_of(member)) != self.n_classes:
-            weights = weights[np.isin(self.val_y, self.member_classes_of(member))]
+        x, y, weights = self.member_validation(member)
         return network.accuracy(x, y, weights)
 
 
@@ -292,7 +291,8 @@ def local_search(
     began = time.perf_counter()
     search = context.search
     settings = {"seed": task.batch_id, "improve_step_limit": search.improve_step_limit,
-                "validation": context.member_validation(task.member) if search.improve_validation else None}
+                # the rule counts each example once (docs/method.md)
+                "validation": context.member_validation(task.member)[:2] if search.improve_validation else None}
     settings |= {"solve_many": solve_many, "width": width}
     if search.improve_starts == 1:
         return improve(formulation, problem, network, search.improve, context.solver, **settings)
