@@ -14,12 +14,12 @@ from formulations.network import IntegerNetwork, nonzero_parameters
 
 def checked_weights(values, n: int, name: str) -> np.ndarray | None:
     """``values`` as one positive finite float per example (``n`` of them), or None when not given:
-    the starts' ``sample_weight`` and ``validation_weight``."""
+    a problem's ``weights``, the starts' ``sample_weight`` and ``validation_weight``."""
     if values is None:
         return None
     weights = np.asarray(values, dtype=np.float64)
     if weights.shape != (n,) or not np.all(np.isfinite(weights)) or not np.all(weights > 0):
-        raise ValueError(f"{name} must be one positive finite number per example ({n})")
+        raise ValueError(f"{name} must be one positive count per example ({n}), finite")
     return weights
 
 
@@ -77,10 +77,7 @@ class TrainingProblem:
             raise ValueError("x must be examples × inputs with one label per example, and not empty")
         if self.max_nonzero is not None and self.max_nonzero < 0:
             raise ValueError(f"max_nonzero must be >= 0 or None, got {self.max_nonzero}")
-        if self.weights is not None:
-            object.__setattr__(self, "weights", np.asarray(self.weights, dtype=np.float64))
-            if self.weights.shape != self.y.shape or not (self.weights > 0).all():
-                raise ValueError("weights must be one positive count per example")
+        object.__setattr__(self, "weights", checked_weights(self.weights, len(self.y), "weights"))
 
     @property
     def sizes(self) -> list[int]:

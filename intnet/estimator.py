@@ -85,7 +85,9 @@ class IntegerNetworkClassifier:
     ``neuron_penalty`` and ``compress`` refuse weights. A bad parameter is a one-line ValueError naming it.
 
     **What fit spends**: the start network (``heuristic_steps`` gradient steps; with no hidden layer
-    the sparse search, at most ``start_seconds``, its reweighted searches under ``fair`` included;
+    the sparse search, at most ``start_seconds``, and with ``monotone``, ``fair`` or ``min_recall`` a
+    second search of up to ``start_seconds`` that keeps only candidates holding them, its reweighted
+    searches under ``fair`` included;
     not counted in the limits), then per epoch every batch at most ``time_limit + improve`` seconds
     (building its MIP included), ``workers`` batches at a time: with the defaults (one batch, one epoch) at most
     ``time_limit + improve`` seconds beyond the start, plus ``compress``, plus evaluating the

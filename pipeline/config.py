@@ -127,7 +127,7 @@ class TrainConfig(BaseModel):
     P: int = Field(3, ge=1, le=MAX_P, description="parameters are integers in [-P, P]")
     hidden: tuple[int, ...] | Literal["auto"] = Field(
         (16,), description="hidden layer widths, a comma list: 16 or 16,16; 0 for no hidden layer (one integer score "
-        "per class); auto tries no hidden layer, then 1, 2, 4, ... neurons (and a second layer where it pays) and keeps "
+        "per class); auto tries no hidden layer, then 1, 2, 4, ... neurons (skipping widths w with 2^w below the number of classes; and a second layer where it pays) and keeps "
         "the best on validation, the smaller within 0.2 points", json_schema_extra={"metavar": "WIDTHS|0|auto"})
     max_nonzero: int | None = Field(
         None, ge=0, description="size budget: at most K non-zero parameters (weights and biases) in the whole network "
@@ -204,7 +204,8 @@ class TrainConfig(BaseModel):
     start_seconds: float = Field(
         300, gt=0, allow_inf_nan=False, json_schema_extra={"metavar": "SECONDS"},
         description="seconds for the sparse start of a network without a hidden layer (its search keeps the best "
-        "scoring system found so far); without a size budget on many inputs it would run long (MNIST, 200 examples: "
+        "scoring system found so far; with --monotone, --fair or --min-recall a second search as long keeps only "
+        "candidates that hold them); without a size budget on many inputs it would run long (MNIST, 200 examples: "
         "over 25 minutes)")
     accept: choices(ACCEPT_RULES) = Field(
         BatchOptions.accept, description="a solved network replaces its start if it is not worse on validation accuracy, or on the objective"

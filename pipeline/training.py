@@ -432,8 +432,8 @@ def prepare(
     ``timings`` gets the seconds of ``data`` and ``start_network``."""
     began = time.perf_counter()
     dataset = data if data is not None else run_step("load data", load_dataset, config, retry_safe=True)
-    weighting = dataset.weights is not None or config.class_weight is not None
-    if weighting and (problem := config.weighting_problem()) is not None:
+    # --class-weight with such a run is refused when the config is made
+    if dataset.weights is not None and (problem := config.weighting_problem()) is not None:
         raise DataError(f"weighted examples: {problem}")
     split = run_step("split", split_data, config, dataset, retry_safe=True)
     split = class_weighted(config, split, dataset.classes)

@@ -83,9 +83,9 @@ class Dataset:
     test_attributes: pa.Table | None = None
     """The same for the rows of ``test_x``."""
     weights: np.ndarray | None = None
-    """How much each row of ``x`` counts in training (the estimator's ``sample_weight`` times its
-    ``class_weight``; positive): every MIP objective and the gradient start count a row that many
-    times. None: one each."""
+    """How much each row of ``x`` counts in training (the estimator's ``sample_weight``; positive;
+    class weights multiply it on the split, :func:`pipeline.training.class_weighted`): every MIP
+    objective and the gradient start count a row that many times. None: one each."""
 
 
 def without_rows(dataset: Dataset) -> Dataset:

@@ -43,11 +43,15 @@ class LoadedModel:
     def label(self) -> str | None:
         return self.stored.preprocessing.get("label")
 
-    def predict(self, rows) -> np.ndarray:
-        """Class names for raw rows: a table, a DataFrame, or a 2-D array in the file's column order."""
+    def _inputs(self, rows) -> np.ndarray:
+        """The network's inputs for raw rows, through the file's preprocessing."""
         x = self.preprocessor.transform(feature_table(rows, [c.name for c in self.preprocessor.columns]))
         check_inputs(self, x, "the rows")
-        return np.array(self.stored.classes, dtype=object)[self.ensemble.predict(x)]
+        return x
+
+    def predict(self, rows) -> np.ndarray:
+        """Class names for raw rows: a table, a DataFrame, or a 2-D array in the file's column order."""
+        return np.array(self.stored.classes, dtype=object)[self.ensemble.predict(self._inputs(rows))]
 
     def predict_proba(self, rows) -> np.ndarray:
         """Each class's probability for raw rows (rows × classes, in the order of ``stored.classes``),
@@ -55,9 +59,7 @@ class LoadedModel:
         if self.stored.calibration is None:
             raise DataError(f"{self.path} has no calibration (written before intnet stored one, or changed with no "
                             "validation split to fit one on); train it again for probabilities")
-        x = self.preprocessor.transform(feature_table(rows, [c.name for c in self.preprocessor.columns]))
-        check_inputs(self, x, "the rows")
-        return self.stored.calibration.probabilities(scores(self.ensemble, x))
+        return self.stored.calibration.probabilities(scores(self.ensemble, self._inputs(rows)))
 
 
 def load_model(path: str | Path) -> LoadedModel:

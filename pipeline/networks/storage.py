@@ -424,29 +424,29 @@ def _list_values(parquet, column: str) -> int:
     return sum(metadata.row_group(g).column(index).num_values for g in range(metadata.num_row_groups))
 
 
+def _json_key(path: Path, raw: dict[bytes, bytes], key: str) -> Any:
+    """The value of metadata ``key`` (present in ``raw``), decoded from UTF-8 JSON."""
+    try:
+        return json.loads(raw[key.encode()].decode("utf-8"))
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, an integer too long, nested too deep
+        raise NetworkFileError(f"{path}: metadata key '{key}' is not UTF-8 JSON") from None
+
+
 def _read_metadata(path: Path, raw: dict[bytes, bytes]) -> dict[str, Any]:
     metadata = {}
     for key in REQUIRED_KEYS:
-        value = raw.get(key.encode())
-        if value is None:
+        if key.encode() not in raw:
             raise NetworkFileError(f"{path}: metadata key '{key}' is missing; is this an intnet network file?")
-        try:
-            metadata[key] = json.loads(value.decode("utf-8"))
-        except (ValueError, RecursionError):  # not UTF-8, not JSON, an integer too long, nested too deep
-            raise NetworkFileError(f"{path}: metadata key '{key}' is not UTF-8 JSON") from None
+        metadata[key] = _json_key(path, raw, key)
     if metadata["intnet.format"] not in READABLE_FORMATS:
         raise NetworkFileError(
             f"{path}: file format {metadata['intnet.format']!r}, this intnet reads formats "
             f"{', '.join(map(str, READABLE_FORMATS))}"
         )
     if metadata["intnet.format"] >= 2:
-        value = raw.get(b"intnet.ensemble")
-        if value is None:
+        if b"intnet.ensemble" not in raw:
             raise NetworkFileError(f"{path}: metadata key 'intnet.ensemble' is missing (file format 2)")
-        try:
-            metadata["intnet.ensemble"] = json.loads(value.decode("utf-8"))
-        except (ValueError, RecursionError):
-            raise NetworkFileError(f"{path}: metadata key 'intnet.ensemble' is not UTF-8 JSON") from None
+        metadata["intnet.ensemble"] = _json_key(path, raw, "intnet.ensemble")
     P = metadata["intnet.P"]
     if not isinstance(P, int) or isinstance(P, bool) or not 1 <= P <= MAX_P:
         raise NetworkFileError(f"{path}: intnet.P must be an integer in 1..{MAX_P}, got {P!r}")
@@ -460,11 +460,10 @@ def _read_metadata(path: Path, raw: dict[bytes, bytes]) -> dict[str, Any]:
         raise NetworkFileError(f"{path}: intnet.classes must be a list of strings")
     if not isinstance(metadata["intnet.preprocessing"], dict) or not isinstance(metadata["intnet.provenance"], dict):
         raise NetworkFileError(f"{path}: intnet.preprocessing and intnet.provenance must be JSON objects")
-    if (value := raw.get(b"intnet.calibration")) is not None:  # optional: files before it have none
+    if b"intnet.calibration" in raw:  # optional: files before it have none
+        value = _json_key(path, raw, "intnet.calibration")
         try:
-            metadata["intnet.calibration"] = Calibration.from_json(json.loads(value.decode("utf-8")))
-        except (ValueError, RecursionError):
-            raise NetworkFileError(f"{path}: metadata key 'intnet.calibration' is not UTF-8 JSON") from None
+            metadata["intnet.calibration"] = Calibration.from_json(value)
         except NetworkFileError as error:
             raise NetworkFileError(f"{path}: {error}") from None
     for key, value in metadata["intnet.provenance"].items():
